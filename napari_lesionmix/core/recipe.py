@@ -1,0 +1,415 @@
+"""The Recipe: every option of LesionMix in one validated, JSON-serialisable object.
+
+A recipe is what a user edits by hand, what the GUI saves and what the command line
+reads. Its top-level field names are part of the user interface (see SPEC.md), so they
+are kept stable. Missing fields take their defaults; an unknown field or a bad value
+raises :class:`RecipeError` naming the field.
+
+Values marked *(paper)* come from Basaran et al. 2023; values marked *(choice)* are ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+LOAD_DISTRIBUTIONS = ("real", "uniform", "gaussian", "low", "medium", "high", "fixed")
+INPAINT_METHODS = ("slices", "slice-axis", "3d")
+PICK_MODES = ("uniform", "class", "size")
+CONNECTIVITY = ("full", "face")
+
+
+class RecipeError(ValueError):
+    """A recipe field is unknown or holds a bad value. The message names the field."""
+
+
+def _range(name: str, value: Any, lo: float = -math.inf, hi: float = math.inf) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise RecipeError(f"{name}: expected a [low, high] pair, got {value!r}")
+    a, b = (_number(f"{name}[{i}]", v, lo, hi) for i, v in enumerate(value))
+    if a > b:
+        raise RecipeError(f"{name}: low {a} is greater than high {b}")
+    return (a, b)
+
+
+def _number(name: str, value: Any, lo: float = -math.inf, hi: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RecipeError(f"{name}: expected a finite number, got {value!r}")
+    if not lo <= value <= hi:
+        raise RecipeError(f"{name}: {value} is outside the allowed range [{lo}, {hi}]")
+    return float(value)
+
+
+def _integer(name: str, value: Any, lo: int = 0, hi: float = math.inf) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise RecipeError(f"{name}: expected a whole number, got {value!r}")
+    if not lo <= value <= hi:
+        raise RecipeError(f"{name}: {value} is outside the allowed range [{lo}, {hi}]")
+    return int(value)
+
+
+def _prob(name: str, value: Any) -> float:
+    return _number(name, value, 0.0, 1.0)
+
+
+def _choice(name: str, value: Any, options: tuple) -> Any:
+    if value not in options:
+        raise RecipeError(f"{name}: {value!r} is not one of {', '.join(map(repr, options))}")
+    return value
+
+
+@dataclass
+class PopulateOptions:
+    """Populate: pick, augment, place and insert one lesion.
+
+    Parameters
+    ----------
+    pick : {"uniform", "class", "size"}
+        How a lesion is drawn from the bank: uniformly over lesions (paper default),
+        uniformly over classes then lesions, or weighted by volume (choice).
+    flip_p : float
+        Probability of flipping each axis (paper: 0.5).
+    rotate_p, rotate_deg : float, (float, float)
+        Probability of rotating about each axis and the angle range in degrees
+        (paper: 0.5, [1, 89]). The sign of the angle is drawn with p = 0.5 (choice).
+    scale_p, scale : float, (float, float)
+        Probability and range of the isotropic resize factor (paper: [0.5, 1.8]; p = 1 choice).
+    elastic_p, elastic_sigma, elastic_magnitude : float, (float, float), float
+        Elastic deformation: probability (choice 0.5), Gaussian sigma range of the smoothed
+        random displacement field in voxels (paper: [3, 7]), and its largest displacement in
+        voxels (choice: 2).
+    brightness_p, brightness : float, (float, float)
+        Multiplicative brightness (paper: [0.9, 1.1]; p = 1 choice).
+    noise_p, noise_std : float, (float, float)
+        Additive Gaussian noise, std range in normalised (z-score) units (choice: [0, 0.1]).
+    interpolation : {"linear", "cubic"}
+        Image interpolation; the mask is always linear then thresholded at 0.5.
+    blend : {"soft", "hard"}
+        Soft (default) blends with the mask smoothed by ``blend_sigma`` voxels.
+    blend_sigma : float
+        Gaussian sigma of the soft blend in voxels (choice: 1).
+    min_inside : float
+        Fraction of the lesion mask that must lie in the allowed region (choice: 0.9).
+    min_gap : int
+        Voxels between a new lesion and any existing lesion (choice: 1).
+    max_tries : int
+        Locations tried before a lesion is skipped (choice: 50).
+    margin : int
+        Voxels of context kept around each lesion in the bank (choice: 3).
+    """
+
+    pick: str = "uniform"
+    flip_p: float = 0.5
+    rotate_p: float = 0.5
+    rotate_deg: tuple = (1.0, 89.0)
+    scale_p: float = 1.0
+    scale: tuple = (0.5, 1.8)
+    elastic_p: float = 0.5
+    elastic_sigma: tuple = (3.0, 7.0)
+    elastic_magnitude: float = 2.0
+    brightness_p: float = 1.0
+    brightness: tuple = (0.9, 1.1)
+    noise_p: float = 1.0
+    noise_std: tuple = (0.0, 0.1)
+    interpolation: str = "linear"
+    blend: str = "soft"
+    blend_sigma: float = 1.0
+    min_inside: float = 0.9
+    min_gap: int = 1
+    max_tries: int = 50
+    margin: int = 3
+
+    def validate(self, where: str = "populate") -> None:
+        p = f"{where}."
+        _choice(p + "pick", self.pick, PICK_MODES)
+        for name in ("flip_p", "rotate_p", "scale_p", "elastic_p", "brightness_p", "noise_p"):
+            setattr(self, name, _prob(p + name, getattr(self, name)))
+        self.rotate_deg = _range(p + "rotate_deg", self.rotate_deg, 0.0, 180.0)
+        self.scale = _range(p + "scale", self.scale, 0.05, 20.0)
+        self.elastic_sigma = _range(p + "elastic_sigma", self.elastic_sigma, 0.1, 100.0)
+        self.elastic_magnitude = _number(p + "elastic_magnitude", self.elastic_magnitude, 0, 50)
+        self.brightness = _range(p + "brightness", self.brightness, 0.0, 10.0)
+        self.noise_std = _range(p + "noise_std", self.noise_std, 0.0, 10.0)
+        _choice(p + "interpolation", self.interpolation, ("linear", "cubic"))
+        _choice(p + "blend", self.blend, ("soft", "hard"))
+        self.blend_sigma = _number(p + "blend_sigma", self.blend_sigma, 0.0, 20.0)
+        self.min_inside = _prob(p + "min_inside", self.min_inside)
+        self.min_gap = _integer(p + "min_gap", self.min_gap, 0, 100)
+        self.max_tries = _integer(p + "max_tries", self.max_tries, 1, 100000)
+        self.margin = _integer(p + "margin", self.margin, 0, 100)
+
+
+@dataclass
+class InpaintOptions:
+    """Inpaint: remove one lesion by a fast-marching (Telea) fill.
+
+    Parameters
+    ----------
+    pick : {"uniform", "size"}
+        How the lesion to remove is chosen (paper: uniform).
+    method : {"slices", "slice-axis", "3d"}
+        ``slices`` fills 2D slices along each axis with OpenCV's Telea method and averages
+        them (default); ``slice-axis`` fills along ``axis`` only; ``3d`` is a true 3D fill
+        in fast-marching (distance) order with Telea-style weights.
+    axis : int
+        The axis for ``slice-axis`` (numpy order: 0 is the slowest axis, z in 3D).
+    dilate : int
+        The lesion mask is dilated by this many voxels to form the region (choice: 1).
+    radius : float
+        Neighbourhood radius of the Telea fill in voxels (choice: 3).
+    seam_sigma : float
+        Gaussian sigma in voxels of the smoothing across the region after the fill
+        (choice: 1; 0 turns it off).
+    texture : bool
+        Add noise with the std of the surrounding ring's high-pass residual (choice: on).
+    """
+
+    pick: str = "uniform"
+    method: str = "slices"
+    axis: int = 0
+    dilate: int = 1
+    radius: float = 3.0
+    seam_sigma: float = 1.0
+    texture: bool = True
+
+    def validate(self, where: str = "inpaint") -> None:
+        p = f"{where}."
+        _choice(p + "pick", self.pick, ("uniform", "size"))
+        _choice(p + "method", self.method, INPAINT_METHODS)
+        self.axis = _integer(p + "axis", self.axis, 0, 2)
+        self.dilate = _integer(p + "dilate", self.dilate, 0, 50)
+        self.radius = _number(p + "radius", self.radius, 1.0, 50.0)
+        self.seam_sigma = _number(p + "seam_sigma", self.seam_sigma, 0.0, 20.0)
+        if not isinstance(self.texture, bool):
+            raise RecipeError(f"{p}texture: expected true or false, got {self.texture!r}")
+
+
+@dataclass
+class LikelihoodOptions:
+    """Lesion likelihood map options.
+
+    Parameters
+    ----------
+    sigma_mm : float
+        Gaussian smoothing of the summed masks, in mm (choice: 0 = none).
+    floor : float
+        Uniform floor inside the allowed region, as a fraction of the map's maximum, so that
+        locations never seen with a lesion stay possible (choice: 0.0).
+    """
+
+    sigma_mm: float = 0.0
+    floor: float = 0.0
+
+    def validate(self, where: str = "likelihood") -> None:
+        self.sigma_mm = _number(f"{where}.sigma_mm", self.sigma_mm, 0.0, 1000.0)
+        self.floor = _number(f"{where}.floor", self.floor, 0.0, 1.0)
+
+
+LOAD_KEYS = {
+    "real": {"reference"},
+    "uniform": {"lo", "hi", "reference"},
+    "gaussian": {"mean", "std", "hi", "reference"},
+    "low": {"reference"},
+    "medium": {"reference"},
+    "high": {"reference"},
+    "fixed": {"value"},
+}
+
+
+@dataclass
+class Recipe:
+    """Every option of a LesionMix run.
+
+    Parameters
+    ----------
+    lesion_classes : list of int, optional
+        Label values that are lesions. ``None`` means every non-zero label other than
+        ``organ_label`` (binary case).
+    organ_label : int, optional
+        Context label that bounds placement and builds an organ-style likelihood map.
+    load_distribution : str
+        One of real, uniform, gaussian, low, medium, high, fixed.
+    load : dict
+        The distribution's parameters in mm³: ``lo``, ``hi`` (uniform), ``mean``, ``std``,
+        ``hi`` (gaussian), ``value`` (fixed), ``reference`` (a list of reference loads that
+        replaces the training set's).
+    min_voxels : int
+        Smallest connected component counted as a lesion (choice: 3).
+    connectivity : {"full", "face"}
+        ``full`` is 26-connectivity in 3D and 8 in 2D (choice); ``face`` is 6 / 4.
+    populate, inpaint, likelihood : options objects
+        See :class:`PopulateOptions`, :class:`InpaintOptions`, :class:`LikelihoodOptions`.
+    tolerance : float
+        Relative tolerance on the target load (choice: 0.05).
+    max_operations : int
+        Cap on operations per synthesised case (choice: 200).
+    seed : int
+        The recipe's seed; each output case gets its own child stream.
+
+    Examples
+    --------
+    >>> r = Recipe(load_distribution="high")
+    >>> Recipe.from_dict(r.to_dict()) == r
+    True
+    """
+
+    lesion_classes: list | None = None
+    organ_label: int | None = None
+    load_distribution: str = "real"
+    load: dict = field(default_factory=dict)
+    min_voxels: int = 3
+    connectivity: str = "full"
+    populate: PopulateOptions = field(default_factory=PopulateOptions)
+    inpaint: InpaintOptions = field(default_factory=InpaintOptions)
+    likelihood: LikelihoodOptions = field(default_factory=LikelihoodOptions)
+    tolerance: float = 0.05
+    max_operations: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, cls in (("populate", PopulateOptions), ("inpaint", InpaintOptions),
+                          ("likelihood", LikelihoodOptions)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, _section(cls, value, name))
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Check every field; raise :class:`RecipeError` naming the first bad one."""
+        if self.lesion_classes is not None:
+            if not isinstance(self.lesion_classes, (list, tuple)) or not self.lesion_classes:
+                raise RecipeError(
+                    f"lesion_classes: expected a non-empty list of label values or null, "
+                    f"got {self.lesion_classes!r}")
+            self.lesion_classes = sorted(
+                {_integer(f"lesion_classes[{i}]", v, 1, 2**31 - 1)
+                 for i, v in enumerate(self.lesion_classes)})
+        if self.organ_label is not None:
+            self.organ_label = _integer("organ_label", self.organ_label, 1, 2**31 - 1)
+            if self.lesion_classes and self.organ_label in self.lesion_classes:
+                raise RecipeError(
+                    f"organ_label: {self.organ_label} is also listed in lesion_classes")
+        _choice("load_distribution", self.load_distribution, LOAD_DISTRIBUTIONS)
+        self._validate_load()
+        self.min_voxels = _integer("min_voxels", self.min_voxels, 1, 10**9)
+        _choice("connectivity", self.connectivity, CONNECTIVITY)
+        for name, cls in (("populate", PopulateOptions), ("inpaint", InpaintOptions),
+                          ("likelihood", LikelihoodOptions)):
+            if not isinstance(getattr(self, name), cls):
+                raise RecipeError(f"{name}: expected an object, got {getattr(self, name)!r}")
+            getattr(self, name).validate(name)
+        self.tolerance = _number("tolerance", self.tolerance, 0.0, 1.0)
+        self.max_operations = _integer("max_operations", self.max_operations, 1, 10**6)
+        self.seed = _integer("seed", self.seed, 0, 2**63 - 1)
+
+    def _validate_load(self) -> None:
+        if not isinstance(self.load, dict):
+            raise RecipeError(f"load: expected an object, got {self.load!r}")
+        allowed = LOAD_KEYS[self.load_distribution]
+        clean: dict = {}
+        for key, value in self.load.items():
+            if key not in allowed:
+                raise RecipeError(
+                    f"load.{key}: not a parameter of the {self.load_distribution!r} "
+                    f"distribution (it takes: {', '.join(sorted(allowed))})")
+            if value is None:
+                continue
+            if key == "reference":
+                if not isinstance(value, (list, tuple)) or not value:
+                    raise RecipeError("load.reference: expected a non-empty list of loads in mm³")
+                clean[key] = [_number(f"load.reference[{i}]", v, 0.0)
+                              for i, v in enumerate(value)]
+            else:
+                clean[key] = _number(f"load.{key}", value, 0.0 if key != "mean" else -math.inf)
+        if self.load_distribution == "fixed" and "value" not in clean:
+            raise RecipeError("load.value: the 'fixed' distribution needs a value in mm³")
+        if "lo" in clean and "hi" in clean and clean["lo"] > clean["hi"]:
+            raise RecipeError(f"load.lo: {clean['lo']} is greater than load.hi {clean['hi']}")
+        self.load = clean
+
+    # ------------------------------------------------------------------ conversion
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict holding every field, defaults included."""
+        d = dataclasses.asdict(self)
+        for section in ("populate", "inpaint", "likelihood"):
+            d[section] = {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in d[section].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str | None = None) -> Recipe:
+        """Build a recipe from a dict; ``source`` (a file name) prefixes error messages."""
+        try:
+            if not isinstance(data, dict):
+                raise RecipeError(f"expected a JSON object at the top level, got {type(data).__name__}")
+            return _section(cls, data, None)
+        except RecipeError as exc:
+            if source:
+                raise RecipeError(f"{source}: {exc}") from None
+            raise
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Serialise to indented JSON; write it atomically to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        if path is not None:
+            from .io_utils import atomic_write_text
+            atomic_write_text(Path(path), text)
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> Recipe:
+        """Load a recipe from a JSON file path (or a JSON string starting with ``{``)."""
+        if isinstance(path_or_text, str) and path_or_text.lstrip().startswith("{"):
+            text, source = path_or_text, None
+        else:
+            source = str(path_or_text)
+            try:
+                text = Path(path_or_text).read_text()
+            except OSError as exc:
+                raise RecipeError(f"{source}: cannot read the recipe ({exc.strerror})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = f"{source}: " if source else ""
+            raise RecipeError(f"{where}not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                              f"{exc.msg})") from None
+        return cls.from_dict(data, source)
+
+    def hash(self) -> str:
+        """Short SHA-256 of the canonical JSON (the seed excluded): names the recipe."""
+        d = self.to_dict()
+        d.pop("seed")
+        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A validated copy with some top-level fields changed."""
+        d = self.to_dict()
+        d.update(changes)
+        return Recipe.from_dict(d)
+
+
+def _section(cls, data: dict, where: str | None):
+    names = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in names:
+            full = f"{where}.{key}" if where else key
+            raise RecipeError(f"{full}: unknown field (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for key, value in data.items():
+        if isinstance(value, list) and cls is not Recipe:
+            value = tuple(value)
+        kwargs[key] = value
+    obj = cls(**kwargs)
+    if cls is not Recipe:
+        obj.validate(where)
+    return obj
