@@ -1,0 +1,1 @@
+"""The LesionMix engine: numpy, scipy, SimpleITK and OpenCV only (no napari, no Qt)."""

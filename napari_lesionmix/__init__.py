@@ -1,0 +1,40 @@
+"""napari-lesionmix: LesionMix lesion-level data augmentation, as a napari plugin and a
+batch engine that share one core.
+
+Examples
+--------
+>>> from napari_lesionmix import Case, Recipe, LesionBank, LikelihoodMap, synthesize
+>>> cases = [Case.read(["sub01_t1.nii.gz"], "sub01_seg.nii.gz")]       # doctest: +SKIP
+>>> bank = LesionBank.from_cases(cases, lesion_classes=[1])            # doctest: +SKIP
+>>> lmap = LikelihoodMap.from_cases(cases, sigma_mm=2.0)               # doctest: +SKIP
+>>> out = synthesize(cases[0], bank, lmap, Recipe(load_distribution="high"), seed=7)  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from .core.case import Case, CaseError, Geometry, read_image, write_image
+from .core.lesions import BankEntry, BankError, Lesion, LesionBank, find_lesions, lesion_load
+from .core.likelihood import LikelihoodError, LikelihoodMap
+from .core.load import LoadDistribution, LoadError
+from .core.mix import (
+    CaseContext,
+    Edit,
+    Provenance,
+    SynthResult,
+    case_seeds,
+    inpaint_edit,
+    populate_edit,
+    replay,
+    replay_from_files,
+    synthesize,
+)
+from .core.recipe import Recipe, RecipeError
+from .core.transforms import LesionParams, augment, sample_params
+
+__all__ = [
+    "BankEntry", "BankError", "Case", "CaseContext", "CaseError", "Edit", "Geometry",
+    "Lesion", "LesionBank", "LesionParams", "LikelihoodError", "LikelihoodMap",
+    "LoadDistribution", "LoadError", "Provenance", "Recipe", "RecipeError", "SynthResult",
+    "augment", "case_seeds", "find_lesions", "inpaint_edit", "lesion_load", "populate_edit",
+    "read_image", "replay", "replay_from_files", "sample_params", "synthesize", "write_image",
+]

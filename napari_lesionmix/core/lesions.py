@@ -1,0 +1,358 @@
+"""Lesions: connected components per lesion class, their measures, and the lesion bank.
+
+A lesion is a connected component of one lesion class (full connectivity by default:
+26 in 3D, 8 in 2D) with at least ``min_voxels`` voxels. Labelling is the one
+full-volume pass per case; everything after works inside each lesion's bounding box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .io_utils import atomic_path
+
+
+class BankError(ValueError):
+    """The lesion bank is empty or a bank file is unreadable."""
+
+
+def structure(ndim: int, connectivity: str = "full") -> np.ndarray:
+    """Structuring element: ``full`` (26/8-connected) or ``face`` (6/4-connected)."""
+    return ndi.generate_binary_structure(ndim, ndim if connectivity == "full" else 1)
+
+
+def lesion_classes_of(labels: np.ndarray, lesion_classes=None, organ_label=None) -> list[int]:
+    """The lesion classes to use: the given ones, or every non-zero label but the organ."""
+    if lesion_classes is not None:
+        return sorted(int(c) for c in lesion_classes)
+    values = np.unique(labels)
+    return [int(v) for v in values if v != 0 and v != organ_label]
+
+
+@dataclass
+class Lesion:
+    """One lesion of a case.
+
+    Attributes
+    ----------
+    label : int
+        Its lesion class.
+    component : int
+        1-based id within (case, class), in scan order of the labelling.
+    voxels, volume_mm3 : int, float
+        Size in voxels and in mm³ (mm² in 2D).
+    centroid : tuple of float
+        Centre of mass, array index (z, y, x).
+    bbox : tuple of slice
+        Tight bounding box in the case's array.
+    seed : tuple of int
+        One voxel inside the lesion (the first in C order): identifies it for replay.
+    case_name : str
+        The case it belongs to.
+    """
+
+    label: int
+    component: int
+    voxels: int
+    volume_mm3: float
+    centroid: tuple
+    bbox: tuple
+    seed: tuple
+    case_name: str = ""
+
+    @property
+    def volume_ml(self) -> float:
+        """Volume in millilitres."""
+        return self.volume_mm3 / 1000.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready description."""
+        return {
+            "label": self.label, "component": self.component, "voxels": self.voxels,
+            "volume_mm3": self.volume_mm3, "centroid": [float(c) for c in self.centroid],
+            "bbox": [[s.start, s.stop] for s in self.bbox], "seed": list(self.seed),
+            "case_name": self.case_name,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Lesion:
+        """Inverse of :meth:`to_dict`."""
+        return cls(int(d["label"]), int(d["component"]), int(d["voxels"]),
+                   float(d["volume_mm3"]), tuple(d["centroid"]),
+                   tuple(slice(int(a), int(b)) for a, b in d["bbox"]),
+                   tuple(int(s) for s in d["seed"]), d.get("case_name", ""))
+
+
+def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxels: int = 3,
+                 connectivity: str = "full", case_name: str = "") -> list[Lesion]:
+    """Connected components of each lesion class, largest measures included.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        The label map (array order).
+    lesion_classes : sequence of int
+        Label values that are lesions.
+    spacing_zyx : sequence of float, optional
+        Voxel size in array order (default 1).
+    min_voxels : int
+        Smaller components are not lesions.
+    connectivity : {"full", "face"}
+        26/8- or 6/4-connectivity.
+    case_name : str
+        Recorded in each lesion.
+
+    Returns
+    -------
+    list of Lesion
+        Ordered by class, then component id.
+
+    Examples
+    --------
+    >>> lab = np.zeros((8, 8), np.uint8); lab[1:3, 1:3] = 1; lab[5:8, 5:8] = 1
+    >>> [l.voxels for l in find_lesions(lab, [1])]
+    [4, 9]
+    """
+    spacing = np.ones(labels.ndim) if spacing_zyx is None else np.asarray(spacing_zyx, float)
+    voxel_volume = float(np.prod(spacing))
+    st = structure(labels.ndim, connectivity)
+    out: list[Lesion] = []
+    for cls in lesion_classes:
+        binary = labels == cls
+        if not binary.any():
+            continue
+        comp, n = ndi.label(binary, structure=st)
+        slices = ndi.find_objects(comp)
+        ids = np.arange(1, n + 1)
+        sizes = ndi.sum_labels(binary, comp, ids)
+        kept = [i for i in ids if sizes[i - 1] >= min_voxels]
+        if not kept:
+            continue
+        centroids = ndi.center_of_mass(binary, comp, kept)
+        for k, i in enumerate(kept):
+            box = slices[i - 1]
+            local = comp[box] == i
+            first = np.unravel_index(int(np.argmax(local)), local.shape)
+            seed = tuple(int(s.start + f) for s, f in zip(box, first))
+            out.append(Lesion(int(cls), int(i), int(sizes[i - 1]),
+                              float(sizes[i - 1] * voxel_volume),
+                              tuple(float(c) for c in centroids[k]), box, seed, case_name))
+    return out
+
+
+def lesion_mask(labels: np.ndarray, lesion: Lesion, connectivity: str = "full",
+                pad: int = 0) -> tuple[np.ndarray, tuple]:
+    """The lesion's own voxels inside its bounding box grown by ``pad``.
+
+    The component is found again by labelling only the box around it and keeping the
+    component that holds ``lesion.seed``, so this costs a patch, not a volume.
+
+    Returns
+    -------
+    mask : ndarray of bool
+        The component inside ``slices``.
+    slices : tuple of slice
+        The box (clipped to the array).
+    """
+    box = tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n))
+                for s, n in zip(lesion.bbox, labels.shape))
+    binary = labels[box] == lesion.label
+    local_seed = tuple(p - s.start for p, s in zip(lesion.seed, box))
+    if not binary[local_seed]:
+        return np.zeros(binary.shape, bool), box
+    comp, _ = ndi.label(binary, structure=structure(labels.ndim, connectivity))
+    return comp == comp[local_seed], box
+
+
+def lesion_load(labels: np.ndarray, lesion_classes, spacing_zyx=None) -> tuple[float, int]:
+    """Total lesion volume of a label map: (mm³, voxels).
+
+    Every voxel of a lesion class counts, whatever its component's size.
+    """
+    if not lesion_classes:
+        return 0.0, 0
+    voxels = int(np.isin(labels, list(lesion_classes)).sum())
+    spacing = np.ones(labels.ndim) if spacing_zyx is None else np.asarray(spacing_zyx, float)
+    return float(voxels * np.prod(spacing)), voxels
+
+
+@dataclass
+class BankEntry:
+    """A lesion cut out of its case: image and mask patches and the source's statistics.
+
+    Attributes
+    ----------
+    lesion : Lesion
+    image : ndarray, float32, (C, *patch)
+    mask : ndarray of bool, (*patch)
+    stats : ndarray, (C, 2)
+        Mean and std of the source case's foreground per channel.
+    spacing_zyx : ndarray
+        The source's voxel size in array order.
+    source : dict
+        ``case`` name, ``image_paths`` and ``label_path`` (for replay from files).
+    """
+
+    lesion: Lesion
+    image: np.ndarray
+    mask: np.ndarray
+    stats: np.ndarray
+    spacing_zyx: np.ndarray
+    source: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable identifier: ``case:class:component``."""
+        return f"{self.lesion.case_name}:{self.lesion.label}:{self.lesion.component}"
+
+
+def extract_entry(case, lesion: Lesion, margin: int = 3, connectivity: str = "full",
+                  stats: np.ndarray | None = None) -> BankEntry:
+    """Cut one lesion out of ``case`` with ``margin`` voxels of context."""
+    mask, box = lesion_mask(case.labels, lesion, connectivity, pad=margin)
+    image = case.channels[(slice(None),) + box].astype(np.float32, copy=True)
+    if stats is None:
+        stats = case.intensity_stats()
+    return BankEntry(lesion, image, mask, np.asarray(stats, np.float64),
+                     np.asarray(case.geometry.spacing_zyx, float),
+                     {"case": case.name, "image_paths": list(case.image_paths or []),
+                      "label_path": case.label_path})
+
+
+class LesionBank:
+    """Every lesion of a set of training cases, ready to be populated elsewhere.
+
+    Examples
+    --------
+    >>> bank = LesionBank.from_cases(cases, lesion_classes=[1])  # doctest: +SKIP
+    >>> entry = bank[bank.pick(np.random.default_rng(0))]        # doctest: +SKIP
+    """
+
+    def __init__(self, entries=None, connectivity: str = "full", margin: int = 3,
+                 min_voxels: int = 3):
+        self.entries: list[BankEntry] = list(entries or [])
+        self.connectivity = connectivity
+        self.margin = margin
+        self.min_voxels = min_voxels
+        self._index = {e.key: i for i, e in enumerate(self.entries)}
+
+    @classmethod
+    def from_cases(cls, cases, lesion_classes=None, min_voxels: int = 3,
+                   connectivity: str = "full", margin: int = 3, organ_label=None,
+                   progress=None) -> LesionBank:
+        """Extract every lesion of every case (one labelling pass per case)."""
+        bank = cls(connectivity=connectivity, margin=margin, min_voxels=min_voxels)
+        for i, case in enumerate(cases):
+            bank.add_case(case, lesion_classes, organ_label=organ_label)
+            if progress is not None:
+                progress(i + 1, len(cases))
+        return bank
+
+    @classmethod
+    def from_recipe(cls, cases, recipe, progress=None) -> LesionBank:
+        """A bank with the recipe's classes, min size, connectivity and margin."""
+        return cls.from_cases(cases, recipe.lesion_classes, recipe.min_voxels,
+                              recipe.connectivity, recipe.populate.margin,
+                              recipe.organ_label, progress)
+
+    def add_case(self, case, lesion_classes=None, organ_label=None) -> int:
+        """Add the lesions of one case; return how many were added."""
+        classes = lesion_classes_of(case.labels, lesion_classes, organ_label)
+        lesions = find_lesions(case.labels, classes, case.geometry.spacing_zyx,
+                               self.min_voxels, self.connectivity, case.name)
+        if not lesions:
+            return 0
+        stats = case.intensity_stats(placement_region(case, organ_label))
+        for lesion in lesions:
+            entry = extract_entry(case, lesion, self.margin, self.connectivity, stats)
+            self._index[entry.key] = len(self.entries)
+            self.entries.append(entry)
+        return len(lesions)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int) -> BankEntry:
+        return self.entries[i]
+
+    def index_of(self, key: str) -> int:
+        """Position of the entry with this :attr:`BankEntry.key`."""
+        try:
+            return self._index[key]
+        except KeyError:
+            raise BankError(f"lesion {key!r} is not in the bank") from None
+
+    def pick(self, rng: np.random.Generator, mode: str = "uniform") -> int:
+        """Draw one entry index: uniform over lesions, over classes then lesions, or by size."""
+        n = len(self.entries)
+        if n == 0:
+            raise BankError("the lesion bank is empty: no training case has a lesion of the "
+                            "chosen classes with at least min_voxels voxels")
+        if mode == "uniform":
+            return int(rng.integers(n))
+        if mode == "class":
+            labels = np.array([e.lesion.label for e in self.entries])
+            classes = np.unique(labels)
+            c = classes[int(rng.integers(len(classes)))]
+            members = np.flatnonzero(labels == c)
+            return int(members[int(rng.integers(len(members)))])
+        if mode == "size":
+            w = np.array([e.lesion.volume_mm3 for e in self.entries], float)
+            cdf = np.cumsum(w / w.sum())
+            return int(min(np.searchsorted(cdf, rng.random(), side="right"), n - 1))
+        raise ValueError(f"unknown pick mode {mode!r}")
+
+    def loads_by_case(self) -> dict:
+        """Sum of lesion volumes per source case (mm³)."""
+        out: dict = {}
+        for e in self.entries:
+            out[e.lesion.case_name] = out.get(e.lesion.case_name, 0.0) + e.lesion.volume_mm3
+        return out
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> None:
+        """Write the bank to one ``.npz`` file (atomically), for workers to load."""
+        import json
+        arrays = {}
+        meta = []
+        for i, e in enumerate(self.entries):
+            arrays[f"image_{i}"] = e.image
+            arrays[f"mask_{i}"] = e.mask
+            meta.append({"lesion": e.lesion.to_dict(), "stats": e.stats.tolist(),
+                         "spacing_zyx": e.spacing_zyx.tolist(), "source": e.source})
+        header = {"connectivity": self.connectivity, "margin": self.margin,
+                  "min_voxels": self.min_voxels, "entries": meta}
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LesionBank:
+        """Read a bank written by :meth:`save`."""
+        import json
+        try:
+            with np.load(path) as z:
+                header = json.loads(bytes(z["header"]).decode())
+                entries = []
+                for i, m in enumerate(header["entries"]):
+                    entries.append(BankEntry(Lesion.from_dict(m["lesion"]), z[f"image_{i}"],
+                                             z[f"mask_{i}"], np.asarray(m["stats"]),
+                                             np.asarray(m["spacing_zyx"]), m["source"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise BankError(f"{path}: not a readable lesion bank ({exc})") from None
+        return cls(entries, header["connectivity"], header["margin"], header["min_voxels"])
+
+
+def placement_region(case, organ_label=None) -> np.ndarray:
+    """Where lesions may go in ``case``: its placement mask, else the organ label, else
+    the image foreground (non-zero voxels)."""
+    if case.placement is not None:
+        return case.placement
+    if organ_label is not None:
+        return case.labels == organ_label
+    return case.foreground()

@@ -1,0 +1,247 @@
+"""The lesion likelihood map: where lesions are likely, and sampling a location from it.
+
+Brain-style maps sum the binary lesion masks of the training cases; organ-style maps sum
+the organ (context) label. Cases on other grids are resampled onto the reference grid
+through their physical geometry (nearest neighbour for masks). The map is stored
+normalised to a maximum of 1 as a NIfTI file with its geometry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from .case import Geometry, read_image, write_image
+from .lesions import lesion_classes_of
+
+
+class LikelihoodError(ValueError):
+    """The map is empty where lesions may go, or a map file is unusable."""
+
+
+def _to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
+    img = sitk.GetImageFromArray(array)
+    geometry.apply_to(img)
+    return img
+
+
+def resample_array(array: np.ndarray, source: Geometry, target: Geometry, shape,
+                   nearest: bool = False) -> np.ndarray:
+    """Resample ``array`` from one grid onto another through physical coordinates.
+
+    Parameters
+    ----------
+    array : ndarray
+        Data on the ``source`` grid (array order).
+    source, target : Geometry
+        The grids' geometry.
+    shape : tuple of int
+        The target grid's array shape.
+    nearest : bool
+        Nearest neighbour (masks, labels) instead of linear interpolation.
+    """
+    if source.matches(target) and tuple(array.shape) == tuple(shape):
+        return array
+    ref = sitk.Image([int(s) for s in shape[::-1]], sitk.sitkUInt8)
+    target.apply_to(ref)
+    img = _to_sitk(np.ascontiguousarray(array), source)
+    interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    out = sitk.Resample(img, ref, sitk.Transform(), interp, 0.0, img.GetPixelID())
+    return sitk.GetArrayFromImage(out)
+
+
+class LikelihoodMap:
+    """A likelihood map on a grid, with an O(log n) location sampler.
+
+    Parameters
+    ----------
+    prob : ndarray of float32
+        Non-negative values; normalised so that the maximum is 1.
+    geometry : Geometry
+        The grid's geometry.
+
+    Examples
+    --------
+    >>> lmap = LikelihoodMap.from_cases(cases, sigma_mm=2.0)      # doctest: +SKIP
+    >>> z, y, x = lmap.sample(np.random.default_rng(0))           # doctest: +SKIP
+    """
+
+    def __init__(self, prob: np.ndarray, geometry: Geometry):
+        prob = np.asarray(prob, np.float32)
+        if not np.all(np.isfinite(prob)) or (prob < 0).any():
+            raise LikelihoodError("a likelihood map must be finite and non-negative")
+        peak = float(prob.max()) if prob.size else 0.0
+        if peak <= 0:
+            raise LikelihoodError(
+                "the likelihood map is zero everywhere lesions are allowed: no training "
+                "case has a lesion there; set likelihood.floor > 0 or widen the placement")
+        self.prob = prob / peak if peak != 1.0 else prob
+        self.geometry = geometry
+        self._flat: np.ndarray | None = None
+        self._cdf: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple:
+        return self.prob.shape
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_cases(cls, cases, lesion_classes=None, organ_label=None, sigma_mm: float = 0.0,
+                   floor: float = 0.0, placement: np.ndarray | None = None,
+                   reference=None, progress=None) -> LikelihoodMap:
+        """Sum the lesion masks (or the organ label) of ``cases`` on one grid.
+
+        Parameters
+        ----------
+        cases : sequence of Case
+        lesion_classes : list of int, optional
+            Default: every non-zero label but the organ's.
+        organ_label : int, optional
+            Organ-style map: sum the organ region (organ label and its lesions).
+        sigma_mm : float
+            Gaussian smoothing in mm.
+        floor : float
+            Uniform floor (fraction of the maximum) inside the allowed region: the
+            ``placement`` mask if given, else where any case has foreground.
+        placement : ndarray of bool, optional
+            Restriction on the reference grid.
+        reference : (Geometry, shape), optional
+            The grid; default the first case's.
+        progress : callable(done, total), optional
+        """
+        cases = list(cases)
+        if not cases:
+            raise LikelihoodError("no cases to build a likelihood map from")
+        items = ((_map_mask(c.labels, lesion_classes, organ_label), c.foreground(), c.geometry)
+                 for c in cases)
+        if reference is None:
+            reference = (cases[0].geometry, cases[0].spatial_shape)
+        return cls._accumulate(items, len(cases), reference, sigma_mm, floor, placement, progress)
+
+    @classmethod
+    def from_recipe(cls, cases, recipe, placement=None, progress=None) -> LikelihoodMap:
+        """A map with the recipe's classes, organ label, smoothing and floor."""
+        return cls.from_cases(cases, recipe.lesion_classes, recipe.organ_label,
+                              recipe.likelihood.sigma_mm, recipe.likelihood.floor,
+                              placement, progress=progress)
+
+    @classmethod
+    def from_label_files(cls, paths, lesion_classes=None, organ_label=None,
+                         sigma_mm: float = 0.0, floor: float = 0.0,
+                         placement: np.ndarray | None = None, reference=None,
+                         progress=None) -> LikelihoodMap:
+        """Build the map from label files alone (a folder of training masks).
+
+        The allowed region for ``floor`` is then the union of the labelled or organ
+        regions unless ``placement`` is given.
+        """
+        paths = [Path(p) for p in paths]
+        if not paths:
+            raise LikelihoodError("no label files to build a likelihood map from")
+        first: dict = {}
+
+        def items():
+            for p in paths:
+                labels, geometry, _ = read_image(p)
+                if not first:
+                    first["ref"] = (geometry, labels.shape)
+                yield _map_mask(labels, lesion_classes, organ_label), labels > 0, geometry
+
+        gen = items()
+        head = next(gen)
+        ref = reference or first["ref"]
+
+        def chain():
+            yield head
+            yield from gen
+
+        return cls._accumulate(chain(), len(paths), ref, sigma_mm, floor, placement, progress)
+
+    @classmethod
+    def _accumulate(cls, items, total, reference, sigma_mm, floor, placement, progress):
+        geometry, shape = reference
+        acc = np.zeros(tuple(shape), np.float32)
+        allowed = np.zeros(tuple(shape), bool)
+        for i, (mask, fg, geo) in enumerate(items):
+            acc += resample_array(mask.astype(np.uint8), geo, geometry, shape, nearest=True)
+            if floor > 0 and placement is None:
+                allowed |= resample_array(fg.astype(np.uint8), geo, geometry, shape,
+                                          nearest=True).astype(bool)
+            if progress is not None:
+                progress(i + 1, total)
+        if sigma_mm > 0:
+            sigma = [sigma_mm / s for s in geometry.spacing_zyx]
+            acc = ndi.gaussian_filter(acc, sigma, mode="constant").astype(np.float32)
+        if placement is not None:
+            allowed = np.asarray(placement, bool)
+            if allowed.shape != acc.shape:
+                raise LikelihoodError(f"placement mask shape {allowed.shape} differs from the "
+                                      f"map's grid {acc.shape}")
+            acc[~allowed] = 0
+        peak = float(acc.max())
+        if floor > 0:
+            acc = acc / peak if peak > 0 else acc
+            acc[allowed] = np.maximum(acc[allowed], floor)
+        return cls(acc, geometry)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        """Write the map as NIfTI (or any format of the extension) with its geometry."""
+        write_image(self.prob, self.geometry, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LikelihoodMap:
+        """Read a map written by :meth:`save` (or any non-negative image)."""
+        array, geometry, _ = read_image(path)
+        try:
+            return cls(array.astype(np.float32), geometry)
+        except LikelihoodError as exc:
+            raise LikelihoodError(f"{path}: {exc}") from None
+
+    def resample_to(self, geometry: Geometry, shape) -> LikelihoodMap:
+        """The map read on another grid through physical coordinates (linear)."""
+        return LikelihoodMap(resample_array(self.prob, self.geometry, geometry, shape), geometry)
+
+    # ------------------------------------------------------------------ sampling
+    def _table(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._cdf is None:
+            flat = self.prob.ravel()
+            idx = np.flatnonzero(flat)
+            self._flat = idx
+            self._cdf = np.cumsum(flat[idx], dtype=np.float64)
+        return self._flat, self._cdf
+
+    def sample(self, rng: np.random.Generator, geometry: Geometry | None = None,
+               shape=None) -> tuple | None:
+        """Draw one voxel with probability proportional to the map.
+
+        One uniform draw and a binary search in a cumulative table built once per map.
+        With ``geometry``/``shape`` of another grid the voxel is mapped there through
+        physical coordinates; ``None`` when it falls outside that grid.
+        """
+        flat, cdf = self._table()
+        u = rng.random() * cdf[-1]
+        k = min(int(np.searchsorted(cdf, u, side="right")), flat.size - 1)
+        idx = np.unravel_index(int(flat[k]), self.prob.shape)
+        if geometry is None or (geometry.matches(self.geometry) and tuple(shape) == self.shape):
+            return tuple(int(i) for i in idx)
+        pt = self.geometry.index_to_physical(np.asarray(idx, float))
+        target = np.rint(geometry.physical_to_index(pt)).astype(int)
+        if (target < 0).any() or (target >= np.asarray(shape)).any():
+            return None
+        return tuple(int(i) for i in target)
+
+    def mass_in(self, region: np.ndarray, geometry: Geometry) -> float:
+        """Total map value inside ``region`` (a mask on ``geometry``'s grid)."""
+        prob = resample_array(self.prob, self.geometry, geometry, region.shape)
+        return float(prob[region].sum())
+
+
+def _map_mask(labels: np.ndarray, lesion_classes, organ_label) -> np.ndarray:
+    classes = lesion_classes_of(labels, lesion_classes, organ_label)
+    if organ_label is not None:
+        return np.isin(labels, [organ_label, *classes])
+    return np.isin(labels, classes)

@@ -1,0 +1,272 @@
+"""Populate, inpaint, the loop to a target load, provenance and replay."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.lesions import BankError, LesionBank, find_lesions, lesion_load
+from napari_lesionmix.core.likelihood import LikelihoodError, LikelihoodMap
+from napari_lesionmix.core.mix import (
+    CaseContext,
+    Provenance,
+    inpaint_edit,
+    populate_edit,
+    replay,
+    replay_from_files,
+    synthesize,
+)
+from napari_lesionmix.core.recipe import Recipe
+from napari_lesionmix.core.transforms import LesionParams
+from tests.conftest import blob_case
+
+
+def _load(case, classes=(1,)):
+    return lesion_load(case.labels, list(classes), case.geometry.spacing_zyx)[0]
+
+
+def _outside_boxes_unchanged(before: Case, after: Case, prov: Provenance) -> bool:
+    touched = np.zeros(before.labels.shape, bool)
+    for op in prov.accepted:
+        touched[tuple(slice(a, b) for a, b in op.box)] = True
+    same_img = np.array_equal(before.channels[:, ~touched], after.channels[:, ~touched])
+    return same_img and np.array_equal(before.labels[~touched], after.labels[~touched])
+
+
+@st.composite
+def cases(draw):
+    seed = draw(st.integers(0, 10_000))
+    ndim = draw(st.sampled_from([2, 3]))
+    shape = (24, 30, 30) if ndim == 3 else (48, 56)
+    n = draw(st.integers(0, 4))
+    return blob_case(shape=shape, n_lesions=n, seed=seed,
+                     spacing=(1.0,) * ndim, channels=draw(st.integers(1, 2)),
+                     lesion_radius=(1.2, 2.5))
+
+
+PROP = settings(max_examples=25, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@PROP
+@given(case=cases(), seed=st.integers(0, 2**32), factor=st.sampled_from([0.0, 0.4, 1.6, 2.5]))
+def test_synthesis_properties(case, seed, factor):
+    donor = blob_case(shape=case.labels.shape, n_lesions=4, seed=seed % 97,
+                      channels=case.n_channels, lesion_radius=(1.2, 2.5), name="donor")
+    bank = LesionBank.from_cases([donor, case], [1])
+    recipe = Recipe(lesion_classes=[1], max_operations=60, populate={"min_inside": 0.8})
+    start = _load(case)
+    target = max(start * factor, 0.0) if start > 0 else 60.0 * factor
+    before = case.copy()
+    out = synthesize(case, bank, None, recipe, seed=seed, target_load=target)
+    prov = out.provenance
+    # the source is untouched, and everything outside the edited boxes is identical
+    assert np.array_equal(case.channels, before.channels)
+    assert _outside_boxes_unchanged(before, out.case, prov)
+    # labels: only input labels and lesion classes
+    assert set(np.unique(out.case.labels)) <= set(np.unique(before.labels)) | {1}
+    # monotone load in the chosen direction
+    loads = [start] + [op.load_mm3 for op in prov.operations]
+    diffs = np.diff(loads)
+    if prov.direction == "populate":
+        assert (diffs >= 0).all()
+    if prov.direction == "inpaint":
+        assert (diffs <= 0).all()
+    assert prov.achieved_load_mm3 == pytest.approx(_load(out.case))
+    assert prov.status in ("reached", "crossed", "stuck", "cap", "no_lesions")
+    within = abs(prov.achieved_load_mm3 - target) <= prov.tolerance_mm3
+    assert (prov.status == "reached") == within
+    # replay gives the same arrays
+    back = replay(json.loads(prov.to_json()), case, bank)
+    assert np.array_equal(back.channels, out.case.channels)
+    assert np.array_equal(back.labels, out.case.labels)
+
+
+def test_reachable_target_is_met_within_tolerance_both_ways():
+    case = blob_case(n_lesions=6, seed=3, lesion_radius=(1.2, 2.0))
+    bank = LesionBank.from_cases([case], [1])
+    start = _load(case)
+    for factor in (2.0, 0.5):
+        out = synthesize(case, bank, None, Recipe(tolerance=0.1), seed=1,
+                         target_load=start * factor)
+        p = out.provenance
+        assert p.status == "reached", p.status
+        assert abs(p.achieved_load_mm3 - start * factor) <= p.tolerance_mm3
+        assert p.direction == ("populate" if factor > 1 else "inpaint")
+
+
+def test_same_seed_identical_other_seed_differs():
+    case = blob_case(n_lesions=3)
+    bank = LesionBank.from_cases([case], [1])
+    lmap = LikelihoodMap.from_cases([case], floor=0.05)
+    r = Recipe(load_distribution="fixed", load={"value": 3 * _load(case)})
+    a = synthesize(case, bank, lmap, r, seed=5)
+    b = synthesize(case, bank, lmap, r, seed=5)
+    c = synthesize(case, bank, lmap, r, seed=6)
+    assert np.array_equal(a.case.channels, b.case.channels)
+    assert np.array_equal(a.case.labels, b.case.labels)
+    assert a.provenance.to_json() == b.provenance.to_json()
+    assert not np.array_equal(a.case.labels, c.case.labels)
+
+
+def test_spawned_seeds_do_not_depend_on_order():
+    case = blob_case(n_lesions=3)
+    bank = LesionBank.from_cases([case], [1])
+    r = Recipe(load_distribution="fixed", load={"value": 2 * _load(case)})
+    seeds = np.random.SeedSequence(11).spawn(3)
+    fwd = [synthesize(case, bank, None, r, seed=s).case.labels for s in seeds]
+    again = np.random.SeedSequence(11).spawn(3)
+    rev = [synthesize(case, bank, None, r, seed=s).case.labels for s in reversed(again)][::-1]
+    assert all(np.array_equal(a, b) for a, b in zip(fwd, rev))
+
+
+def test_populate_places_where_the_map_says():
+    case = blob_case(n_lesions=2, shape=(24, 40, 40))
+    prob = np.zeros(case.labels.shape, np.float32)
+    prob[8:16, 12:20, 22:30] = 1.0  # one small region of the foreground
+    lmap = LikelihoodMap(prob, case.geometry)
+    bank = LesionBank.from_cases([case], [1])
+    out = synthesize(case, bank, lmap, Recipe(populate={"min_inside": 0.5}), seed=0,
+                     target_load=4 * _load(case))
+    centres = [op.center for op in out.provenance.accepted]
+    assert centres
+    assert all(8 <= z < 16 and 12 <= y < 20 and 22 <= x < 30 for z, y, x in centres)
+
+
+def test_new_lesions_keep_the_gap_and_stay_inside():
+    case = blob_case(n_lesions=3)
+    bank = LesionBank.from_cases([case], [1])
+    r = Recipe(populate={"min_gap": 2, "min_inside": 1.0})
+    out = synthesize(case, bank, None, r, seed=2, target_load=3 * _load(case))
+    assert len(out.provenance.accepted) > 0
+    new = (out.case.labels == 1) & (case.labels != 1)
+    assert not (new & ~case.foreground()).any()  # min_inside 1.0: all inside
+    from scipy import ndimage as ndi
+    grown = ndi.binary_dilation(case.labels == 1, np.ones((3, 3, 3)), iterations=2)
+    assert not (new & grown).any()  # never within 2 voxels of an old lesion
+
+
+def test_organ_lesions_go_in_the_organ_and_keep_context():
+    case = blob_case(organ=True, n_lesions=2)
+    bank = LesionBank.from_cases([case], [2])
+    r = Recipe(lesion_classes=[2], organ_label=1, populate={"min_inside": 1.0})
+    out = synthesize(case, bank, None, r, seed=4, target_load=3 * _load(case, [2]))
+    assert out.provenance.accepted
+    new = (out.case.labels == 2) & (case.labels != 2)
+    assert (case.labels[new] == 1).all()
+    # context outside new lesions untouched
+    assert np.array_equal(out.case.labels[~new], case.labels[~new])
+    # inpainting an organ lesion gives the organ label back
+    inp = synthesize(case, bank, None, r, seed=4, target_load=0.0)
+    assert (inp.case.labels == 2).sum() == 0
+    assert (inp.case.labels[case.labels == 2] == 1).all()
+
+
+def test_gui_path_fixed_params_soft_and_hard_blend():
+    case = blob_case(n_lesions=2)
+    bank = LesionBank.from_cases([case], [1])
+    centre = tuple(int(c) for c in np.array(case.labels.shape) // 2)
+    p = LesionParams.identity(3)
+    for blend, outside_changed in (("hard", False), ("soft", True)):
+        ctx = CaseContext(case, Recipe(populate={"blend": blend}))
+        edit, why = populate_edit(case, bank[0], p, centre, ctx, check=False)
+        assert why == ""
+        sub = case.channels[(slice(None),) + edit.slices]
+        mask = edit.labels == 1
+        changed = edit.channels != sub
+        assert changed[:, mask].any()
+        assert bool(changed[:, ~mask & ~(case.labels[edit.slices] == 1)].any()) == outside_changed
+    # a lesion put back where it came from with identity params changes (almost) nothing
+    ctx = CaseContext(case, Recipe(populate={"blend": "hard"}))
+    e = bank[0]
+    edit, _ = populate_edit(case, e, p, e.lesion.centroid, ctx, check=False)
+    assert np.array_equal(edit.labels, case.labels[edit.slices])
+    assert np.allclose(edit.channels, case.channels[(slice(None),) + edit.slices], atol=1e-3)
+
+
+def test_intensity_moves_between_cases_in_z_scores():
+    dark = blob_case(n_lesions=2, seed=1, name="dark")
+    bright = dark.copy()
+    bright.name = "bright"
+    fg = dark.foreground()
+    bright.channels = np.where(fg, bright.channels * 3.0 + 50.0, 0).astype(np.float32)
+    bank = LesionBank.from_cases([bright], [1])
+    ctx = CaseContext(dark, Recipe(populate={"blend": "hard"}))
+    e = bank[0]
+    edit, _ = populate_edit(dark, e, LesionParams.identity(3), e.lesion.centroid, ctx, check=False)
+    assert e.image[0][e.mask].mean() > 150  # in the bright case's units
+    # mapped source z-score -> target intensity: the dark case's own values come back
+    assert np.allclose(edit.channels, dark.channels[(slice(None),) + edit.slices], atol=1e-2)
+
+
+def test_inpaint_edit_removes_one_lesion_and_undo_restores():
+    case = blob_case(n_lesions=3)
+    ctx = CaseContext(case, Recipe())
+    lesions = find_lesions(case.labels, [1])
+    before = case.copy()
+    edit = inpaint_edit(case, lesions[0], ctx, noise_seed=1)
+    undo = edit.apply(case)
+    assert (case.labels[lesions[0].bbox] == 1).sum() == 0
+    assert len(find_lesions(case.labels, [1])) == 2
+    inside = before.labels == 1
+    bg = case.channels[0][case.foreground() & ~inside].mean()
+    assert abs(case.channels[0][lesions[0].bbox][before.labels[lesions[0].bbox] == 1].mean() - bg) < 10
+    undo.apply(case)
+    assert np.array_equal(case.channels, before.channels) and np.array_equal(case.labels, before.labels)
+
+
+def test_case_without_lesions_inpaints_nothing_and_populates_from_the_bank():
+    empty = blob_case(n_lesions=0, name="empty")
+    donor = blob_case(n_lesions=3, name="donor")
+    bank = LesionBank.from_cases([donor], [1])
+    out = synthesize(empty, bank, None, Recipe(), seed=0, target_load=0.0)
+    assert out.provenance.operations == [] and np.array_equal(out.case.labels, empty.labels)
+    out = synthesize(empty, bank, None, Recipe(), seed=0, target_load=80.0)
+    assert out.provenance.achieved_load_mm3 > 0
+
+
+def test_empty_bank_and_zero_map_are_clear_errors():
+    case = blob_case(n_lesions=0)
+    with pytest.raises(BankError, match="empty"):
+        synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=50.0)
+    bank = LesionBank.from_cases([blob_case(n_lesions=2)], [1])
+    prob = np.zeros(case.labels.shape, np.float32); prob[0, 0, 0] = 1  # only outside the body
+    with pytest.raises(LikelihoodError, match="zero everywhere"):
+        synthesize(case, bank, LikelihoodMap(prob, case.geometry), Recipe(), seed=0, target_load=50.0)
+
+
+def test_cap_and_no_fit_are_recorded():
+    case = blob_case(n_lesions=1)
+    bank = LesionBank.from_cases([case], [1])
+    r = Recipe(max_operations=3, populate={"min_inside": 1.0, "max_tries": 2})
+    out = synthesize(case, bank, None, r, seed=0, target_load=1e6)
+    assert out.provenance.status in ("cap", "stuck")
+    assert len(out.provenance.operations) == 3
+
+
+def test_replay_from_files(tmp_path):
+    from napari_lesionmix.core.case import write_image
+    cases = []
+    for s in range(2):
+        c = blob_case(seed=s, n_lesions=2 + s, name=f"c{s}")
+        ip, lp = tmp_path / f"c{s}_0000.nii.gz", tmp_path / f"c{s}.nii.gz"
+        write_image(c.channels[0], c.geometry, ip)
+        write_image(c.labels, c.geometry, lp)
+        cases.append(Case.read([ip], lp, name=f"c{s}"))
+    bank = LesionBank.from_cases(cases, [1])
+    out = synthesize(cases[0], bank, None, Recipe(), seed=9, target_load=3 * _load(cases[0]))
+    prov_path = tmp_path / "c0_lmix0000.json"
+    out.provenance.to_json(prov_path)
+    back = replay_from_files(prov_path)
+    assert np.array_equal(back.channels, out.case.channels)
+    assert np.array_equal(back.labels, out.case.labels)
+
+
+def test_2d_case_synthesis():
+    case = blob_case(shape=(64, 64), n_lesions=3)
+    bank = LesionBank.from_cases([case], [1])
+    out = synthesize(case, bank, None, Recipe(), seed=1, target_load=2 * _load(case))
+    assert out.case.labels.ndim == 2 and out.provenance.achieved_load_mm3 > _load(case)

@@ -1,0 +1,77 @@
+"""The recipe: defaults, JSON round trip, and errors that name the bad field."""
+
+import json
+
+import pytest
+
+from napari_lesionmix.core.recipe import Recipe, RecipeError
+
+
+def test_defaults_are_the_spec_values():
+    r = Recipe()
+    p = r.populate
+    assert (p.flip_p, p.rotate_p, tuple(p.rotate_deg)) == (0.5, 0.5, (1.0, 89.0))
+    assert tuple(p.scale) == (0.5, 1.8) and tuple(p.elastic_sigma) == (3.0, 7.0)
+    assert tuple(p.brightness) == (0.9, 1.1) and tuple(p.noise_std) == (0.0, 0.1)
+    assert (p.min_inside, p.min_gap, p.max_tries, p.blend, p.blend_sigma) == (0.9, 1, 50, "soft", 1.0)
+    assert (r.inpaint.method, r.inpaint.dilate, r.inpaint.texture) == ("slices", 1, True)
+    assert (r.min_voxels, r.connectivity, r.tolerance, r.max_operations) == (3, "full", 0.05, 200)
+
+
+def test_json_round_trip_through_a_file(tmp_path):
+    r = Recipe(lesion_classes=[2], organ_label=1, load_distribution="uniform",
+               load={"lo": 10, "hi": 500}, seed=42, populate={"scale": [0.8, 1.2]})
+    path = tmp_path / "recipe.json"
+    r.to_json(path)
+    back = Recipe.from_json(path)
+    assert back == r
+    assert back.hash() == r.hash()
+    data = json.loads(path.read_text())
+    assert set(data) >= {"lesion_classes", "organ_label", "load_distribution", "load",
+                         "min_voxels", "connectivity", "populate", "inpaint", "likelihood",
+                         "tolerance", "max_operations", "seed"}
+
+
+def test_missing_fields_take_defaults():
+    r = Recipe.from_dict({"populate": {"flip_p": 0.1}})
+    assert r.populate.flip_p == 0.1 and r.populate.rotate_p == 0.5
+
+
+def test_hash_ignores_seed_but_not_options():
+    assert Recipe(seed=1).hash() == Recipe(seed=2).hash()
+    assert Recipe().hash() != Recipe(tolerance=0.1).hash()
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"colour": 1}, "colour"),
+    ({"populate": {"flip": 0.5}}, "populate.flip"),
+    ({"populate": {"flip_p": 1.5}}, "populate.flip_p"),
+    ({"populate": {"scale": [2.0, 1.0]}}, "populate.scale"),
+    ({"populate": {"rotate_deg": [1]}}, "populate.rotate_deg"),
+    ({"inpaint": {"method": "magic"}}, "inpaint.method"),
+    ({"load_distribution": "bimodal"}, "load_distribution"),
+    ({"load_distribution": "fixed"}, "load.value"),
+    ({"load_distribution": "uniform", "load": {"lo": 5, "hi": 1}}, "load.lo"),
+    ({"load": {"mean": 3}}, "load.mean"),
+    ({"lesion_classes": [0]}, "lesion_classes[0]"),
+    ({"lesion_classes": [1], "organ_label": 1}, "organ_label"),
+    ({"min_voxels": 2.5}, "min_voxels"),
+    ({"tolerance": -0.1}, "tolerance"),
+    ({"likelihood": {"floor": 2}}, "likelihood.floor"),
+    ({"inpaint": {"texture": "yes"}}, "inpaint.texture"),
+])
+def test_bad_values_name_the_field(data, field):
+    with pytest.raises(RecipeError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        Recipe.from_dict(data)
+
+
+def test_bad_file_names_the_file(tmp_path):
+    bad = tmp_path / "mine.json"
+    bad.write_text('{"seed": 1,,}')
+    with pytest.raises(RecipeError, match="mine.json.*not valid JSON"):
+        Recipe.from_json(bad)
+    bad.write_text('{"sed": 1}')
+    with pytest.raises(RecipeError, match="mine.json: sed: unknown field"):
+        Recipe.from_json(bad)
+    with pytest.raises(RecipeError, match="absent.json"):
+        Recipe.from_json(tmp_path / "absent.json")
