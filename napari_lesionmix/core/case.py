@@ -23,12 +23,17 @@ Geometry precision by format (measured with SimpleITK 2.5, see ``tests/core/test
   recomputed). Comparisons between files therefore use :meth:`Geometry.matches` with
   ``rtol = atol = 1e-5``.
 
-Truncated files: SimpleITK (ITK's NIfTI reader) reads a truncated ``.nii`` or
-``.nii.gz`` *without an error*, filling the missing voxels. :func:`read_image` therefore
-checks NIfTI files itself: the size of an uncompressed ``.nii`` against its header, and
-for ``.nii.gz`` the whole gzip stream (decompressed in chunks, CRC and length checked by
-zlib, output discarded) in a background thread while SimpleITK reads the same file. NRRD
-and MetaImage readers already raise on truncated data.
+Truncated files and NaN: ITK 5.4's NIfTI reader reads a truncated ``.nii`` or
+``.nii.gz`` *without an error* (missing voxels come back as garbage or 0), and it
+silently replaces NaN and ±Inf by 0 (ITK PR #6683 fixes this for ITK 6).
+:func:`read_image` therefore checks NIfTI files itself: an uncompressed ``.nii`` against
+the size its header requires; a ``.nii.gz`` by decompressing the whole gzip stream in
+chunks with Python's zlib (CRC-32 and length verified, output discarded after scanning)
+in a background thread while SimpleITK reads the same file. Float voxels are scanned
+for NaN/Inf in the same pass and put back into the returned array. NRRD and MetaImage
+readers already raise on truncated data and keep NaN. The cost is Python's zlib speed
+(stock zlib, slower than the zlib-ng ITK uses): on 2 cores, a 160×256×256 int16
+``.nii.gz`` reads in 0.29 s instead of 0.13 s, a float32 one in 0.55 s instead of 0.09 s.
 """
 
 from __future__ import annotations
@@ -354,10 +359,10 @@ class _NiftiHeader:
     """The few NIfTI-1/2 header fields the integrity checks need."""
 
     def __init__(self, need: int, vox_offset: int, dtype: np.dtype | None, count: int):
-        self.need = need              # bytes a complete single file holds
+        self.need = need  # bytes a complete single file holds
         self.vox_offset = vox_offset
-        self.dtype = dtype            # float dtype of the stored voxels, else None
-        self.count = count            # number of stored values
+        self.dtype = dtype  # float dtype of the stored voxels, else None
+        self.count = count  # number of stored values
 
 
 _NIFTI_FLOAT = {16: "f4", 64: "f8"}
@@ -388,7 +393,9 @@ def _parse_nifti_header(head: bytes) -> _NiftiHeader | None:
             count *= max(int(d), 1)
         code = _NIFTI_FLOAT.get(int(datatype))
         dtype = np.dtype(endian + code) if code else None
-        return _NiftiHeader(int(vox_offset) + count * int(bitpix) // 8, int(vox_offset), dtype, count)
+        return _NiftiHeader(
+            int(vox_offset) + count * int(bitpix) // 8, int(vox_offset), dtype, count
+        )
     return None
 
 
@@ -552,7 +559,9 @@ def _read_dicom_series(path: Path, series_id: str | None) -> sitk.Image:
     try:
         ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path))
     except RuntimeError as exc:
-        raise CaseError(f"{path}: cannot scan the folder for DICOM: {_short_sitk_message(exc)}")
+        raise CaseError(
+            f"{path}: cannot scan the folder for DICOM: {_short_sitk_message(exc)}"
+        ) from None
     ids = list(ids)
     if not ids:
         raise CaseError(f"{path}: folder holds no DICOM series (and is not an image file)")
@@ -573,10 +582,14 @@ def _read_dicom_series(path: Path, series_id: str | None) -> sitk.Image:
     try:
         return reader.Execute()
     except RuntimeError as exc:
-        raise CaseError(f"{path}: cannot read DICOM series {series_id}: {_short_sitk_message(exc)}")
+        raise CaseError(
+            f"{path}: cannot read DICOM series {series_id}: {_short_sitk_message(exc)}"
+        ) from None
 
 
-def read_image(path: str | Path, *, series_id: str | None = None) -> tuple[np.ndarray, Geometry, str]:
+def read_image(
+    path: str | Path, *, series_id: str | None = None
+) -> tuple[np.ndarray, Geometry, str]:
     """Read one image file or DICOM series folder.
 
     Parameters
@@ -719,8 +732,7 @@ def write_image(
     array = np.asarray(array)
     if array.ndim != geometry.ndim:
         raise CaseError(
-            f"{path}: array is {array.ndim}D (shape {array.shape}) but geometry is "
-            f"{geometry.ndim}D"
+            f"{path}: array is {array.ndim}D (shape {array.shape}) but geometry is {geometry.ndim}D"
         )
     if array.dtype == bool:
         array = array.astype(np.uint8)
@@ -784,7 +796,7 @@ def _remove_detached_data(tmp: Path) -> None:
         return
     stem = tmp.name[: -len(ext)]
     for other in tmp.parent.glob(stem + ".*"):
-        if other != tmp and other.name[len(stem):].lower() in (".raw", ".zraw", ".raw.gz"):
+        if other != tmp and other.name[len(stem) :].lower() in (".raw", ".zraw", ".raw.gz"):
             other.unlink(missing_ok=True)
 
 
@@ -815,7 +827,7 @@ def _move_detached_data(tmp: Path, path: Path) -> None:
             final_stem = path.name[: -len(ext)]
             if not old_name.startswith(tmp_stem) or not old.exists():
                 return
-            new_name = final_stem + old_name[len(tmp_stem):]
+            new_name = final_stem + old_name[len(tmp_stem) :]
             os.replace(old, tmp.parent / new_name)
             eol = "\n" if line.endswith("\n") else ""
             sep_out = " = " if ext == ".mhd" else ": "
@@ -849,9 +861,7 @@ def _validate_image(arr: np.ndarray, where: str) -> np.ndarray:
     return out
 
 
-def _validate_labels(
-    arr: np.ndarray, where: str, allowed_labels: set | None = None
-) -> np.ndarray:
+def _validate_labels(arr: np.ndarray, where: str, allowed_labels: set | None = None) -> np.ndarray:
     """Labels as the smallest unsigned integer dtype; CaseError on bad values."""
     if arr.dtype.kind == "b":
         arr = arr.astype(np.uint8)

@@ -44,6 +44,8 @@ __all__ = ["inpaint_patch", "region_for", "ring_label"]
 _TELEA_SCALE = float(2**20)
 #: Smallest direction weight of the 3D fill, so that a neighbour across the front still counts.
 _MIN_DIRECTION = 0.05
+#: Gaussian sigma (voxels) of the copy of the sources the 3D fill takes gradients on.
+_GRAD_SIGMA = 1.0
 
 
 def _structure(ndim: int, connectivity: str) -> np.ndarray:
@@ -199,7 +201,9 @@ def inpaint_patch(image: np.ndarray, region: np.ndarray, options: InpaintOptions
        gets the Telea estimate ``sum w (I(q) + grad I(q) . (p - q)) / sum w`` over the
        already known ``q`` within ``max(radius, sqrt(ndim))`` with
        ``w = 1/|p-q|^2 * 1/(1 + |T(p) - T(q)|) * max(|cos(p-q, grad T)|, 0.05)``
-       (``T`` the distance map). In 2D, both slice methods are one Telea fill and
+       (``T`` the distance map; ``grad I`` of a source taken on a Gaussian-smoothed copy
+       of the sources, sigma 1, so noise is not extrapolated into the fill; of a filled
+       voxel, on the fill). In 2D, both slice methods are one Telea fill and
        ``"3d"`` is the same shell fill in 2D.
        Fill values are clipped to the range of the channel's known values. Region voxels
        that no slice can fill (their slice has no known voxel along every axis used, e.g.
@@ -352,7 +356,7 @@ def _fill_slices(img: np.ndarray, work: np.ndarray, region: np.ndarray, axes: tu
         c0 = np.maximum(cols[hits].argmax(axis=1) - margin, 0)
         c1 = np.minimum(n_c - cols[hits, ::-1].argmax(axis=1) + margin, n_c)
         for i, y0, y1, x0, x1 in zip(hits.tolist(), r0.tolist(), r1.tolist(),
-                                     c0.tolist(), c1.tolist()):
+                                     c0.tolist(), c1.tolist(), strict=True):
             box = (slice(y0, y1), slice(x0, x1))
             mask = w_v[i][box]
             if mask.all():             # no source in the box: try the whole slice
@@ -423,10 +427,21 @@ def _fill_shells(img: np.ndarray, work: np.ndarray, region: np.ndarray, radius: 
         for a, s in enumerate(strides):
             ap, am = avail[idx + s], avail[idx - s]
             for c in range(n_chan):
-                v0, vp, vm = vals[c, idx], vals[c, idx + s], vals[c, idx - s]
+                v0, vp, vm = gvals[c, idx], gvals[c, idx + s], gvals[c, idx - s]
                 grads[c, a, idx] = np.where(ap & am, 0.5 * (vp - vm),
                                             np.where(ap, vp - v0, np.where(am, v0 - vm, 0.0)))
 
+    # Gradients are taken on a lightly smoothed copy of the sources (normalised Gaussian
+    # over the sources only, which keeps a linear ramp linear): raw one-sided differences
+    # of noisy voxels, extrapolated over the radius, would print their noise into the fill.
+    gvals = vals.copy()
+    src = ~work
+    if _GRAD_SIGMA > 0:
+        wsrc = ndi.gaussian_filter(src.astype(np.float64), _GRAD_SIGMA, mode="nearest")
+        gv = gvals.reshape((n_chan,) + pshape)
+        for c in range(n_chan):
+            sm = ndi.gaussian_filter(np.where(src, img[c], 0.0), _GRAD_SIGMA, mode="nearest")
+            gv[(c, *inner)][src] = sm[src] / wsrc[src]
     update_gradients(np.flatnonzero(avail))
 
     coords = np.nonzero(work)
@@ -485,6 +500,7 @@ def _fill_shells(img: np.ndarray, work: np.ndarray, region: np.ndarray, radius: 
                     est += grads[c, a].take(q) * back_q[a]
                 num = np.bincount(row, w * est, minlength=batch.size)[done]
                 vals[c, idx] = np.clip(num / wsum[done], lo[c], hi[c])
+                gvals[c, idx] = vals[c, idx]
             avail[idx] = True
             update_gradients(idx)
         pending = batch[~done]

@@ -209,6 +209,9 @@ def populate_edit(case: Case, entry, params: LesionParams, center, ctx: CaseCont
 def inpaint_edit(case: Case, lesion: Lesion, ctx: CaseContext, noise_seed: int) -> Edit:
     """The edit that removes ``lesion``: Telea fill of its dilated region, ring label.
 
+    The fill draws only on voxels of the allowed region (foreground, organ or placement
+    mask) that are not lesions, so neither the background nor other lesions bleed in.
+
     Only the lesion's own voxels change label (to the most common non-lesion label of the
     ring around it); the dilation changes image values only, so context labels stay.
     """
@@ -219,7 +222,8 @@ def inpaint_edit(case: Case, lesion: Lesion, ctx: CaseContext, noise_seed: int) 
     others = ctx.lesion_voxels(labels) & ~mask
     region = region_for(mask, opts.dilate, others, ctx.recipe.connectivity)
     channels = inpaint_patch(case.channels[(slice(None),) + box], region, opts,
-                             np.random.default_rng(noise_seed))
+                             np.random.default_rng(noise_seed),
+                             known=ctx.allowed[box] & ~(region | others))
     new_labels = labels.copy()
     new_labels[mask] = ring_label(labels, region, ctx.classes)
     return Edit(box, channels.astype(case.channels.dtype, copy=False), new_labels)
@@ -404,20 +408,77 @@ def _closer(load: float, change: float, target: float) -> bool:
     return abs(load + change - target) < abs(load - target)
 
 
+def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext) -> LikelihoodMap:
+    """The map that placement samples from, checked against the case's allowed region.
+
+    ``None`` gives a uniform map over the allowed region. Raises
+    :class:`LikelihoodError` when the map is zero everywhere lesions are allowed.
+    """
+    sampler = lmap if lmap is not None else LikelihoodMap(ctx.allowed.astype(np.float32),
+                                                          case.geometry)
+    same_grid = sampler.geometry.matches(case.geometry) and sampler.shape == case.labels.shape
+    if same_grid and sampler.prob[ctx.allowed].max(initial=0) <= 0:
+        raise LikelihoodError(f"{case.name}: the likelihood map is zero everywhere lesions are "
+                              "allowed in this case; set likelihood.floor > 0 or change the "
+                              "placement")
+    return sampler
+
+
+def populate_step(case: Case, bank: LesionBank, sampler: LikelihoodMap, ctx: CaseContext,
+                  rng: np.random.Generator, load: float = 0.0,
+                  target: float | None = None) -> Operation:
+    """One populate operation on ``case`` in place: pick, augment, place, insert.
+
+    Draws a bank lesion and its parameters, then up to ``max_tries`` locations from
+    ``sampler``. With a ``target`` load (mm³) a lesion that would not bring ``load``
+    closer to it is refused. The returned :class:`Operation` says what happened.
+    """
+    opts = ctx.recipe.populate
+    entry = bank[bank.pick(rng, opts.pick)]
+    params = sample_params(rng, opts, case.ndim)
+    prep = prepare_lesion(entry, params, ctx)
+    op = Operation("populate", False, entry=entry.key, params=params.to_dict())
+    if prep.voxels == 0:
+        op.reason = "empty lesion after augmentation"
+        return op
+    if target is not None and not _closer(load, prep.voxels * ctx.voxel_volume, target):
+        op.reason = "would overshoot the target"
+        return op
+    for t in range(opts.max_tries):
+        center = sampler.sample(rng, case.geometry, case.labels.shape)
+        op.tries = t + 1
+        if center is None:
+            op.reason = "sampled location outside the image"
+            continue
+        op.reason = check_location(case, prep, center, ctx)
+        if not op.reason:
+            edit = place_edit(case, prep, center, ctx)
+            edit.apply(case)
+            op.accepted, op.center, op.voxels, op.box = True, list(center), prep.voxels, edit.box()
+            return op
+    op.reason = f"no location found in {opts.max_tries} tries (last: {op.reason})"
+    return op
+
+
+def inpaint_step(case: Case, lesion: Lesion, ctx: CaseContext,
+                 rng: np.random.Generator) -> Operation:
+    """One inpaint operation on ``case`` in place; the operation records the change."""
+    noise_seed = int(rng.integers(2**63))
+    edit = inpaint_edit(case, lesion, ctx, noise_seed)
+    before = int(np.count_nonzero(ctx.lesion_voxels(case.labels[edit.slices])))
+    edit.apply(case)
+    after = int(np.count_nonzero(ctx.lesion_voxels(case.labels[edit.slices])))
+    return Operation("inpaint", True, lesion=lesion.to_dict(), noise_seed=noise_seed,
+                     voxels=after - before, box=edit.box())
+
+
 def _populate_loop(out, bank, lmap, ctx, rng, prov, voxels, target, tol, progress) -> int:
     recipe = ctx.recipe
     if len(bank) == 0:
         raise BankError("the lesion bank is empty: no lesion to populate with (the training "
                         "cases have no lesion of the chosen classes with at least "
                         f"{recipe.min_voxels} voxels)")
-    sampler = lmap if lmap is not None else LikelihoodMap(ctx.allowed.astype(np.float32),
-                                                          out.geometry)
-    same_grid = sampler.geometry.matches(out.geometry) and sampler.shape == out.labels.shape
-    if same_grid and sampler.prob[ctx.allowed].max(initial=0) <= 0:
-        raise LikelihoodError(f"{out.name}: the likelihood map is zero everywhere lesions are "
-                              "allowed in this case; set likelihood.floor > 0 or change the "
-                              "placement")
-    opts = recipe.populate
+    sampler = location_sampler(out, lmap, ctx)
     vv = ctx.voxel_volume
     rejected_in_a_row = 0
     prov.status = "cap"
@@ -426,42 +487,37 @@ def _populate_loop(out, bank, lmap, ctx, rng, prov, voxels, target, tol, progres
         if load >= target - tol:
             prov.status = "crossed"
             break
-        if rejected_in_a_row >= opts.max_tries:
+        if rejected_in_a_row >= recipe.populate.max_tries:
             prov.status = "stuck"
             break
-        i = bank.pick(rng, opts.pick)
-        entry = bank[i]
-        params = sample_params(rng, opts, out.ndim)
-        prep = prepare_lesion(entry, params, ctx)
-        op = Operation("populate", False, entry=entry.key, params=params.to_dict())
-        if prep.voxels == 0:
-            op.reason = "empty lesion after augmentation"
-        elif not _closer(load, prep.voxels * vv, target):
-            op.reason = "would overshoot the target"
-        else:
-            for t in range(opts.max_tries):
-                center = sampler.sample(rng, out.geometry, out.labels.shape)
-                op.tries = t + 1
-                if center is None:
-                    op.reason = "sampled location outside the image"
-                    continue
-                op.reason = check_location(out, prep, center, ctx)
-                if not op.reason:
-                    edit = place_edit(out, prep, center, ctx)
-                    edit.apply(out)
-                    op.accepted, op.center, op.voxels = True, list(center), prep.voxels
-                    op.box = edit.box()
-                    voxels += prep.voxels
-                    prov.bank_sources.setdefault(entry.key, entry.source)
-                    break
-            else:
-                op.reason = f"no location found in {opts.max_tries} tries (last: {op.reason})"
+        op = populate_step(out, bank, sampler, ctx, rng, load, target)
+        if op.accepted:
+            voxels += op.voxels
+            prov.bank_sources.setdefault(op.entry, bank[bank.index_of(op.entry)].source)
         rejected_in_a_row = 0 if op.accepted else rejected_in_a_row + 1
         op.load_mm3 = voxels * vv
         prov.operations.append(op)
         if progress is not None:
             progress(n_op + 1, recipe.max_operations)
     return voxels
+
+
+def pick_lesion_to_remove(lesions: list, rng: np.random.Generator, mode: str = "uniform",
+                          load: float | None = None, target: float | None = None) -> int | None:
+    """Index of the lesion to inpaint, among those that bring ``load`` closer to ``target``.
+
+    ``None`` when no lesion qualifies.
+    """
+    candidates = [k for k, les in enumerate(lesions)
+                  if target is None or _closer(load, -les.volume_mm3, target)]
+    if not candidates:
+        return None
+    if mode == "size":
+        w = np.array([lesions[k].voxels for k in candidates], float)
+        cdf = np.cumsum(w / w.sum())
+        return candidates[min(int(np.searchsorted(cdf, rng.random(), side="right")),
+                              len(candidates) - 1)]
+    return candidates[int(rng.integers(len(candidates)))]
 
 
 def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress) -> int:
@@ -475,26 +531,14 @@ def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress) -> int:
         if load <= target + tol:
             prov.status = "crossed"
             break
-        candidates = [k for k, les in enumerate(lesions) if _closer(load, -les.volume_mm3, target)]
-        if not candidates:
+        k = pick_lesion_to_remove(lesions, rng, recipe.inpaint.pick, load, target)
+        if k is None:
             prov.status = "no_lesions" if not lesions else "stuck"
             break
-        if recipe.inpaint.pick == "size":
-            w = np.array([lesions[k].voxels for k in candidates], float)
-            k = candidates[min(int(np.searchsorted(np.cumsum(w / w.sum()), rng.random(),
-                                                   side="right")), len(candidates) - 1)]
-        else:
-            k = candidates[int(rng.integers(len(candidates)))]
-        lesion = lesions.pop(k)
-        noise_seed = int(rng.integers(2**63))
-        edit = inpaint_edit(out, lesion, ctx, noise_seed)
-        before = int(np.count_nonzero(ctx.lesion_voxels(out.labels[edit.slices])))
-        edit.apply(out)
-        after = int(np.count_nonzero(ctx.lesion_voxels(out.labels[edit.slices])))
-        voxels += after - before
-        prov.operations.append(Operation(
-            "inpaint", True, lesion=lesion.to_dict(), noise_seed=noise_seed,
-            voxels=after - before, load_mm3=voxels * vv, box=edit.box()))
+        op = inpaint_step(out, lesions.pop(k), ctx, rng)
+        voxels += op.voxels
+        op.load_mm3 = voxels * vv
+        prov.operations.append(op)
         if progress is not None:
             progress(n_op + 1, recipe.max_operations)
     return voxels

@@ -332,15 +332,18 @@ def _elastic_field(seed: int, sigma: float, magnitude: float, shape: tuple) -> n
     ndim = len(shape)
     rng = np.random.default_rng(seed)
     field = rng.standard_normal((ndim, *shape)).astype(np.float32)
-    letters = "abcdefgh"[: ndim + 1]  # letters[0] is the component axis
     for k, n in enumerate(shape):
-        # column j of m is the filtered unit vector e_j, so m @ v == gaussian_filter1d(v).
-        # np.einsum (optimize=False) runs its own single-threaded loops: multithreaded BLAS
-        # stalls badly on such small products when the cores are busy (batch workers).
+        # Column j of m is the filtered unit vector e_j, so m @ v == gaussian_filter1d(v).
+        # The products are batched so that each BLAS call is small (n x n by n x last):
+        # small calls run single-threaded, and multithreaded BLAS stalls badly on small
+        # products when the cores are busy (e.g. with batch workers).
         m = ndi.gaussian_filter1d(np.eye(n, dtype=np.float32), sigma, axis=0)
-        src = letters
-        dst = letters[: k + 1] + "z" + letters[k + 2:]
-        field = np.einsum(f"z{letters[k + 1]},{src}->{dst}", m, field)
+        if k == ndim - 1:
+            field = np.matmul(field, m.T)
+        else:
+            moved = np.moveaxis(field, k + 1, -2)
+            field = np.moveaxis(np.matmul(m, moved), -2, k + 1)
+    field = np.ascontiguousarray(field)
     peak = float(np.max(np.abs(field)))
     if peak > 0:
         field *= magnitude / peak

@@ -13,7 +13,7 @@ from napari_lesionmix.core.blend import blend, blend_weights
 
 def ball(shape, centre, radius):
     grids = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
-    return sum((g - c) ** 2 for g, c in zip(grids, centre)) <= radius**2
+    return sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True)) <= radius**2
 
 
 def test_hard_is_the_mask():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,9 @@ def oblique_geometry(ndim: int = 3) -> Geometry:
     """Oblique, anisotropic, LPS-flipped (non-RAS) geometry with awkward float64 values."""
     if ndim == 3:
         d = _rotation(0.2, -0.15, 0.3) @ np.diag([-1.0, -1.0, 1.0])
-        return Geometry((0.7123456789, 0.93, 2.5000001), (-123.456789012, 45.6789, -7.000001),
-                        tuple(d.ravel()))
+        return Geometry(
+            (0.7123456789, 0.93, 2.5000001), (-123.456789012, 45.6789, -7.000001), tuple(d.ravel())
+        )
     t = 0.3
     d = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ np.diag([-1.0, 1.0])
     return Geometry((0.7123456789, 1.93), (-123.456789012, 45.6789), tuple(d.ravel()))
@@ -247,7 +249,10 @@ def test_case_round_trip_multichannel(tmp_path, ext):
     flair = rng_image(shape, np.int16, seed=1)
     t1 = rng_image(shape, np.float32, seed=2)
     labels = rng_labels(shape)
-    paths = [sitk_write(flair, g, tmp_path / f"c_0000{ext}"), sitk_write(t1, g, tmp_path / f"c_0001{ext}")]
+    paths = [
+        sitk_write(flair, g, tmp_path / f"c_0000{ext}"),
+        sitk_write(t1, g, tmp_path / f"c_0001{ext}"),
+    ]
     lpath = sitk_write(labels, g, tmp_path / f"lab{ext}")
     case = Case.read(paths, lpath)
     assert case.channels.dtype == np.float32 and case.channels.shape == (2, *shape)
@@ -288,7 +293,9 @@ def test_write_back_rounds_and_clips_to_source_dtype(tmp_path):
     np.testing.assert_array_equal(arr, [[1, 2], [32767, -32768]])
 
 
-@pytest.mark.parametrize("max_label, dtype", [(1, np.uint8), (255, np.uint8), (300, np.uint16), (70000, np.uint32)])
+@pytest.mark.parametrize(
+    "max_label, dtype", [(1, np.uint8), (255, np.uint8), (300, np.uint16), (70000, np.uint32)]
+)
 def test_labels_written_as_smallest_unsigned(tmp_path, max_label, dtype):
     assert label_dtype(max_label) == dtype
     labels = np.zeros((3, 4), np.int32)
@@ -507,6 +514,44 @@ def test_nan_in_image(tmp_path):
     assert "(1, 2, 3)" in msg and "x, y, z = (3, 2, 1)" in msg
 
 
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nonfinite_values_survive_reading(tmp_path, ext, dtype):
+    """ITK 5.4's NIfTI reader turns NaN/Inf into 0; read_image must give them back."""
+    arr = rng_image((40, 80, 100), dtype)  # > one 1 MiB chunk, so chunk seams are crossed
+    flat = arr.reshape(-1)
+    where = [0, 12345, 262055, 262056, 262057, flat.size - 1]
+    flat[where] = [np.nan, np.inf, -np.inf, np.nan, np.inf, np.nan]
+    p = sitk_write(arr, Geometry.identity(3), tmp_path / f"f{ext}")
+    back, _, dt = read_image(p)
+    assert dt == np.dtype(dtype).name
+    np.testing.assert_array_equal(back, arr)  # NaN compare equal here
+    with pytest.raises(CaseError, match=rf"f{re.escape(ext)}: 6 voxel\(s\) are NaN or Inf"):
+        Case.read(p, None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_nifti_scan_any_chunking(tmp_path, dtype):
+    arr = rng_image((5, 6, 7), dtype)
+    if arr.dtype.kind == "f":
+        arr.reshape(-1)[[3, 100, 209]] = [np.nan, -np.inf, np.nan]
+    p = sitk_write(arr, Geometry.identity(3), tmp_path / "x.nii")
+    raw = p.read_bytes()
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        scan = case_mod._NiftiScan()
+        pos = 0
+        while pos < len(raw):
+            step = int(rng.integers(1, 400))
+            scan.feed(raw[pos : pos + step])
+            pos += step
+        scan.finish()
+        idx, vals = scan.nonfinite()
+        assert scan.total == len(raw) and scan.header.need == len(raw)
+        expected = [3, 100, 209] if arr.dtype.kind == "f" else []
+        np.testing.assert_array_equal(idx, expected)
+
+
 def test_4d_and_vector_images_rejected(tmp_path):
     p4 = tmp_path / "four.nii.gz"
     img4 = sitk.JoinSeries([sitk.Image([5, 4, 3], sitk.sitkFloat32)] * 2)
@@ -515,7 +560,9 @@ def test_4d_and_vector_images_rejected(tmp_path):
     with pytest.raises(CaseError, match=r"four\.nii\.gz: 4D image of size \(5, 4, 3, 2\)"):
         Case.read(p4, None)
     pv = tmp_path / "vec.mha"
-    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((3, 4, 5, 2), np.float32), isVector=True), str(pv))
+    sitk.WriteImage(
+        sitk.GetImageFromArray(np.zeros((3, 4, 5, 2), np.float32), isVector=True), str(pv)
+    )
     with pytest.raises(CaseError, match=r"vec\.mha: vector image with 2 components"):
         read_image(pv)
 
@@ -722,5 +769,5 @@ def test_placement_path(tmp_path):
 
 
 def test_case_module_has_no_gui_imports():
-    src = Path(case_mod.__file__).read_text()
+    src = Path(case_mod.__file__).read_text(encoding="utf-8")
     assert "import napari\n" not in src and "from napari " not in src and "qtpy" not in src

@@ -29,15 +29,15 @@ def ellipsoid(radii, margin=MARGIN, centre_offset=None):
     radii = np.asarray(radii, dtype=float)
     half = np.ceil(radii).astype(int)
     shape = tuple(2 * half + 1)
-    grids = np.meshgrid(*[np.arange(n) - h for n, h in zip(shape, half)], indexing="ij")
+    grids = np.meshgrid(*[np.arange(n) - h for n, h in zip(shape, half, strict=True)], indexing="ij")
     if centre_offset is not None:
-        grids = [g - o for g, o in zip(grids, centre_offset)]
-    inside = sum((g / r) ** 2 for g, r in zip(grids, radii)) <= 1.0
+        grids = [g - o for g, o in zip(grids, centre_offset, strict=True)]
+    inside = sum((g / r) ** 2 for g, r in zip(grids, radii, strict=True)) <= 1.0
     if not inside.any():  # tiny radii with an offset centre: keep one voxel
         inside[tuple(half)] = True
     # crop to its tight bbox, then pad with the margin
     idx = np.argwhere(inside)
-    sl = tuple(slice(a, b + 1) for a, b in zip(idx.min(0), idx.max(0)))
+    sl = tuple(slice(a, b + 1) for a, b in zip(idx.min(0), idx.max(0), strict=True))
     return np.pad(inside[sl], margin)
 
 
@@ -65,7 +65,7 @@ def principal_axis(mask):
 def bbox_margins(mask):
     """Per axis: (voxels before the mask, voxels after it)."""
     idx = np.argwhere(mask)
-    return [(int(lo), int(n - 1 - hi)) for lo, hi, n in zip(idx.min(0), idx.max(0), mask.shape)]
+    return [(int(lo), int(n - 1 - hi)) for lo, hi, n in zip(idx.min(0), idx.max(0), mask.shape, strict=True)]
 
 
 @pytest.fixture(params=[2, 3], ids=["2d", "3d"])

@@ -1,0 +1,401 @@
+"""Input datasets: an nnU-Net v2 raw dataset or a folder of paired images and labels.
+
+Two layouts are read:
+
+nnU-Net v2 raw
+    ``dataset.json`` (``channel_names``, ``labels``, ``file_ending``), ``imagesTr/`` with
+    one file per channel named ``<case>_0000<ending>``, ``<case>_0001<ending>``, ... and
+    ``labelsTr/<case><ending>``.
+Paired folders
+    ``images/`` and ``labels/``. The label ``labels/<case><ext>`` pairs with the images
+    ``images/<case>_0000<ext>``, ``images/<case>_0001<ext>``, ... (one per channel, the
+    nnU-Net rule), or with the single image ``images/<case><ext>`` (one channel). ``<ext>``
+    is any of ``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``, ``.mhd``, ``.nhdr`` and may differ
+    between images and labels. The label values become ``{"background": 0, "label_1": 1,
+    ...}`` up to the largest value found; the channels are named ``"0"``, ``"1"``, ...
+
+Listing (:func:`open_dataset`) only looks at file names. :func:`validate` then reads every
+case fully (every voxel, gzip integrity included) through :meth:`Case.read` and reports
+each bad case by name with the file and the problem. Nothing here imports napari or Qt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.case import IMAGE_SUFFIXES, Case, CaseError
+from ..core.io_utils import is_temporary
+
+__all__ = [
+    "DatasetError",
+    "SourceCase",
+    "Dataset",
+    "BadCase",
+    "open_dataset",
+    "validate",
+    "split_ext",
+]
+
+_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+#: file endings nnU-Net v2's SimpleITK reader takes; other inputs are written as .nii.gz
+NNUNET_ENDINGS = (".nii.gz", ".nrrd", ".mha")
+
+
+class DatasetError(ValueError):
+    """The dataset folder as a whole is unusable (not one bad case). Names the path."""
+
+
+def split_ext(name: str) -> tuple[str, str]:
+    """Split a file name into (stem, image extension), e.g. ``("sub01_0000", ".nii.gz")``.
+
+    Returns ``(name, "")`` when the extension is not an image format SimpleITK reads here.
+    """
+    low = name.lower()
+    for ext in IMAGE_SUFFIXES:
+        if low.endswith(ext):
+            return name[: -len(ext)], name[-len(ext):]
+    return name, ""
+
+
+@dataclass
+class SourceCase:
+    """One input case by path (nothing read yet).
+
+    Attributes
+    ----------
+    name : str
+        The case id (nnU-Net identifier).
+    image_paths : list of Path
+        One absolute path per channel, in channel order; may be shorter than the
+        dataset's channel count when files are missing (see ``problem``).
+    label_path : Path or None
+        Absolute path of the label file; None when it is missing.
+    problem : str
+        Empty, or why the case is unusable from its file names alone.
+    """
+
+    name: str
+    image_paths: list[Path]
+    label_path: Path | None
+    problem: str = ""
+
+    def files(self) -> list[Path]:
+        """Every file of the case (images then label)."""
+        return list(self.image_paths) + ([self.label_path] if self.label_path else [])
+
+
+@dataclass
+class BadCase:
+    """A case that failed validation: its name and the problem (file named in it)."""
+
+    name: str
+    problem: str
+
+    def to_dict(self) -> dict:
+        return {"case": self.name, "problem": self.problem}
+
+
+@dataclass
+class Dataset:
+    """A listed input dataset.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset folder (absolute).
+    layout : {"nnunet", "paired"}
+    cases : list of SourceCase
+        Sorted by case name.
+    channel_names : dict
+        nnU-Net's ``{"0": "T1", ...}``.
+    labels : dict or None
+        nnU-Net's ``{"background": 0, "lesion": 1}``; None for paired folders until
+        :func:`validate` fills it from the values found.
+    file_ending : str
+        The output file ending (nnU-Net's ``file_ending``).
+    meta : dict
+        The input ``dataset.json`` (empty for paired folders).
+    """
+
+    root: Path
+    layout: str
+    cases: list[SourceCase]
+    channel_names: dict
+    labels: dict | None
+    file_ending: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channel_names)
+
+    def label_values(self) -> set[int] | None:
+        """Declared label values, or None when the dataset declares none."""
+        if self.labels is None:
+            return None
+        return {int(v) for v in self.labels.values()}
+
+    def fingerprint(self) -> str:
+        """Hash of every case's file names, sizes and modification times.
+
+        It identifies the input for ``--resume`` without reading the voxels.
+        """
+        h = hashlib.sha256()
+        h.update(f"{self.layout}\n".encode())
+        for case in self.cases:
+            h.update(f"{case.name}\n".encode())
+            for p in case.files():
+                try:
+                    st = p.stat()
+                    h.update(f"{p.relative_to(self.root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+                except OSError:
+                    h.update(f"{p}:missing\n".encode())
+        return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------ listing
+def open_dataset(path: str | Path) -> Dataset:
+    """List the cases of an nnU-Net v2 raw dataset or of a paired images/labels folder.
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset folder.
+
+    Returns
+    -------
+    Dataset
+        Every case found by name, sorted; cases whose files are missing carry a
+        ``problem`` (they are reported by :func:`validate`).
+
+    Raises
+    ------
+    DatasetError
+        The folder does not exist, is neither layout, or its dataset.json is unusable.
+    """
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such folder")
+    if (root / "dataset.json").is_file() and (root / "imagesTr").is_dir():
+        return _open_nnunet(root)
+    if (root / "images").is_dir() and (root / "labels").is_dir():
+        return _open_paired(root)
+    raise DatasetError(
+        f"{root}: not a dataset: expected an nnU-Net v2 raw dataset (dataset.json, imagesTr/, "
+        "labelsTr/) or a folder with images/ and labels/")
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if not p.name.startswith(".") and not is_temporary(p) and p.is_file())
+
+
+def _read_meta(root: Path) -> dict:
+    path = root / "dataset.json"
+    try:
+        meta = json.loads(path.read_text())
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read it ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path}: expected a JSON object")
+    missing = [k for k in ("channel_names", "labels", "file_ending") if k not in meta]
+    if "channel_names" in missing and "modality" in meta:
+        meta["channel_names"] = meta["modality"]
+        missing.remove("channel_names")
+    if missing:
+        raise DatasetError(f"{path}: missing field(s) {', '.join(missing)}")
+    if not isinstance(meta["channel_names"], dict) or not meta["channel_names"]:
+        raise DatasetError(f"{path}: channel_names must be a non-empty object")
+    keys = sorted(meta["channel_names"], key=lambda k: int(k) if str(k).isdigit() else -1)
+    if keys != [str(i) for i in range(len(keys))]:
+        raise DatasetError(f"{path}: channel_names keys must be \"0\", \"1\", ...; got {keys}")
+    labels = meta["labels"]
+    if not isinstance(labels, dict) or not labels:
+        raise DatasetError(f"{path}: labels must be a non-empty object")
+    for name, value in labels.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DatasetError(
+                f"{path}: label {name!r} has value {value!r}; only non-negative whole label "
+                "values are supported (not nnU-Net region lists)")
+    if meta["file_ending"] not in IMAGE_SUFFIXES:
+        raise DatasetError(f"{path}: file_ending {meta['file_ending']!r} is not one of "
+                           f"{', '.join(IMAGE_SUFFIXES)}")
+    return meta
+
+
+def _open_nnunet(root: Path) -> Dataset:
+    meta = _read_meta(root)
+    ending = meta["file_ending"]
+    n_ch = len(meta["channel_names"])
+    images: dict[str, dict[int, Path]] = {}
+    for p in _files(root / "imagesTr"):
+        if not p.name.endswith(ending):
+            continue
+        m = _CHANNEL.match(p.name[: -len(ending)])
+        if m is None:
+            continue
+        images.setdefault(m["case"], {})[int(m["channel"])] = p
+    labels = {p.name[: -len(ending)]: p for p in _files(root / "labelsTr")
+              if p.name.endswith(ending)}
+    cases = []
+    for name in sorted(set(images) | set(labels)):
+        chans = images.get(name, {})
+        paths = [chans[c] for c in range(n_ch) if c in chans]
+        problems = []
+        missing = [c for c in range(n_ch) if c not in chans]
+        if missing:
+            problems.append("missing image file(s) " + ", ".join(
+                str(root / "imagesTr" / f"{name}_{c:04d}{ending}") for c in missing))
+        extra = sorted(c for c in chans if c >= n_ch)
+        if extra:
+            problems.append(f"{chans[extra[0]]}: channel {extra[0]} but dataset.json declares "
+                            f"{n_ch} channel(s)")
+        label = labels.get(name)
+        if label is None:
+            problems.append(f"missing label file {root / 'labelsTr' / (name + ending)}")
+        cases.append(SourceCase(name, paths, label, "; ".join(problems)))
+    if not cases:
+        raise DatasetError(f"{root / 'imagesTr'}: no case files ending in {ending}")
+    return Dataset(root, "nnunet", cases, dict(meta["channel_names"]),
+                   {str(k): int(v) for k, v in meta["labels"].items()}, ending, meta)
+
+
+def _open_paired(root: Path) -> Dataset:
+    images: dict[str, dict[int, Path]] = {}
+    single: dict[str, Path] = {}
+    endings = set()
+    for p in _files(root / "images"):
+        stem, ext = split_ext(p.name)
+        if not ext:
+            continue
+        endings.add(ext.lower())
+        m = _CHANNEL.match(stem)
+        if m is not None:
+            images.setdefault(m["case"], {})[int(m["channel"])] = p
+        else:
+            single[stem] = p
+    labels = {}
+    for p in _files(root / "labels"):
+        stem, ext = split_ext(p.name)
+        if ext:
+            labels[stem] = p
+            endings.add(ext.lower())
+    names = sorted(set(images) | set(single) | set(labels))
+    n_ch = max((max(ch) + 1 for ch in images.values()), default=1)
+    cases = []
+    for name in names:
+        problems = []
+        if name in images:
+            chans = images[name]
+            paths = [chans[c] for c in range(n_ch) if c in chans]
+            missing = [c for c in range(n_ch) if c not in chans]
+            if missing:
+                problems.append(f"missing image channel(s) {missing} (expected "
+                                f"{root / 'images' / f'{name}_{missing[0]:04d}'}<ext>)")
+            if name in single:
+                problems.append(f"both {single[name]} and channel files {paths[0]} exist")
+        elif name in single:
+            paths = [single[name]]
+            if n_ch > 1:
+                problems.append(f"{single[name]}: one channel but other cases have {n_ch}")
+        else:
+            paths = []
+            problems.append(f"no image file for label {labels[name]} (expected "
+                            f"{root / 'images' / name}_0000<ext> or {root / 'images' / name}<ext>)")
+        label = labels.get(name)
+        if label is None:
+            problems.append(f"missing label file {root / 'labels' / name}<ext>")
+        cases.append(SourceCase(name, paths, label, "; ".join(problems)))
+    if not cases:
+        raise DatasetError(f"{root}: images/ and labels/ hold no image files")
+    ending = endings.pop() if len(endings) == 1 else ".nii.gz"
+    if ending not in NNUNET_ENDINGS:
+        ending = ".nii.gz"
+    return Dataset(root, "paired", cases, {str(c): str(c) for c in range(n_ch)}, None, ending, {})
+
+
+# ------------------------------------------------------------------------------ validation
+def read_case(dataset: Dataset, case: SourceCase) -> Case:
+    """Read and validate one case fully.
+
+    Raises
+    ------
+    CaseError
+        Missing files (from listing), unreadable or truncated files, shape or geometry
+        mismatch, NaN, label values not declared in dataset.json, wrong dimension.
+    """
+    if case.problem:
+        raise CaseError(case.problem)
+    return Case.read([str(p) for p in case.image_paths], str(case.label_path), name=case.name,
+                     allowed_labels=dataset.label_values(),
+                     channel_names=[str(dataset.channel_names[str(i)])
+                                    for i in range(dataset.n_channels)])
+
+
+def validate(dataset: Dataset,
+             on_case: Callable[[SourceCase, Case], None] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> tuple[list[SourceCase], list[BadCase]]:
+    """Read every case fully; return the good ones and the bad ones with their problems.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    on_case : callable(source, case), optional
+        Called with every good case while it is in memory (the runner builds the lesion
+        bank, the likelihood map and the reference loads in this one pass).
+    progress : callable(done, total), optional
+
+    Returns
+    -------
+    good : list of SourceCase
+    bad : list of BadCase
+        Each with a message naming the file and the problem.
+
+    Notes
+    -----
+    Every case must have the same number of spatial dimensions as the first good case
+    (nnU-Net trains on one dimension). For a paired folder, ``dataset.labels`` is filled
+    with every value from 0 to the largest found (nnU-Net needs consecutive labels).
+    """
+    good, bad = [], []
+    ndim = None
+    max_label = 0
+    for i, source in enumerate(dataset.cases):
+        try:
+            case = read_case(dataset, source)
+            if ndim is None:
+                ndim = case.ndim
+            elif case.ndim != ndim:
+                raise CaseError(f"{source.image_paths[0]}: {case.ndim}D but the other cases are "
+                                f"{ndim}D")
+        except CaseError as exc:
+            bad.append(BadCase(source.name, str(exc)))
+        else:
+            good.append(source)
+            max_label = max(max_label, max(case.label_values(), default=0))
+            if on_case is not None:
+                on_case(source, case)
+            del case
+        if progress is not None:
+            progress(i + 1, len(dataset.cases))
+    if dataset.labels is None:
+        dataset.labels = {"background": 0}
+        dataset.labels.update({f"label_{v}": v for v in range(1, max_label + 1)})
+    return good, bad
+
+
+def iter_output_files(folder: Path) -> Iterator[Path]:
+    """Every regular file under ``folder`` (recursively), temporaries included."""
+    if folder.is_dir():
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                yield p
