@@ -38,6 +38,7 @@ __all__ = [
     "BadCase",
     "open_dataset",
     "validate",
+    "iter_valid",
     "split_ext",
 ]
 
@@ -341,32 +342,30 @@ def read_case(dataset: Dataset, case: SourceCase) -> Case:
                                     for i in range(dataset.n_channels)])
 
 
-def validate(dataset: Dataset,
-             on_case: Callable[[SourceCase, Case], None] | None = None,
-             progress: Callable[[int, int], None] | None = None) -> tuple[list[SourceCase], list[BadCase]]:
-    """Read every case fully; return the good ones and the bad ones with their problems.
+def iter_valid(dataset: Dataset, bad: list,
+               progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[SourceCase, Case]]:
+    """Read every case fully; yield the good ones, append the bad ones to ``bad``.
 
     Parameters
     ----------
     dataset : Dataset
-    on_case : callable(source, case), optional
-        Called with every good case while it is in memory (the runner builds the lesion
-        bank, the likelihood map and the reference loads in this one pass).
+    bad : list
+        Receives a :class:`BadCase` (name and a message naming the file and the problem)
+        for every case that fails.
     progress : callable(done, total), optional
 
-    Returns
-    -------
-    good : list of SourceCase
-    bad : list of BadCase
-        Each with a message naming the file and the problem.
+    Yields
+    ------
+    (SourceCase, Case)
+        Each good case while it is in memory (one case at a time).
 
     Notes
     -----
     Every case must have the same number of spatial dimensions as the first good case
     (nnU-Net trains on one dimension). For a paired folder, ``dataset.labels`` is filled
-    with every value from 0 to the largest found (nnU-Net needs consecutive labels).
+    at the end with every value from 0 to the largest found (nnU-Net needs consecutive
+    labels).
     """
-    good, bad = [], []
     ndim = None
     max_label = 0
     for i, source in enumerate(dataset.cases):
@@ -379,17 +378,25 @@ def validate(dataset: Dataset,
                                 f"{ndim}D")
         except CaseError as exc:
             bad.append(BadCase(source.name, str(exc)))
-        else:
-            good.append(source)
+            case = None
+        if case is not None:
             max_label = max(max_label, max(case.label_values(), default=0))
-            if on_case is not None:
-                on_case(source, case)
+            yield source, case
             del case
         if progress is not None:
             progress(i + 1, len(dataset.cases))
     if dataset.labels is None:
         dataset.labels = {"background": 0}
         dataset.labels.update({f"label_{v}": v for v in range(1, max_label + 1)})
+
+
+def validate(dataset: Dataset, progress=None) -> tuple[list[SourceCase], list[BadCase]]:
+    """Read every case fully; return the good cases and the bad ones with their problems.
+
+    See :func:`iter_valid`.
+    """
+    bad: list[BadCase] = []
+    good = [source for source, _ in iter_valid(dataset, bad, progress)]
     return good, bad
 
 

@@ -48,7 +48,7 @@ MANIFEST_VERSION = 1
 #: top-level entries of OUTPUT that a run creates (what --overwrite removes)
 OWNED = ("imagesTr", "labelsTr", "provenance", ".lesionmix", "dataset.json", "manifest.json",
          "loads.png")
-_LMIX = re.compile(r"_lmix\d{4,}$")
+LMIX_PATTERN = re.compile(r"_lmix\d{4,}$")
 
 
 def output_name(source: str, k: int, n: int) -> str:
@@ -439,7 +439,7 @@ def _check_manifest(layout: OutputLayout, cases: dict) -> list[str]:
             elif size is not None and p.stat().st_size != size:
                 problems.append(f"{p}: {p.stat().st_size} bytes, the manifest says {size}")
     for name in cases:
-        if _LMIX.search(name):
+        if LMIX_PATTERN.search(name):
             if name not in written:
                 problems.append(f"case {name}: on disk but not written in {layout.manifest}")
             elif not layout.provenance_path(name).exists():

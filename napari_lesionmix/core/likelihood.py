@@ -214,6 +214,14 @@ class LikelihoodMap:
             self._cdf = np.cumsum(flat[idx], dtype=np.float64)
         return self._flat, self._cdf
 
+    def on_grid(self, geometry: Geometry, shape) -> bool:
+        """True when ``geometry``/``shape`` is the map's own grid (cached per grid)."""
+        key = (geometry, tuple(int(n) for n in shape))
+        cache = self.__dict__.setdefault("_grid_cache", {})
+        if key not in cache:
+            cache[key] = geometry.matches(self.geometry) and key[1] == self.shape
+        return cache[key]
+
     def sample(self, rng: np.random.Generator, geometry: Geometry | None = None,
                shape=None) -> tuple | None:
         """Draw one voxel with probability proportional to the map.
@@ -223,16 +231,38 @@ class LikelihoodMap:
         physical coordinates; ``None`` when it falls outside that grid.
         """
         flat, cdf = self._table()
+        return self._draw(rng, flat, cdf, geometry, shape)
+
+    def _draw(self, rng, flat, cdf, geometry, shape):
+        if flat.size == 0:
+            raise LikelihoodError("the likelihood map has no voxel to sample from")
         u = rng.random() * cdf[-1]
         k = min(int(np.searchsorted(cdf, u, side="right")), flat.size - 1)
         idx = np.unravel_index(int(flat[k]), self.prob.shape)
-        if geometry is None or (geometry.matches(self.geometry) and tuple(shape) == self.shape):
+        if geometry is None or self.on_grid(geometry, shape):
             return tuple(int(i) for i in idx)
         pt = self.geometry.index_to_physical(np.asarray(idx, float))
         target = np.rint(geometry.physical_to_index(pt)).astype(int)
         if (target < 0).any() or (target >= np.asarray(shape)).any():
             return None
         return tuple(int(i) for i in target)
+
+    def sampler_for(self, geometry: Geometry, shape, allowed: np.ndarray | None = None,
+                    occupied: np.ndarray | None = None) -> LocationSampler:
+        """A sampler for one case: the map without voxels that are not ``allowed`` or are
+        ``occupied`` (existing lesions), when the case is on the map's grid.
+
+        Costs one pass over the map's non-zero voxels, not over the volume. On another
+        grid the map is sampled as it is and the points mapped physically.
+        """
+        flat, cdf = self._table()
+        if allowed is not None and self.on_grid(geometry, shape) and flat.size:
+            keep = allowed.ravel()[flat]
+            if occupied is not None:
+                keep &= ~occupied.ravel()[flat]
+            flat = flat[keep]
+            cdf = np.cumsum(self.prob.ravel()[flat], dtype=np.float64)
+        return LocationSampler(self, flat, cdf, geometry, shape)
 
     def mass_in(self, region: np.ndarray, geometry: Geometry) -> float:
         """Total map value inside ``region`` (a mask on ``geometry``'s grid)."""
@@ -245,3 +275,26 @@ def _map_mask(labels: np.ndarray, lesion_classes, organ_label) -> np.ndarray:
     if organ_label is not None:
         return np.isin(labels, [organ_label, *classes])
     return np.isin(labels, classes)
+
+
+class LocationSampler:
+    """Draws voxels of one case from a likelihood map (see :meth:`LikelihoodMap.sampler_for`).
+
+    Attributes
+    ----------
+    mass : float
+        Total map value it samples from (0 means nowhere to go).
+    """
+
+    def __init__(self, lmap: LikelihoodMap, flat, cdf, geometry: Geometry, shape):
+        self.lmap, self.flat, self.cdf = lmap, flat, cdf
+        self.geometry, self.shape = geometry, tuple(shape)
+
+    @property
+    def mass(self) -> float:
+        return float(self.cdf[-1]) if self.cdf.size else 0.0
+
+    def sample(self, rng: np.random.Generator) -> tuple | None:
+        """One voxel index of the case, or ``None`` if it fell outside its grid."""
+        return self.lmap._draw(rng, self.flat, self.cdf, self.geometry, self.shape)
+

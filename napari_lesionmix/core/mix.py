@@ -83,14 +83,16 @@ class CaseContext:
         self.allowed = placement_region(case, recipe.organ_label)
         self.stats = case.intensity_stats(self.allowed)
         self.voxel_volume = float(case.geometry.voxel_volume)
-        top = max(int(case.labels.max(initial=0)), max(self.classes, default=0)) + 1
+        kind = case.labels.dtype
+        top = (np.iinfo(kind).max + 1 if kind.itemsize <= 2
+               else max(int(case.labels.max(initial=0)), max(self.classes, default=0)) + 1)
         self.is_lesion = np.zeros(top, bool)
         self.is_lesion[[c for c in self.classes if c < top]] = True
 
     def lesion_voxels(self, labels: np.ndarray) -> np.ndarray:
-        """Boolean map of lesion-class voxels of a label patch."""
+        """Boolean map of lesion-class voxels of a label patch (a table look-up)."""
         lut = self.is_lesion
-        if labels.size and int(labels.max()) >= lut.size:
+        if labels.dtype.itemsize > 2 and labels.size and int(labels.max()) >= lut.size:
             lut = np.concatenate([lut, np.zeros(int(labels.max()) + 1 - lut.size, bool)])
         return lut[labels]
 
@@ -163,11 +165,11 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
     tgt, src = _boxes(case.labels.shape, corner, prep.mask.shape)
     if tgt is None:
         return "outside the image"
+    if (ctx.lesion_voxels(case.labels[tgt]) & prep.guard[src]).any():
+        return "touches an existing lesion"
     inside = np.count_nonzero(ctx.allowed[tgt] & prep.mask[src])
     if inside < ctx.recipe.populate.min_inside * total:
         return f"only {inside / total:.0%} inside the allowed region"
-    if (ctx.lesion_voxels(case.labels[tgt]) & prep.guard[src]).any():
-        return "touches an existing lesion"
     return ""
 
 
@@ -253,10 +255,11 @@ class Provenance:
     """Everything needed to say what a synthesised case is and to rebuild it.
 
     ``status`` says how the loop ended: ``reached`` (achieved load within tolerance of
-    the target), ``crossed`` (the last step passed the target by more than the tolerance
-    and no smaller step was closer), ``stuck`` (``max_tries`` draws in a row neither fit
-    nor came closer), ``cap`` (``max_operations`` reached), ``no_lesions`` (nothing left
-    to inpaint). Loads are in mm³.
+    the target), ``stuck`` (``max_tries`` draws in a row found no lesion that fits
+    without passing the target band, or no lesion is small enough to remove), ``cap``
+    (``max_operations`` reached), ``no_lesions`` (nothing left to inpaint). A step never
+    takes the load past the far edge of the band [target − tol, target + tol].
+    Loads are in mm³.
     """
 
     recipe: dict
@@ -404,48 +407,59 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
     return SynthResult(out, prov)
 
 
-def _closer(load: float, change: float, target: float) -> bool:
-    return abs(load + change - target) < abs(load - target)
+def _fits(load: float, change: float, target: float, tol: float) -> bool:
+    """A step keeps the load from passing the far edge of the target band."""
+    new = load + change
+    return new <= target + tol if change >= 0 else new >= target - tol
 
 
-def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext) -> LikelihoodMap:
-    """The map that placement samples from, checked against the case's allowed region.
+def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext):
+    """The sampler placement draws from: the map without disallowed or lesion voxels.
 
     ``None`` gives a uniform map over the allowed region. Raises
     :class:`LikelihoodError` when the map is zero everywhere lesions are allowed.
     """
-    sampler = lmap if lmap is not None else LikelihoodMap(ctx.allowed.astype(np.float32),
-                                                          case.geometry)
-    same_grid = sampler.geometry.matches(case.geometry) and sampler.shape == case.labels.shape
-    if same_grid and sampler.prob[ctx.allowed].max(initial=0) <= 0:
+    if lmap is None:
+        lmap = LikelihoodMap(ctx.allowed.astype(np.float32), case.geometry)
+    occupied = ctx.lesion_voxels(case.labels) if lmap.on_grid(case.geometry, case.labels.shape) \
+        else None
+    sampler = lmap.sampler_for(case.geometry, case.labels.shape, ctx.allowed, occupied)
+    if sampler.mass <= 0:
         raise LikelihoodError(f"{case.name}: the likelihood map is zero everywhere lesions are "
                               "allowed in this case; set likelihood.floor > 0 or change the "
                               "placement")
     return sampler
 
 
-def populate_step(case: Case, bank: LesionBank, sampler: LikelihoodMap, ctx: CaseContext,
+def populate_step(case: Case, bank: LesionBank, sampler, ctx: CaseContext,
                   rng: np.random.Generator, load: float = 0.0,
-                  target: float | None = None) -> Operation:
+                  target: float | None = None, tol: float = 0.0) -> Operation:
     """One populate operation on ``case`` in place: pick, augment, place, insert.
 
     Draws a bank lesion and its parameters, then up to ``max_tries`` locations from
-    ``sampler``. With a ``target`` load (mm³) a lesion that would not bring ``load``
-    closer to it is refused. The returned :class:`Operation` says what happened.
+    ``sampler`` (:func:`location_sampler`). With a ``target`` load (mm³) a lesion that
+    would take ``load`` past ``target + tol`` is refused; one whose volume, estimated
+    from its size and scale, is far too large is refused before it is augmented.
+    The returned :class:`Operation` says what happened.
     """
     opts = ctx.recipe.populate
     entry = bank[bank.pick(rng, opts.pick)]
     params = sample_params(rng, opts, case.ndim)
-    prep = prepare_lesion(entry, params, ctx)
     op = Operation("populate", False, entry=entry.key, params=params.to_dict())
+    if target is not None:
+        estimate = entry.lesion.voxels * params.scale ** case.ndim * ctx.voxel_volume
+        if not _fits(load, 0.5 * estimate, target, tol):
+            op.reason = "would overshoot the target (estimated)"
+            return op
+    prep = prepare_lesion(entry, params, ctx)
     if prep.voxels == 0:
         op.reason = "empty lesion after augmentation"
         return op
-    if target is not None and not _closer(load, prep.voxels * ctx.voxel_volume, target):
+    if target is not None and not _fits(load, prep.voxels * ctx.voxel_volume, target, tol):
         op.reason = "would overshoot the target"
         return op
     for t in range(opts.max_tries):
-        center = sampler.sample(rng, case.geometry, case.labels.shape)
+        center = sampler.sample(rng)
         op.tries = t + 1
         if center is None:
             op.reason = "sampled location outside the image"
@@ -485,12 +499,12 @@ def _populate_loop(out, bank, lmap, ctx, rng, prov, voxels, target, tol, progres
     for n_op in range(recipe.max_operations):
         load = voxels * vv
         if load >= target - tol:
-            prov.status = "crossed"
+            prov.status = "reached"
             break
         if rejected_in_a_row >= recipe.populate.max_tries:
             prov.status = "stuck"
             break
-        op = populate_step(out, bank, sampler, ctx, rng, load, target)
+        op = populate_step(out, bank, sampler, ctx, rng, load, target, tol)
         if op.accepted:
             voxels += op.voxels
             prov.bank_sources.setdefault(op.entry, bank[bank.index_of(op.entry)].source)
@@ -503,13 +517,15 @@ def _populate_loop(out, bank, lmap, ctx, rng, prov, voxels, target, tol, progres
 
 
 def pick_lesion_to_remove(lesions: list, rng: np.random.Generator, mode: str = "uniform",
-                          load: float | None = None, target: float | None = None) -> int | None:
-    """Index of the lesion to inpaint, among those that bring ``load`` closer to ``target``.
+                          load: float | None = None, target: float | None = None,
+                          tol: float = 0.0) -> int | None:
+    """Index of the lesion to inpaint, among those whose removal keeps ``load`` at or
+    above ``target - tol``.
 
     ``None`` when no lesion qualifies.
     """
     candidates = [k for k, les in enumerate(lesions)
-                  if target is None or _closer(load, -les.volume_mm3, target)]
+                  if target is None or _fits(load, -les.volume_mm3, target, tol)]
     if not candidates:
         return None
     if mode == "size":
@@ -529,9 +545,9 @@ def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress) -> int:
     for n_op in range(recipe.max_operations):
         load = voxels * vv
         if load <= target + tol:
-            prov.status = "crossed"
+            prov.status = "reached"
             break
-        k = pick_lesion_to_remove(lesions, rng, recipe.inpaint.pick, load, target)
+        k = pick_lesion_to_remove(lesions, rng, recipe.inpaint.pick, load, target, tol)
         if k is None:
             prov.status = "no_lesions" if not lesions else "stuck"
             break

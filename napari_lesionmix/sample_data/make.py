@@ -124,7 +124,8 @@ def irregular_blob(rng, radius_mm, spacing_zyx, roughness=0.35):
     axes = radius_mm * rng.uniform(0.6, 1.5, 3)
     rot = Rotation.random(random_state=rng).as_matrix()
     half = np.ceil(1.6 * axes.max() / sp).astype(int) + 1
-    grids = np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in zip(half, sp)], indexing="ij")
+    axes_mm = [np.arange(-h, h + 1) * s for h, s in zip(half, sp, strict=True)]
+    grids = np.meshgrid(*axes_mm, indexing="ij")
     pts = np.stack(grids, axis=-1) @ rot
     rho = np.sqrt(((pts / axes) ** 2).sum(-1))
     noise = _smooth_noise(rng, rho.shape, np.maximum(0.35 * axes.min() / sp, 0.7))
@@ -138,7 +139,7 @@ def irregular_blob(rng, radius_mm, spacing_zyx, roughness=0.35):
 def _patch(center, half, shape):
     """Volume slices and patch slices of a patch centred at ``center``, clipped."""
     vol, pat = [], []
-    for c, h, n in zip(center, half, shape):
+    for c, h, n in zip(center, half, shape, strict=True):
         lo, hi = int(c) - h, int(c) + h + 1
         vol.append(slice(max(lo, 0), min(hi, n)))
         pat.append(slice(max(lo, 0) - lo, 2 * h + 1 - (hi - min(hi, n))))
@@ -268,8 +269,8 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
         ref.GetDirection())
     stack = sitk.Compose([template[k] for k in ("t1", "gm", "wm")])
     stack = sitk.Resample(stack, ref, sitk.DisplacementFieldTransform(field), sitk.sitkLinear, 0.0)
-    warp = dict(zip(("t1", "gm", "wm"),
-                    np.moveaxis(sitk.GetArrayFromImage(stack).astype(np.float32), -1, 0)))
+    maps = np.moveaxis(sitk.GetArrayFromImage(stack).astype(np.float32), -1, 0)
+    warp = dict(zip(("t1", "gm", "wm"), maps, strict=True))
     t1, gm, wm = warp["t1"], warp["gm"] / 255.0, warp["wm"] / 255.0
     brain = t1 > 20
     t1 = np.where(brain, t1, 0.0).astype(np.float32)
@@ -278,7 +279,7 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
     d_vent = _coarse_edt(~vent)
     # lesion centres: 80 % weighted by ventricle proximity, 20 % anywhere in deep WM
     cand = np.flatnonzero(((wm > 0.9) & (depth > 6)).ravel())
-    near = np.exp(-d_vent.ravel()[cand] / 6.0)
+    near = np.exp(-d_vent.ravel()[cand] / 5.0)
     weights = 0.8 * near / near.sum() + 0.2 / len(cand)
     csf_level = float(np.median(t1[vent]))
     gm_level = float(np.median(t1[gm > 0.9]))
@@ -352,7 +353,7 @@ def _tubes(rng, vessel, start_zyx, directions, radius, length, origin_zyx, sp):
             if any(s.stop <= s.start for s in vs):
                 continue
             g = np.meshgrid(*[(np.arange(s.start, s.stop) * h + o - q) for s, h, o, q
-                              in zip(vs, sp, origin_zyx, p)], indexing="ij")
+                              in zip(vs, sp, origin_zyx, p, strict=True)], indexing="ij")
             vessel[vs] |= (g[0] ** 2 + g[1] ** 2 + g[2] ** 2) <= r * r
 
 
@@ -398,8 +399,10 @@ def make_liver_case(rng, shape=(48, 128, 128), spacing_xyz=(1.5, 1.5, 3.0)):
     disc = (np.abs((z + rng.uniform(0, 26)) % 26 - 13) < 2.5)
     vb = np.hypot(x / 13, (y - ys) / 11)
     canal = np.hypot(x, y - ys - 17)
-    arch = ((canal > 6) & (canal < 9.5) & (y > ys + 12)) | (np.hypot(x / 3, (y - ys - 30) / 7) < 1) \
-        | (np.hypot((np.abs(x) - 16) / 8, (y - ys - 17) / 3) < 1)
+    lamina = (canal > 6) & (canal < 9.5) & (y > ys + 12)
+    spinous = np.hypot(x / 3, (y - ys - 30) / 7) < 1
+    transverse = np.hypot((np.abs(x) - 16) / 8, (y - ys - 17) / 3) < 1
+    arch = lamina | spinous | transverse
     bone = np.broadcast_to((vb < 1) | arch, shape)
     hu = np.where(vb < 1, np.where(vb > 0.8, 650, np.where(disc, 90, 260)), hu)
     hu = np.where(arch, 520, hu)
@@ -424,9 +427,11 @@ def make_liver_case(rng, shape=(48, 128, 128), spacing_xyz=(1.5, 1.5, 3.0)):
     hu[liver] = rng.uniform(60, 70) + 4 * noise(6)[liver]
     # vessels: portal branches from the hilum, hepatic veins towards the IVC
     vessel = np.zeros(shape, bool)
-    lz, ly, lx = [c.mean() * s + o for c, s, o in zip(np.nonzero(liver), sp, origin_zyx)]
+    lz, ly, lx = (c.mean() * s + o
+                  for c, s, o in zip(np.nonzero(liver), sp, origin_zyx, strict=True))
     hilum = np.array([lz - 12, ly + 10, lx + 18])
-    dirs = [np.array([lz, ly, lx]) - hilum + rng.normal(0, 25, 3) for _ in range(rng.integers(8, 13))]
+    dirs = [np.array([lz, ly, lx]) - hilum + rng.normal(0, 25, 3)
+            for _ in range(rng.integers(8, 13))]
     _tubes(rng, vessel, hilum, dirs, (2.5, 5.0), (50, 100), origin_zyx, sp)
     top = np.array([lz + 35, ys - 17, -16.0])
     dirs = [np.array([-0.4, -1.0, s]) for s in rng.uniform(-1.2, 0.6, 3)]
@@ -578,9 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for kind in kinds:
             folder = parent / (BRAIN_DIR if kind == "brain" else LIVER_DIR)
-            rows = generate(kind, folder, a.n, a.seed, a.resolution, a.overwrite)
-            print(f"{folder}: " + ", ".join(f"{r['case']} {r['lesions']} lesions "
-                                            f"{r['load_ml']} ml" for r in rows))
+            generate(kind, folder, a.n, a.seed, a.resolution, a.overwrite)
+            print(f"wrote {folder}")
     except (FileExistsError, FileNotFoundError, ModuleNotFoundError, ValueError) as e:
         print(f"error: {e}")
         return 1

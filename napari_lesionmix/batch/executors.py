@@ -1,0 +1,221 @@
+"""Where the tasks run: in this process, a local process pool, or a Dask cluster.
+
+Every executor runs the same :func:`~napari_lesionmix.batch.tasks.run_task` on the same
+:class:`~napari_lesionmix.batch.tasks.TaskSpec` objects and yields their
+:class:`~napari_lesionmix.batch.tasks.TaskResult` as they finish, so what is written does
+not depend on the executor. At most ``2 × workers`` tasks are in flight; the rest wait in
+the parent, so stopping never has to cancel queued work on the workers.
+
+Ctrl-C (SIGINT): in this process it interrupts the running case at once (its atomic
+writes remove their temporary files). With a pool or a cluster the first Ctrl-C submits
+nothing more and waits for the running cases to finish (they are recorded); a second
+Ctrl-C stops the workers now (their unfinished cases are cleaned up by the runner).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from .tasks import TaskResult, TaskSpec, run_task, worker_init
+
+__all__ = ["Interrupt", "sigint_handler", "execute", "describe_executor"]
+
+
+class Interrupt:
+    """Counts Ctrl-C presses; raises KeyboardInterrupt when the stop must be immediate.
+
+    Parameters
+    ----------
+    immediate : bool
+        Raise on the first press (in-process runs); else only on the second.
+    notify : callable(str), optional
+        Told what is happening (printed to stderr by the command line).
+    """
+
+    def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None):
+        self.count = 0
+        self.immediate = immediate
+        self.notify = notify
+
+    @property
+    def requested(self) -> bool:
+        return self.count > 0
+
+    def __call__(self, signum=None, frame=None) -> None:
+        self.count += 1
+        if self.immediate or self.count >= 2:
+            raise KeyboardInterrupt
+        if self.notify is not None:
+            self.notify("stopping: no new cases; waiting for the running ones to finish "
+                        "(Ctrl-C again to stop now)")
+
+
+@contextlib.contextmanager
+def sigint_handler(interrupt: Interrupt):
+    """Route SIGINT to ``interrupt`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def describe_executor(workers: int, scheduler: str | None) -> str:
+    if scheduler:
+        return f"Dask cluster at {scheduler}"
+    return "this process" if workers <= 1 else f"{workers} worker processes"
+
+
+def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = None,
+            interrupt: Interrupt | None = None) -> Iterator[TaskResult]:
+    """Run the tasks; yield each result as it finishes (in completion order).
+
+    Parameters
+    ----------
+    specs : list of TaskSpec
+    workers : int
+        1 runs in this process; more starts a process pool of that size.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:port``); overrides
+        ``workers``.
+    interrupt : Interrupt, optional
+        Checked between tasks; when set, nothing more is submitted.
+    """
+    interrupt = interrupt or Interrupt()
+    if scheduler:
+        return _dask(specs, scheduler, interrupt)
+    if workers <= 1:
+        return _inprocess(specs, interrupt)
+    return _pool(specs, workers, interrupt)
+
+
+def _inprocess(specs, interrupt) -> Iterator[TaskResult]:
+    for spec in specs:
+        if interrupt.requested:
+            return
+        yield run_task(spec)
+
+
+def _failed(spec: TaskSpec, exc: BaseException) -> TaskResult:
+    return TaskResult(spec.k, spec.name, spec.source, ok=False,
+                      error=f"{type(exc).__name__}: {exc}".strip())
+
+
+def _drive(specs, capacity, interrupt, submit, wait_some, result_of) -> Iterator[TaskResult]:
+    queue = deque(specs)
+    inflight: dict = {}
+    while queue or inflight:
+        while queue and len(inflight) < capacity and not interrupt.requested:
+            spec = queue.popleft()
+            inflight[submit(spec)] = spec
+        if not inflight:
+            return
+        for fut in wait_some(list(inflight)):
+            spec = inflight.pop(fut)
+            try:
+                yield result_of(fut)
+            except (KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a worker died: report the case
+                yield _failed(spec, exc)
+
+
+def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    specs = [_with_limits(s) for s in specs]
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=worker_init)
+    clean = False
+    try:
+        yield from _drive(
+            specs, 2 * workers, interrupt, lambda s: pool.submit(run_task, s),
+            lambda fs: wait(fs, timeout=0.2, return_when=FIRST_COMPLETED)[0],
+            lambda f: f.result())
+        clean = True
+    finally:
+        if not clean:  # hard stop or error: do not wait for running cases
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            pool.shutdown(wait=True)
+
+
+def _dask(specs, address, interrupt) -> Iterator[TaskResult]:
+    try:
+        from distributed import Client, wait
+    except ImportError:
+        raise RuntimeError("--scheduler needs Dask distributed: pip install "
+                           "'napari-lesionmix[distributed]'") from None
+    specs = [_with_limits(s) for s in specs]
+    client = Client(address, set_as_default=False, timeout="30s")
+    token = uuid.uuid4().hex[:8]
+    inflight_keys: set = set()
+    clean = False
+    try:
+        threads = max(sum(client.nthreads().values()), 1)
+
+        def submit(spec):
+            key = f"lesionmix-{spec.name}-{token}"
+            inflight_keys.add(key)
+            return client.submit(run_task, spec, key=key, pure=False, retries=0)
+
+        def wait_some(fs):
+            done, _ = wait(fs, timeout=0.2, return_when="FIRST_COMPLETED")
+            if not done:
+                done = [f for f in fs if f.done()]
+            for f in done:
+                inflight_keys.discard(f.key)
+            return done
+
+        yield from _drive(specs, 2 * threads, interrupt, submit, wait_some,
+                          lambda f: f.result())
+        clean = True
+    finally:
+        if not clean:
+            _dask_stop(client, inflight_keys)
+        client.close()
+
+
+def _executing_keys(dask_worker) -> list:
+    """Keys a Dask worker is still executing (cancelled ones included)."""
+    state = getattr(dask_worker, "state", None)
+    tasks = set(getattr(state, "executing", ())) | set(getattr(state, "long_running", ()))
+    return [str(ts.key) for ts in tasks]
+
+
+def _dask_stop(client, keys: set, timeout: float = 120.0) -> None:
+    """Cancel our tasks and wait until no worker is still executing one of them.
+
+    A cancelled task that is already running goes on until it returns, and writes its
+    files; the runner's clean-up must come after it.
+    """
+    with contextlib.suppress(Exception):
+        client.cancel(list(keys), force=True)
+    deadline = time.monotonic() + timeout
+    while keys and time.monotonic() < deadline:
+        try:
+            busy = {k for ks in client.run(_executing_keys).values() for k in ks}
+        except Exception:  # noqa: BLE001 - scheduler or workers gone: nothing to wait for
+            return
+        if not busy & keys:
+            return
+        time.sleep(0.2)
+    print("warning: some Dask tasks may still be running", file=sys.stderr)
+
+
+def _with_limits(spec: TaskSpec) -> TaskSpec:
+    from dataclasses import replace
+    return replace(spec, limit_threads=True)
