@@ -270,7 +270,7 @@ class CaseDock(LesionMixDock):
             np.zeros((0, self.state.case.ndim)), name=MARKER_NAME, symbol="square",
             face_color="transparent", border_color="yellow", border_width=0.08,
             scale=g.napari_scale(), translate=g.napari_translate(),
-            out_of_slice_display=True, metadata={ROLE_KEY: "selection"})
+            metadata={ROLE_KEY: "selection"})
         if active is not None:
             self.viewer.layers.selection.active = active  # keep the user's active layer
         return layer

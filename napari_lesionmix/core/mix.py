@@ -83,6 +83,7 @@ class CaseContext:
         self.allowed = placement_region(case, recipe.organ_label)
         self.stats = case.intensity_stats(self.allowed)
         self.voxel_volume = float(case.geometry.voxel_volume)
+        self.spacing_zyx = np.asarray(case.geometry.spacing_zyx, float)
         kind = case.labels.dtype
         top = (np.iinfo(kind).max + 1 if kind.itemsize <= 2
                else max(int(case.labels.max(initial=0)), max(self.classes, default=0)) + 1)
@@ -116,11 +117,15 @@ class Prepared:
 def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
     """Augment a bank lesion in its own patch and map its intensities to the target.
 
-    The patch is padded so that the soft blend and the ``min_gap`` guard fit inside.
+    The patch is resampled onto the target's voxel size when the source's differs (the
+    lesion keeps its size in mm), and padded so that the soft blend and the ``min_gap``
+    guard fit inside.
     """
     opts = ctx.recipe.populate
+    target = None if np.allclose(entry.spacing_zyx, ctx.spacing_zyx, rtol=1e-6) \
+        else ctx.spacing_zyx
     image, mask = augment(entry.image, entry.mask, params, opts.interpolation,
-                          stats=entry.stats, spacing=entry.spacing_zyx)
+                          stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target)
     sigma = opts.blend_sigma if opts.blend == "soft" else 0.0
     pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)))
     if pad:

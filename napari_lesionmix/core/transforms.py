@@ -274,7 +274,7 @@ def _rotation(angle_deg: float, ndim: int, i: int, j: int) -> np.ndarray:
     return r
 
 
-def affine_matrix(params: LesionParams, spacing=None) -> np.ndarray:
+def affine_matrix(params: LesionParams, spacing=None, target_spacing=None) -> np.ndarray:
     """The linear part, in array index space, of a lesion's spatial transform.
 
     ``A = scale * S^-1 R S F`` with ``F`` the flips, ``R`` the rotation in physical space
@@ -286,6 +286,10 @@ def affine_matrix(params: LesionParams, spacing=None) -> np.ndarray:
     params : LesionParams
     spacing : sequence of float, optional
         Voxel spacing in array order (mm). ``None`` means isotropic.
+    target_spacing : sequence of float, optional
+        Spacing of the grid the lesion goes to, when it differs from ``spacing``: the
+        matrix becomes ``scale * T^-1 R S F`` (``T = diag(target_spacing)``), so the
+        lesion keeps its physical size on the new grid.
 
     Returns
     -------
@@ -311,13 +315,19 @@ def affine_matrix(params: LesionParams, spacing=None) -> np.ndarray:
             if angle:
                 i, j = (a for a in range(3) if a != k)
                 rot = _rotation(angle, 3, i, j) @ rot
-    if spacing is not None:
-        sp = np.asarray(spacing, dtype=float)
-        if sp.shape != (ndim,) or not np.all(sp > 0):
-            raise ValueError(f"spacing must be {ndim} positive numbers, got {spacing!r}")
-        rot = (rot / sp[:, None]) * sp[None, :]  # S^-1 R S
+    if spacing is not None or target_spacing is not None:
+        sp = _spacing(spacing, ndim, "spacing")
+        tsp = sp if target_spacing is None else _spacing(target_spacing, ndim, "target_spacing")
+        rot = (rot / tsp[:, None]) * sp[None, :]  # T^-1 R S
     flips = np.where(np.asarray(params.flip, dtype=bool), -1.0, 1.0)
     return float(params.scale) * rot * flips[None, :] + 0.0  # no negative zeros
+
+
+def _spacing(value, ndim: int, name: str) -> np.ndarray:
+    sp = np.ones(ndim) if value is None else np.asarray(value, dtype=float)
+    if sp.shape != (ndim,) or not np.all(sp > 0):
+        raise ValueError(f"{name} must be {ndim} positive numbers, got {value!r}")
+    return sp
 
 
 def _elastic_field(seed: int, sigma: float, magnitude: float, shape: tuple) -> np.ndarray:
@@ -365,6 +375,7 @@ def augment(
     *,
     spacing=None,
     margin: int | None = None,
+    target_spacing=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply drawn parameters to one lesion's image and mask patch (deterministic).
 
@@ -400,6 +411,9 @@ def augment(
     spacing : sequence of float, optional
         Voxel spacing in array order; makes rotations physically correct on anisotropic
         grids (the index-space matrix is ``S^-1 R S``). ``None`` means isotropic.
+    target_spacing : sequence of float, optional
+        Spacing (array order) of the case the lesion goes to; the output patch is on that
+        grid, so the lesion keeps its physical size. ``None``: the source's grid.
     margin : int, optional
         Context voxels kept around the transformed mask. ``None`` infers it from the input:
         the largest distance between the mask's bounding box and the patch border (the
@@ -459,7 +473,7 @@ def augment(
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
 
-    a = affine_matrix(params, spacing)
+    a = affine_matrix(params, spacing, target_spacing)
     a_inv = np.linalg.inv(a)
     centre = np.round(pts.mean(axis=0))  # rounded centroid: fixed point of the map
 
@@ -485,9 +499,13 @@ def augment(
             grid[j] += shaped[j]
     else:
         grid = shaped  # broadcasts
+    # On a grid of another voxel size, align voxel edges rather than centres (a centre
+    # alignment loses half an output voxel on each side of the lesion).
+    shift = np.zeros(ndim) if target_spacing is None else 0.5 * (
+        _spacing(target_spacing, ndim, "target_spacing") / _spacing(spacing, ndim, "spacing") - 1)
     coords = np.empty((ndim, *out_shape), dtype=float)
     for i in range(ndim):  # elementwise, no BLAS (see _elastic_field)
-        coords[i] = centre[i]
+        coords[i] = centre[i] + shift[i]
         for j in range(ndim):
             if a_inv[i, j] != 0.0:
                 coords[i] += a_inv[i, j] * grid[j]

@@ -279,3 +279,14 @@ def test_2d_case_synthesis():
     bank = LesionBank.from_cases([case], [1])
     out = synthesize(case, bank, None, Recipe(), seed=1, target_load=2 * _load(case))
     assert out.case.labels.ndim == 2 and out.provenance.achieved_load_mm3 > _load(case)
+
+
+def test_lesion_keeps_its_size_in_mm_on_a_finer_grid():
+    coarse = blob_case(shape=(16, 20, 20), n_lesions=2, spacing=(2.0, 2.0, 2.0), name="coarse")
+    fine = blob_case(shape=(32, 40, 40), n_lesions=0, name="fine")  # 1 mm
+    bank = LesionBank.from_cases([coarse], [1])
+    ctx = CaseContext(fine, Recipe(populate={"blend": "hard"}))
+    centre = tuple(int(c) for c in np.array(fine.labels.shape) // 2)
+    edit, _ = populate_edit(fine, bank[0], LesionParams.identity(3), centre, ctx, check=False)
+    mm3 = (edit.labels == 1).sum() * 1.0
+    assert 0.7 < mm3 / bank[0].lesion.volume_mm3 < 1.4

@@ -1,0 +1,334 @@
+"""``lesionmix``: the command line, thin over :mod:`napari_lesionmix.core` and ``batch``.
+
+Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``demo``.
+Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
+
+Exit codes: 0 success; 1 some cases failed (or verify found problems); 2 bad input or
+options (nothing written); 130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _err(msg: str) -> None:
+    print(f"lesionmix: error: {msg}", file=sys.stderr, flush=True)
+
+
+def _default_workers() -> int:
+    from .batch.runner import default_workers
+    return default_workers()
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults and keep the description's line breaks."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = argparse.ArgumentParser(
+        prog="lesionmix", formatter_class=_Formatter,
+        description="LesionMix lesion-level data augmentation for nnU-Net datasets.\n"
+                    "Exit codes: 0 ok, 1 some cases failed, 2 bad input or options, "
+                    "130 interrupted.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"napari-lesionmix {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    g = sub.add_parser(
+        "generate", formatter_class=_Formatter,
+        help="synthesise N cases into an nnU-Net v2 raw dataset",
+        description=(
+            "Synthesise N cases from INPUT into OUTPUT, an nnU-Net v2 raw dataset.\n\n"
+            "INPUT is an nnU-Net v2 raw dataset (dataset.json, imagesTr/<case>_0000.nii.gz, "
+            "labelsTr/<case>.nii.gz)\nor a folder with images/ and labels/ paired by name: "
+            "labels/<case><ext> goes with images/<case>_0000<ext>,\nimages/<case>_0001<ext>, "
+            "... or with the single image images/<case><ext>.\n\n"
+            "Output k (0..N-1) is named <source>_lmix<k> (4+ digits) and starts from source "
+            "case k mod (number of cases),\nsorted by name, with seed stream "
+            "SeedSequence(seed).spawn(N)[k]: results do not depend on --workers or "
+            "--scheduler.\nEvery input case is read and checked before anything is written."))
+    g.add_argument("input", type=Path, metavar="INPUT", help="input dataset folder")
+    g.add_argument("output", type=Path, metavar="OUTPUT", help="output dataset folder")
+    g.add_argument("--n", type=int, required=True, help="number of cases to synthesise")
+    g.add_argument("--recipe", type=Path, default=None,
+                   help="recipe JSON file (default: the built-in recipe; lesion classes "
+                        "default to the dataset's labels but background and organ_label)")
+    g.add_argument("--seed", type=int, default=None,
+                   help="seed; overrides the recipe's (default: the recipe's seed, 0 if none)")
+    g.add_argument("--workers", type=int, default=_default_workers(),
+                   help="worker processes (1 runs in this process); default: the machine's cores")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the tasks on a Dask distributed cluster (tcp://host:port) instead "
+                        "of local processes; OUTPUT and INPUT must be visible to its workers "
+                        "(needs the [distributed] extra)")
+    mode = g.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="finish the run in OUTPUT: keep complete cases, remove leftovers of "
+                           "unfinished ones, redo them; refuses if the plan (input, recipe, "
+                           "seed, N, options) differs")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="replace a previous run in OUTPUT: after the input is checked, "
+                           "removes imagesTr/, labelsTr/, provenance/, .lesionmix/, "
+                           "dataset.json, manifest.json and loads.png (other files stay)")
+    g.add_argument("--no-originals", dest="originals", action="store_false",
+                   help="do not copy the input cases into OUTPUT (by default they are copied "
+                        "byte for byte when the format is the same)")
+    g.add_argument("--compression", type=int, default=None, metavar="L",
+                   help="zlib level 1 (fast) .. 9 (small) of the written files; default "
+                        "SimpleITK's")
+    g.add_argument("--skip-bad", action="store_true",
+                   help="go on without the bad input cases (listed in the summary and the "
+                        "manifest) instead of stopping")
+    g.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+
+    s = sub.add_parser("stats", formatter_class=_Formatter,
+                       help="lesions and lesion load per case of a dataset",
+                       description="Per case: lesions and lesion load (ml and voxels); then the "
+                                   "load distribution. Every case is read and checked.")
+    s.add_argument("input", type=Path, metavar="INPUT", help="input dataset folder")
+    s.add_argument("--recipe", type=Path, default=None,
+                   help="recipe JSON for lesion classes, organ_label, min_voxels, connectivity "
+                        "(default: built-in; classes from the dataset's labels)")
+    s.add_argument("--plot", type=Path, default=None, metavar="FILE",
+                   help="also write a histogram of the loads to this PNG file")
+    s.add_argument("--json", dest="as_json", action="store_true",
+                   help="print JSON instead of a table")
+
+    lk = sub.add_parser("likelihood", formatter_class=_Formatter,
+                        help="build the lesion likelihood map of a dataset",
+                        description="Sum the lesion masks (or the organ label) of every case on "
+                                    "the first case's grid, as generate does, and write it.")
+    lk.add_argument("input", type=Path, metavar="INPUT", help="input dataset folder")
+    lk.add_argument("-o", "--output", type=Path, required=True, metavar="MAP",
+                    help="map file to write, e.g. MAP.nii.gz")
+    lk.add_argument("--recipe", type=Path, default=None,
+                    help="recipe JSON for classes and likelihood options (the flags below "
+                         "override it)")
+    lk.add_argument("--sigma", type=float, default=None, metavar="MM",
+                    help="Gaussian smoothing in mm (default: the recipe's likelihood.sigma_mm, "
+                         "0)")
+    lk.add_argument("--organ-label", type=int, default=None, metavar="L",
+                    help="organ-style map from this context label (default: the recipe's "
+                         "organ_label, none: brain-style)")
+    lk.add_argument("--floor", type=float, default=None, metavar="F",
+                    help="uniform floor inside the foreground, fraction of the maximum "
+                         "(default: the recipe's likelihood.floor, 0)")
+    lk.add_argument("--overwrite", action="store_true", help="replace MAP if it exists")
+
+    r = sub.add_parser("replay", formatter_class=_Formatter,
+                       help="rebuild one synthesised case from its provenance file",
+                       description="Rebuild one case exactly from its provenance JSON, reading "
+                                   "the source files it names. Writes DIR/imagesTr/<case>_0000"
+                                   "<ending> ... and DIR/labelsTr/<case><ending>.")
+    r.add_argument("provenance", type=Path, metavar="PROVENANCE.json")
+    r.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                   help="folder to write the case into")
+    r.add_argument("--name", default=None,
+                   help="case name (default: the provenance file's name without .json)")
+    r.add_argument("--file-ending", default=None,
+                   help="file format (default: the source label file's, .nii.gz if nnU-Net "
+                        "cannot read that one)")
+    r.add_argument("--overwrite", action="store_true", help="replace existing files")
+
+    v = sub.add_parser("verify", formatter_class=_Formatter,
+                       help="re-read every file of an output dataset and check it",
+                       description="Re-read every file of an output dataset fully (gzip "
+                                   "integrity, NaN/Inf, shapes and geometry per case, label "
+                                   "values declared, numTraining, manifest against the files).")
+    v.add_argument("output", type=Path, metavar="OUTPUT", help="dataset folder to check")
+
+    d = sub.add_parser("demo", formatter_class=_Formatter,
+                       help="open napari with the brain sample and the plugin's docks",
+                       description="Open napari with the brain sample and the plugin's docks "
+                                   "(needs napari and a display).")
+    d.set_defaults(_demo=True)
+    return p
+
+
+# ------------------------------------------------------------------------------ commands
+def cmd_generate(a) -> int:
+    from .batch.runner import GenerateOptions, RunError, generate
+
+    opts = GenerateOptions(input=a.input, output=a.output, n=a.n, recipe=a.recipe, seed=a.seed,
+                           workers=a.workers, scheduler=a.scheduler, resume=a.resume,
+                           overwrite=a.overwrite, originals=a.originals,
+                           compression=a.compression, skip_bad=a.skip_bad, progress=a.progress)
+    try:
+        summary = generate(opts)
+    except RunError as exc:
+        _err(str(exc))
+        return EXIT_INPUT
+    except KeyboardInterrupt:  # before any case ran: nothing to clean
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    print(summary.line(), flush=True)
+    return summary.exit_code
+
+
+def _dataset_and_recipe(path: Path, recipe_path: Path | None):
+    from .batch.dataset import DatasetError, open_dataset
+    from .batch.runner import RunError, load_recipe
+    try:
+        return open_dataset(path), load_recipe(recipe_path, None)
+    except (DatasetError, RunError) as exc:
+        raise SystemExit(_fail(str(exc))) from None
+
+
+def _fail(msg: str) -> int:
+    _err(msg)
+    return EXIT_INPUT
+
+
+def cmd_stats(a) -> int:
+    import numpy as np
+
+    from .batch.prepare import prepare
+    from .core.recipe import RecipeError
+
+    dataset, recipe = _dataset_and_recipe(a.input, a.recipe)
+    try:
+        prep = prepare(dataset, recipe, with_map=False)
+    except RecipeError as exc:
+        return _fail(f"recipe: {exc}")
+    rows = [{"case": s.name, **prep.loads[s.name]} for s in prep.good]
+    loads = np.array([r["load_mm3"] for r in rows], float)
+    summary = {}
+    if loads.size:
+        q = np.quantile(loads, [0, 1 / 3, 0.5, 2 / 3, 1])
+        summary = {"cases": len(rows), "with_lesions": int((loads > 0).sum()),
+                   "lesions": int(sum(r["lesions"] for r in rows)),
+                   "mean_ml": float(loads.mean() / 1000), "std_ml": float(loads.std() / 1000),
+                   "min_ml": float(q[0] / 1000), "tertile_1_ml": float(q[1] / 1000),
+                   "median_ml": float(q[2] / 1000), "tertile_2_ml": float(q[3] / 1000),
+                   "max_ml": float(q[4] / 1000)}
+    if a.as_json:
+        print(json.dumps({"lesion_classes": prep.recipe.lesion_classes, "cases": rows,
+                          "summary": summary,
+                          "bad": [b.to_dict() for b in prep.bad]}, indent=1))
+    else:
+        print(f"{dataset.root} ({dataset.layout}), lesion classes {prep.recipe.lesion_classes}, "
+              f"min_voxels {prep.recipe.min_voxels}")
+        w = max([len("case")] + [len(r["case"]) for r in rows])
+        print(f"{'case':<{w}}  {'lesions':>7}  {'load ml':>10}  {'voxels':>10}")
+        for r in rows:
+            print(f"{r['case']:<{w}}  {r['lesions']:>7d}  {r['load_mm3'] / 1000:>10.3f}  "
+                  f"{r['load_voxels']:>10d}")
+        if summary:
+            print(f"{summary['cases']} cases ({summary['with_lesions']} with lesions), "
+                  f"{summary['lesions']} lesions; load ml: mean {summary['mean_ml']:.3f} "
+                  f"(std {summary['std_ml']:.3f}), min {summary['min_ml']:.3f}, tertiles "
+                  f"{summary['tertile_1_ml']:.3f} / {summary['tertile_2_ml']:.3f}, median "
+                  f"{summary['median_ml']:.3f}, max {summary['max_ml']:.3f}")
+    for b in prep.bad:
+        print(f"bad case {b.name}: {b.problem}", file=sys.stderr)
+    if a.plot is not None and loads.size:
+        from .batch.plot import plot_loads
+        plot_loads(a.plot, loads, title=f"{dataset.root.name}: lesion load per case")
+        print(f"wrote {a.plot}", file=sys.stderr)
+    return EXIT_FAILED if prep.bad else EXIT_OK
+
+
+def cmd_likelihood(a) -> int:
+    from .batch.prepare import prepare
+    from .core.recipe import RecipeError
+
+    dataset, recipe = _dataset_and_recipe(a.input, a.recipe)
+    if a.output.exists() and not a.overwrite:
+        return _fail(f"{a.output}: already exists; pass --overwrite to replace it")
+    try:
+        changes = {}
+        if a.organ_label is not None:
+            changes["organ_label"] = a.organ_label
+        lk = recipe.likelihood
+        changes["likelihood"] = {"sigma_mm": lk.sigma_mm if a.sigma is None else a.sigma,
+                                 "floor": lk.floor if a.floor is None else a.floor}
+        recipe = recipe.replace(**changes)
+        prep = prepare(dataset, recipe, with_bank=False)
+    except RecipeError as exc:
+        return _fail(f"recipe: {exc}")
+    for b in prep.bad:
+        print(f"bad case {b.name}: {b.problem} (left out of the map)", file=sys.stderr)
+    if prep.lmap is None:
+        return _fail(f"{dataset.root}: no lesion of classes {prep.recipe.lesion_classes} in any "
+                     "case: the map would be zero everywhere (use --floor)")
+    prep.lmap.save(a.output, overwrite=True)
+    print(f"wrote {a.output}: {len(prep.good)} case(s), grid {prep.lmap.shape} "
+          f"({prep.lmap.geometry.describe()})")
+    return EXIT_FAILED if prep.bad else EXIT_OK
+
+
+def cmd_replay(a) -> int:
+    from .batch.dataset import NNUNET_ENDINGS, split_ext
+    from .core.case import CaseError
+    from .core.mix import Provenance, replay_from_files
+
+    try:
+        prov = Provenance.load(a.provenance)
+        case = replay_from_files(prov)
+    except (ValueError, CaseError, OSError) as exc:
+        return _fail(f"{a.provenance}: cannot replay: {exc}")
+    name = a.name or a.provenance.name.removesuffix(".json")
+    ending = a.file_ending or split_ext(Path(prov.source.get("label_path") or "x.nii.gz").name)[1]
+    if ending not in NNUNET_ENDINGS:
+        ending = ".nii.gz"
+    images = [a.output / "imagesTr" / f"{name}_{c:04d}{ending}" for c in range(case.n_channels)]
+    label = a.output / "labelsTr" / f"{name}{ending}"
+    try:
+        case.write(images, label, overwrite=a.overwrite)
+    except FileExistsError as exc:
+        return _fail(f"{exc} (pass --overwrite)")
+    print(f"wrote {name}: {', '.join(str(p) for p in images + [label])}")
+    return EXIT_OK
+
+
+def cmd_verify(a) -> int:
+    from .batch.export import verify_output
+
+    n, problems = verify_output(a.output)
+    for p in problems:
+        print(p)
+    print(f"{a.output}: {n} case(s) checked, "
+          + ("no problem found" if not problems else f"{len(problems)} problem(s)"))
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def cmd_demo(a) -> int:
+    import importlib.util
+    if importlib.util.find_spec("napari") is None:
+        return _fail("the demo needs napari: pip install 'napari-lesionmix[all]'")
+    try:
+        from ._demo import main as demo_main
+    except ImportError as exc:
+        return _fail(f"cannot start the demo: {exc}")
+    demo_main()
+    return EXIT_OK
+
+
+COMMANDS = {"generate": cmd_generate, "stats": cmd_stats, "likelihood": cmd_likelihood,
+            "replay": cmd_replay, "verify": cmd_verify, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lesionmix`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
