@@ -466,7 +466,7 @@ class LesionMixState:
             state = ref()
             if state is None or event.type != "mouse_press" or state.case is None:
                 return
-            if getattr(event, "button", 1) != 1 or len(_viewer.dims.displayed) != 2:
+            if getattr(event, "button", None) not in (None, 1) or len(_viewer.dims.displayed) != 2:
                 return
             active = _viewer.layers.selection.active
             if getattr(active, "mode", "pan_zoom") not in ("pan_zoom", "transform"):

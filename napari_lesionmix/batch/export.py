@@ -175,6 +175,9 @@ def package_versions() -> dict:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
+    if out["napari-lesionmix"] is None:  # running from a source tree
+        from .. import __version__
+        out["napari-lesionmix"] = __version__
     return out
 
 

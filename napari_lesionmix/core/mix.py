@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from .blend import blend_weights
 from .case import Case
 from .inpaint import inpaint_patch, region_for, ring_label
 from .io_utils import atomic_write_text
@@ -30,7 +31,6 @@ from .lesions import (
 from .likelihood import LikelihoodError, LikelihoodMap
 from .load import LoadDistribution
 from .recipe import Recipe
-from .blend import blend_weights
 from .transforms import LesionParams, augment, sample_params
 
 PROVENANCE_VERSION = 1

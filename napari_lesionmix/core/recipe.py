@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -359,7 +360,11 @@ class Recipe:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """Serialise to indented JSON; write it atomically to ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        text = json.dumps(self.to_dict(), indent=2)
+        # keep [low, high] pairs and short lists on one line: easier to edit by hand
+        text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]",
+                      lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]",
+                      text) + "\n"
         if path is not None:
             from .io_utils import atomic_write_text
             atomic_write_text(Path(path), text)

@@ -27,7 +27,7 @@ def test_eight_connectivity_in_2d_and_min_voxels():
     lab[1, 1] = lab[2, 2] = lab[3, 3] = 1
     lab[6, 6] = 1
     les = find_lesions(lab, [1], min_voxels=3)
-    assert [l.voxels for l in les] == [3]
+    assert [les_.voxels for les_ in les] == [3]
 
 
 def test_measures_use_spacing_and_classes_are_separate():
@@ -35,7 +35,7 @@ def test_measures_use_spacing_and_classes_are_separate():
     lab[2:4, 2:5, 2:6] = 1  # 24 voxels
     lab[6:8, 6:8, 6:8] = 2
     les = find_lesions(lab, [1, 2], spacing_zyx=(2.0, 1.0, 0.5))
-    assert [(l.label, l.voxels, l.volume_mm3) for l in les] == [(1, 24, 24.0), (2, 8, 8.0)]
+    assert [(x.label, x.voxels, x.volume_mm3) for x in les] == [(1, 24, 24.0), (2, 8, 8.0)]
     first = les[0]
     assert first.bbox == (slice(2, 4), slice(2, 5), slice(2, 6))
     assert np.allclose(first.centroid, (2.5, 3.0, 3.5))

@@ -15,23 +15,30 @@ def _case(labels, geometry=None, name="x"):
 
 
 def test_brain_style_map_is_the_normalised_sum_of_masks():
-    a = np.zeros((6, 6, 6), np.uint8); a[2, 2, 2] = 1; a[3, 3, 3] = 1
-    b = np.zeros((6, 6, 6), np.uint8); b[2, 2, 2] = 1
+    a = np.zeros((6, 6, 6), np.uint8)
+    a[2, 2, 2] = 1
+    a[3, 3, 3] = 1
+    b = np.zeros((6, 6, 6), np.uint8)
+    b[2, 2, 2] = 1
     lmap = LikelihoodMap.from_cases([_case(a), _case(b)], lesion_classes=[1])
     assert lmap.prob[2, 2, 2] == 1.0 and lmap.prob[3, 3, 3] == 0.5
     assert lmap.prob.sum() == 1.5
 
 
 def test_organ_style_map_sums_the_organ_with_its_lesions():
-    lab = np.zeros((6, 6, 6), np.uint8); lab[1:5, 1:5, 1:5] = 1; lab[2, 2, 2] = 2
+    lab = np.zeros((6, 6, 6), np.uint8)
+    lab[1:5, 1:5, 1:5] = 1
+    lab[2, 2, 2] = 2
     lmap = LikelihoodMap.from_cases([_case(lab)], lesion_classes=[2], organ_label=1)
     assert lmap.prob[2, 2, 2] == 1.0 and lmap.prob[1, 1, 1] == 1.0 and lmap.prob[0, 0, 0] == 0
 
 
 def test_cases_on_another_grid_are_resampled_through_physical_space():
-    ref = np.zeros((10, 10, 10), np.uint8); ref[4, 4, 4] = 1
+    ref = np.zeros((10, 10, 10), np.uint8)
+    ref[4, 4, 4] = 1
     # same physical point (x=4, y=4, z=4 mm) on a grid with 2 mm spacing and shifted origin
-    other = np.zeros((6, 6, 6), np.uint8); other[2, 2, 2] = 1
+    other = np.zeros((6, 6, 6), np.uint8)
+    other[2, 2, 2] = 1
     geo = Geometry((2.0, 2.0, 2.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
     lmap = LikelihoodMap.from_cases([_case(ref), _case(other, geo)], lesion_classes=[1])
     assert lmap.shape == (10, 10, 10)
@@ -39,7 +46,8 @@ def test_cases_on_another_grid_are_resampled_through_physical_space():
 
 
 def test_smoothing_in_mm_respects_anisotropic_spacing():
-    lab = np.zeros((21, 21, 21), np.uint8); lab[10, 10, 10] = 1
+    lab = np.zeros((21, 21, 21), np.uint8)
+    lab[10, 10, 10] = 1
     geo = Geometry.identity(3, spacing=(1.0, 1.0, 3.0))  # z voxels are 3 mm
     lmap = LikelihoodMap.from_cases([_case(lab, geo)], sigma_mm=3.0)
     p = lmap.prob
@@ -49,11 +57,13 @@ def test_smoothing_in_mm_respects_anisotropic_spacing():
 
 
 def test_floor_makes_unseen_foreground_possible_and_placement_restricts():
-    lab = np.zeros((8, 8, 8), np.uint8); lab[4, 4, 4] = 1
+    lab = np.zeros((8, 8, 8), np.uint8)
+    lab[4, 4, 4] = 1
     case = _case(lab)
     lmap = LikelihoodMap.from_cases([case], floor=0.01)
     assert lmap.prob.min() == pytest.approx(0.01)
-    place = np.zeros((8, 8, 8), bool); place[:4] = True
+    place = np.zeros((8, 8, 8), bool)
+    place[:4] = True
     with pytest.raises(LikelihoodError, match="zero everywhere"):
         LikelihoodMap.from_cases([case], placement=place)
     lmap = LikelihoodMap.from_cases([case], floor=0.05, placement=place)
@@ -65,7 +75,9 @@ def test_floor_makes_unseen_foreground_possible_and_placement_restricts():
 
 
 def test_sampling_follows_the_map():
-    prob = np.zeros((5, 5), np.float32); prob[1, 1] = 1.0; prob[3, 4] = 3.0
+    prob = np.zeros((5, 5), np.float32)
+    prob[1, 1] = 1.0
+    prob[3, 4] = 3.0
     lmap = LikelihoodMap(prob, Geometry.identity(2))
     rng = np.random.default_rng(0)
     hits = [lmap.sample(rng) for _ in range(4000)]
@@ -75,7 +87,8 @@ def test_sampling_follows_the_map():
 
 
 def test_sampling_onto_another_grid_maps_physical_points():
-    prob = np.zeros((4, 4, 4), np.float32); prob[1, 2, 3] = 1
+    prob = np.zeros((4, 4, 4), np.float32)
+    prob[1, 2, 3] = 1
     lmap = LikelihoodMap(prob, Geometry.identity(3, spacing=(2.0, 2.0, 2.0)))
     target = Geometry.identity(3)
     assert lmap.sample(np.random.default_rng(0), target, (8, 8, 8)) == (2, 4, 6)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
 from napari_lesionmix.core.lesions import BankError, LesionBank, find_lesions, lesion_load
 from napari_lesionmix.core.likelihood import LikelihoodError, LikelihoodMap
 from napari_lesionmix.core.mix import (
@@ -242,7 +242,8 @@ def test_empty_bank_and_zero_map_are_clear_errors():
     with pytest.raises(BankError, match="empty"):
         synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=50.0)
     bank = LesionBank.from_cases([blob_case(n_lesions=2)], [1])
-    prob = np.zeros(case.labels.shape, np.float32); prob[0, 0, 0] = 1  # only outside the body
+    prob = np.zeros(case.labels.shape, np.float32)
+    prob[0, 0, 0] = 1  # only outside the body
     with pytest.raises(LikelihoodError, match="zero everywhere"):
         synthesize(case, bank, LikelihoodMap(prob, case.geometry), Recipe(), seed=0, target_load=50.0)
 
