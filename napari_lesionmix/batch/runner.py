@@ -348,7 +348,7 @@ def _record(manifest: Manifest, layout: OutputLayout, res: TaskResult) -> None:
                  "target_load_mm3": res.target_load_mm3, "start_load_mm3": res.start_load_mm3,
                  "achieved_load_mm3": res.achieved_load_mm3,
                  "achieved_voxels": res.achieved_voxels, "synthesis": res.synthesis,
-                 "operations": res.operations, "seconds": res.seconds,
+                 "operations": res.operations, "seconds": res.seconds, "worker_pid": res.pid,
                  "files": [layout.rel(p) for p in files], "sizes": file_sizes(files)}
     else:
         entry = {"k": res.k, "source": res.source, "status": "failed", "error": res.error}
