@@ -243,7 +243,9 @@ class CaseDock(LesionMixDock):
             if axis not in displayed:
                 self.viewer.dims.set_point(axis, float(value))
         center = [world[d - offset] for d in self.viewer.dims.displayed if d >= offset]
-        self.viewer.camera.center = tuple(center)
+        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9; before: viewer.camera
+        camera = scene.camera if scene is not None else self.viewer.camera
+        camera.center = tuple(center)
 
     def update_marker(self) -> None:
         """Show a square around the selected lesion (a helper Points layer)."""

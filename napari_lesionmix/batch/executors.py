@@ -155,7 +155,7 @@ def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
 
 def _dask(specs, address, interrupt) -> Iterator[TaskResult]:
     try:
-        from distributed import Client, wait
+        from distributed import Client
     except ImportError:
         raise RuntimeError("--scheduler needs Dask distributed: pip install "
                            "'napari-lesionmix[distributed]'") from None
@@ -173,8 +173,10 @@ def _dask(specs, address, interrupt) -> Iterator[TaskResult]:
             return client.submit(run_task, spec, key=key, pure=False, retries=0)
 
         def wait_some(fs):
-            done, _ = wait(fs, timeout=0.2, return_when="FIRST_COMPLETED")
-            if not done:
+            deadline = time.monotonic() + 0.2
+            done = [f for f in fs if f.done()]
+            while not done and time.monotonic() < deadline:
+                time.sleep(0.01)
                 done = [f for f in fs if f.done()]
             for f in done:
                 inflight_keys.discard(f.key)

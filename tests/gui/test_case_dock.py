@@ -49,7 +49,8 @@ def test_row_click_selects_moves_and_marks(make_napari_viewer):
     lesion = st.lesions[2]
     z_world = 3.0 + 2.0 * lesion.centroid[0]  # origin z + spacing z * index
     assert viewer.dims.point[0] == z_world
-    assert np.allclose(viewer.camera.center[-2:],
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    assert np.allclose(camera.center[-2:],
                        (-5.0 + 0.5 * lesion.centroid[1], 10.0 + 0.5 * lesion.centroid[2]))
     marker = [lay for lay in viewer.layers if lay.metadata.get(ROLE_KEY) == "selection"]
     assert len(marker) == 1 and np.allclose(marker[0].data, [lesion.centroid])

@@ -1,0 +1,219 @@
+"""Edits: one lesion added or removed, as new values for a box of a case.
+
+Applying an :class:`Edit` returns its inverse, which is what the GUI's Undo keeps. The
+functions here compute edits without changing the case; :mod:`.mix` applies them in the
+loop that reaches a target load, and the napari docks apply them for the live preview.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .blend import blend_weights
+from .case import Case
+from .inpaint import inpaint_patch, region_for, ring_label
+from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region
+from .recipe import Recipe
+from .transforms import LesionParams, augment
+
+
+@dataclass
+class Edit:
+    """New values for a box of a case.
+
+    Attributes
+    ----------
+    slices : tuple of slice
+        The box in the case's array.
+    channels : ndarray, (C, *box)
+    labels : ndarray, (*box)
+    """
+
+    slices: tuple
+    channels: np.ndarray
+    labels: np.ndarray
+
+    def apply(self, case: Case) -> Edit:
+        """Write the edit into ``case`` in place; return the edit that undoes it."""
+        full = (slice(None),) + tuple(self.slices)
+        old = Edit(self.slices, case.channels[full].copy(), case.labels[self.slices].copy())
+        case.channels[full] = self.channels
+        case.labels[self.slices] = self.labels
+        return old
+
+    def box(self) -> list:
+        """The box as ``[[start, stop], ...]`` (JSON-ready)."""
+        return [[int(s.start), int(s.stop)] for s in self.slices]
+
+
+class CaseContext:
+    """What placement needs of a target case, computed once per case.
+
+    Parameters
+    ----------
+    case : Case
+        The target.
+    recipe : Recipe
+        Its lesion classes, organ label and placement options.
+    """
+
+    def __init__(self, case: Case, recipe: Recipe):
+        self.recipe = recipe
+        self.classes = lesion_classes_of(case.labels, recipe.lesion_classes, recipe.organ_label)
+        self.allowed = placement_region(case, recipe.organ_label)
+        self.stats = case.intensity_stats(self.allowed)
+        self.voxel_volume = float(case.geometry.voxel_volume)
+        self.spacing_zyx = np.asarray(case.geometry.spacing_zyx, float)
+        kind = case.labels.dtype
+        top = (np.iinfo(kind).max + 1 if kind.itemsize <= 2
+               else max(int(case.labels.max(initial=0)), max(self.classes, default=0)) + 1)
+        self.is_lesion = np.zeros(top, bool)
+        self.is_lesion[[c for c in self.classes if c < top]] = True
+
+    def lesion_voxels(self, labels: np.ndarray) -> np.ndarray:
+        """Boolean map of lesion-class voxels of a label patch (a table look-up)."""
+        lut = self.is_lesion
+        if labels.dtype.itemsize > 2 and labels.size and int(labels.max()) >= lut.size:
+            lut = np.concatenate([lut, np.zeros(int(labels.max()) + 1 - lut.size, bool)])
+        return lut[labels]
+
+
+@dataclass
+class Prepared:
+    """An augmented lesion ready to place: image in the target's intensities, mask, alpha."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    alpha: np.ndarray
+    guard: np.ndarray
+    centroid: np.ndarray
+    label: int
+
+    @property
+    def voxels(self) -> int:
+        return int(self.mask.sum())
+
+
+def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
+    """Augment a bank lesion in its own patch and map its intensities to the target.
+
+    The patch is resampled onto the target's voxel size when the source's differs (the
+    lesion keeps its size in mm), and padded so that the soft blend and the ``min_gap``
+    guard fit inside.
+    """
+    opts = ctx.recipe.populate
+    target = None if np.allclose(entry.spacing_zyx, ctx.spacing_zyx, rtol=1e-6) \
+        else ctx.spacing_zyx
+    image, mask = augment(entry.image, entry.mask, params, opts.interpolation,
+                          stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target)
+    sigma = opts.blend_sigma if opts.blend == "soft" else 0.0
+    pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)))
+    if pad:
+        width = [(0, 0)] + [(pad, pad)] * mask.ndim
+        image = np.pad(image, width, mode="edge")
+        mask = np.pad(mask, width[1:])
+    if not np.array_equal(entry.stats, ctx.stats):
+        src, dst = entry.stats, ctx.stats
+        for c in range(image.shape[0]):
+            cs = min(c, len(src) - 1)
+            image[c] = (image[c] - src[cs, 0]) / src[cs, 1] * dst[c, 1] + dst[c, 0]
+    alpha = blend_weights(mask, opts.blend, sigma)
+    if opts.min_gap > 0 and mask.any():
+        guard = ndi.binary_dilation(mask, ndi.generate_binary_structure(mask.ndim, mask.ndim),
+                                    iterations=int(opts.min_gap))
+    else:
+        guard = mask
+    centroid = (np.array(ndi.center_of_mass(mask)) if mask.any()
+                else (np.array(mask.shape) - 1) / 2.0)
+    return Prepared(image.astype(np.float32, copy=False), mask, alpha, guard, centroid,
+                    int(entry.lesion.label))
+
+
+def _boxes(shape, corner, patch_shape):
+    """Target slices and patch slices of a patch at ``corner``, clipped to ``shape``."""
+    tgt, src = [], []
+    for c, p, n in zip(corner, patch_shape, shape):
+        a, b = max(c, 0), min(c + p, n)
+        if a >= b:
+            return None, None
+        tgt.append(slice(a, b))
+        src.append(slice(a - c, b - c))
+    return tuple(tgt), tuple(src)
+
+
+def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
+    """Why ``prep`` cannot go at ``center`` ("" if it can)."""
+    total = prep.voxels
+    if total == 0:
+        return "empty lesion after augmentation"
+    corner = np.rint(np.asarray(center, float) - prep.centroid).astype(int)
+    tgt, src = _boxes(case.labels.shape, corner, prep.mask.shape)
+    if tgt is None:
+        return "outside the image"
+    if (ctx.lesion_voxels(case.labels[tgt]) & prep.guard[src]).any():
+        return "touches an existing lesion"
+    inside = np.count_nonzero(ctx.allowed[tgt] & prep.mask[src])
+    if inside < ctx.recipe.populate.min_inside * total:
+        return f"only {inside / total:.0%} inside the allowed region"
+    return ""
+
+
+def place_edit(case: Case, prep: Prepared, center, ctx: CaseContext) -> Edit:
+    """The edit that inserts ``prep`` centred at ``center`` (no checks)."""
+    corner = np.rint(np.asarray(center, float) - prep.centroid).astype(int)
+    tgt, src = _boxes(case.labels.shape, corner, prep.mask.shape)
+    if tgt is None:
+        raise ValueError(f"the lesion centred at {tuple(center)} lies outside the image")
+    mask = prep.mask[src]
+    alpha = prep.alpha[src] * (ctx.allowed[tgt] | mask)
+    background = case.channels[(slice(None),) + tgt]
+    channels = (alpha * prep.image[(slice(None),) + src] + (1 - alpha) * background)
+    channels = np.where(alpha > 0, channels, background).astype(case.channels.dtype)
+    labels = case.labels[tgt].copy()
+    labels[mask] = prep.label
+    return Edit(tgt, channels, labels)
+
+
+def populate_edit(case: Case, entry, params: LesionParams, center, ctx: CaseContext,
+                  check: bool = True) -> tuple[Edit | None, str]:
+    """Augment ``entry`` with ``params`` and insert it at ``center``.
+
+    Returns
+    -------
+    edit : Edit or None
+        ``None`` when ``check`` is on and the location is refused.
+    reason : str
+        Why it was refused ("" when it fits).
+    """
+    prep = prepare_lesion(entry, params, ctx)
+    if check:
+        reason = check_location(case, prep, center, ctx)
+        if reason:
+            return None, reason
+    return place_edit(case, prep, center, ctx), ""
+
+
+def inpaint_edit(case: Case, lesion: Lesion, ctx: CaseContext, noise_seed: int) -> Edit:
+    """The edit that removes ``lesion``: Telea fill of its dilated region, ring label.
+
+    The fill draws only on voxels of the allowed region (foreground, organ or placement
+    mask) that are not lesions, so neither the background nor other lesions bleed in.
+
+    Only the lesion's own voxels change label (to the most common non-lesion label of the
+    ring around it); the dilation changes image values only, so context labels stay.
+    """
+    opts = ctx.recipe.inpaint
+    pad = int(opts.dilate) + int(np.ceil(opts.radius)) + 3
+    mask, box = lesion_mask(case.labels, lesion, ctx.recipe.connectivity, pad=pad)
+    labels = case.labels[box]
+    others = ctx.lesion_voxels(labels) & ~mask
+    region = region_for(mask, opts.dilate, others, ctx.recipe.connectivity)
+    channels = inpaint_patch(case.channels[(slice(None),) + box], region, opts,
+                             np.random.default_rng(noise_seed),
+                             known=ctx.allowed[box] & ~(region | others))
+    new_labels = labels.copy()
+    new_labels[mask] = ring_label(labels, region, ctx.classes)
+    return Edit(box, channels.astype(case.channels.dtype, copy=False), new_labels)
