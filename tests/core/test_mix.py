@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.case import Case, Geometry
 from napari_lesionmix.core.lesions import BankError, LesionBank, find_lesions, lesion_load
 from napari_lesionmix.core.likelihood import LikelihoodError, LikelihoodMap
 from napari_lesionmix.core.mix import (
@@ -291,3 +291,28 @@ def test_lesion_keeps_its_size_in_mm_on_a_finer_grid():
     edit, _ = populate_edit(fine, bank[0], LesionParams.identity(3), centre, ctx, check=False)
     mm3 = (edit.labels == 1).sum() * 1.0
     assert 0.7 < mm3 / bank[0].lesion.volume_mm3 < 1.4
+
+
+@pytest.mark.parametrize("ext", [".mha", ".nrrd", ".nii.gz"])
+def test_geometry_survives_read_synthesize_write(tmp_path, ext):
+    from napari_lesionmix.core.case import write_image
+    c, s = np.cos(0.3), np.sin(0.3)
+    oblique_lps = (-c, -s, 0.0, s, -c, 0.0, 0.0, 0.0, 1.0)  # rotated, x and y flipped
+    geo = Geometry((0.7, 0.9, 2.5), (-91.25, 120.5, -33.75), oblique_lps)
+    src = blob_case(n_lesions=3)
+    ip, lp = tmp_path / f"c_0000{ext}", tmp_path / f"c{ext}"
+    write_image(src.channels[0], geo, ip)
+    write_image(src.labels, geo, lp)
+    case = Case.read([ip], lp, name="c")
+    bank = LesionBank.from_cases([case], [1])
+    out = synthesize(case, bank, None, Recipe(), seed=0, target_load=2 * _load(case))
+    assert out.provenance.accepted
+    op, ol = tmp_path / f"o_0000{ext}", tmp_path / f"o{ext}"
+    out.case.write([op], ol)
+    back = Case.read([op], ol, name="o")
+    assert np.array_equal(back.labels, out.case.labels)
+    assert np.allclose(back.channels, out.case.channels)
+    if ext == ".mha":  # MetaImage stores float64 geometry: exact
+        assert back.geometry == geo
+    else:  # NIfTI stores float32; NRRD direction×spacing: the format's own precision
+        assert back.geometry.matches(geo, rtol=1e-6, atol=1e-5)
