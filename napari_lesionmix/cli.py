@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rebuild one case exactly from its provenance JSON, reading "
                                    "the source files it names. Writes DIR/imagesTr/<case>_0000"
                                    "<ending> ... and DIR/labelsTr/<case><ending>.")
-    r.add_argument("provenance", type=Path, metavar="PROVENANCE.json")
+    r.add_argument("provenance", type=Path, metavar="PROVENANCE.json",
+                   help="a provenance sidecar, e.g. OUTPUT/provenance/<case>.json")
     r.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="folder to write the case into")
     r.add_argument("--name", default=None,

@@ -1,19 +1,542 @@
-"""Placeholder for the "Synthesise and export" dock (being written by another developer).
+"""The "Synthesise and export" dock: target loads, one synthesised case, a whole export.
 
-It exists so that the manifest's ``napari-lesionmix.synthesise_widget`` command resolves
-and ``npe2 validate`` passes; it will be replaced entirely.
+- **Target load**: the recipe's ``load_distribution`` and ``load`` parameters (in ml
+  here, mm³ in the recipe), drawn over the reference loads (:class:`LoadPlot`).
+  Reference loads: ``recipe.load.reference`` when the recipe has them (set by "From a
+  folder…", which reads the lesion load of every label file of a folder or dataset in
+  a worker), else the current case's load — the command line's rule for a one-case
+  input — or, when another bank was set, that bank's per-case loads.
+- **Synthesise one**: :func:`~napari_lesionmix.core.mix.synthesize` on the current case
+  with output ``k``'s seed (``case_seeds(recipe.seed, n)[k]``, the command line's rule)
+  in a worker; the result opens as ``<layer>_lmix`` layers on the source's geometry.
+- **Export**: :func:`~napari_lesionmix._widgets.synth_export.export_case` in a worker
+  with a progress bar; Cancel stops after the case in progress.
+- **Recipe**: saved and loaded as the JSON the command line takes.
 """
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from .._layers import GEOMETRY_KEY
+from ..core.lesions import lesion_load
+from ..core.load import LoadDistribution
+from ..core.mix import case_seeds, synthesize
+from ..core.recipe import Recipe, RecipeError
+from ._base import LesionMixDock, notify
+from ._state import StateError
+from .synth_export import (
+    ExportError,
+    check_output,
+    dataset_labels,
+    export_case,
+    label_files_of,
+    loads_from_files,
+)
+from .synth_form import LoadForm
+from .synth_plot import LoadPlot
+
+__all__ = ["SynthDock"]
+
+SUFFIX = "_lmix"
 
 
-class SynthDock(QWidget):
-    """Placeholder dock: shows "coming"."""
+class SynthDock(LesionMixDock):
+    """Target-load distribution, Synthesise one, Export, recipe files.
 
-    def __init__(self, napari_viewer=None, parent=None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("coming"))
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+
+    Attributes
+    ----------
+    last_result : SynthResult or None
+        The last "Synthesise one" result.
+    last_export : ExportSummary or None
+        The last export's summary.
+    export_worker : worker or None
+        The export in progress.
+    """
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(napari_viewer, parent)
+        self.last_result = None
+        self.last_export = None
+        self.export_worker = None
+        self._kept_reference: list | None = None  # folder loads while 'fixed' is chosen
+        self._case_load_key = None
+        self._case_load = 0.0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self.redraw)
+        self._build()
+        self._connect()
+        self.show_recipe()
+
+    # -- building -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        lay = self.layout()
+        box = QGroupBox("Target lesion load")
+        inner = QVBoxLayout(box)
+        self.form = LoadForm()
+        inner.addWidget(self.form)
+        row = QHBoxLayout()
+        self.reference_label = QLabel("reference: none")
+        self.reference_label.setWordWrap(True)
+        self.from_folder = QPushButton("From a folder…")
+        self.use_case = QPushButton("Use the case")
+        row.addWidget(self.reference_label, 1)
+        row.addWidget(self.from_folder)
+        row.addWidget(self.use_case)
+        inner.addLayout(row)
+        self.plot = LoadPlot(self)
+        inner.addWidget(self.plot)
+        lay.addWidget(box)
+
+        box = QGroupBox("Cases")
+        form = QFormLayout(box)
+        self.n_cases = QSpinBox()
+        self.n_cases.setRange(1, 100000)
+        self.n_cases.setValue(10)
+        self.index = QSpinBox()
+        self.index.setRange(0, 9)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setKeyboardTracking(False)
+        row = QHBoxLayout()
+        self.output = QLineEdit()
+        self.output.setPlaceholderText("output dataset folder (nnU-Net raw layout)")
+        self.browse = QPushButton("…")
+        row.addWidget(self.output, 1)
+        row.addWidget(self.browse)
+        self.originals = QCheckBox("include the source case")
+        self.originals.setChecked(True)
+        self.overwrite = QCheckBox("replace a previous export")
+        form.addRow("Number of cases", self.n_cases)
+        form.addRow("Seed", self.seed)
+        form.addRow("Preview output #", self.index)
+        form.addRow("Output", row)
+        form.addRow(self.originals)
+        form.addRow(self.overwrite)
+        lay.addWidget(box)
+
+        row = QHBoxLayout()
+        self.synth_btn = QPushButton("Synthesise one")
+        self.export_btn = QPushButton("Export")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        for b in (self.synth_btn, self.export_btn, self.cancel_btn):
+            row.addWidget(b)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        self.save_btn = QPushButton("Save recipe…")
+        self.load_btn = QPushButton("Load recipe…")
+        row.addWidget(self.save_btn)
+        row.addWidget(self.load_btn)
+        lay.addLayout(row)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+
+    def _connect(self) -> None:
+        st = self.state
+        self.form.edited.connect(self.apply_load)
+        self.seed.valueChanged.connect(self.apply_seed)
+        self.n_cases.valueChanged.connect(lambda n: self.index.setMaximum(n - 1))
+        self.from_folder.clicked.connect(self._ask_folder)
+        self.use_case.clicked.connect(self.use_case_reference)
+        self.browse.clicked.connect(self._ask_output)
+        self.synth_btn.clicked.connect(self.synthesise_one)
+        self.export_btn.clicked.connect(self.export)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.save_btn.clicked.connect(self._ask_save)
+        self.load_btn.clicked.connect(self._ask_load)
+        self.listen(st.recipe_changed, self.show_recipe)
+        for sig in (st.case_changed, st.lesions_changed, st.bank_changed):
+            self.listen(sig, self.schedule)
+        idle = lambda: self.export_worker is None  # noqa: E731
+        self.enable_when(lambda: st.case is not None and idle(), self.synth_btn,
+                         self.export_btn)
+        self.enable_when(lambda: st.case is not None, self.use_case)
+
+    # -- recipe <-> controls ----------------------------------------------------------------
+    def show_recipe(self) -> None:
+        """Show the recipe's distribution, parameters and seed; redraw the plot."""
+        r = self.state.recipe
+        self.form.set_values(r.load_distribution, r.load)
+        self.seed.blockSignals(True)
+        self.seed.setValue(min(int(r.seed), self.seed.maximum()))
+        self.seed.blockSignals(False)
+        self.schedule()
+
+    def apply_load(self) -> None:
+        """Write the form's distribution and parameters into the recipe."""
+        kind = self.form.kind()
+        load = self.form.params_mm3()
+        ref = self.state.recipe.load.get("reference") or self._kept_reference
+        if kind == "fixed":
+            self._kept_reference = ref
+            if "value" not in load:  # a fixed load needs a value: start from the median
+                refs = self.reference_loads()
+                load["value"] = float(np.median(refs)) if refs else 0.0
+                self.form.set_param("value", load["value"])
+        elif ref:
+            load["reference"] = list(ref)
+            self._kept_reference = None
+        try:
+            self.state.update_recipe(load_distribution=kind, load=load)
+        except StateError as exc:
+            notify(f"Synthesise: {exc}", "warning")
+            self.show_recipe()
+
+    def apply_seed(self, value: int) -> None:
+        """Write the seed into the recipe."""
+        try:
+            self.state.update_recipe(seed=int(value))
+        except StateError as exc:
+            notify(f"Synthesise: {exc}", "warning")
+
+    # -- reference loads ----------------------------------------------------------------------
+    def case_load(self) -> float:
+        """The current case's lesion load in mm³ (cached per case, classes and history)."""
+        st = self.state
+        if st.case is None:
+            return 0.0
+        classes = st.lesion_classes
+        key = (id(st.case), tuple(classes), len(st.undo_stack), len(st.lesions))
+        if key != self._case_load_key:
+            self._case_load = lesion_load(st.case.labels, classes,
+                                          st.case.geometry.spacing_zyx)[0]
+            self._case_load_key = key
+        return self._case_load
+
+    def reference_loads(self) -> list[float]:
+        """The reference loads in mm³ that synthesis uses (see the module docstring)."""
+        st = self.state
+        ref = st.recipe.load.get("reference") or self._kept_reference
+        if ref:
+            return [float(v) for v in ref]
+        if st.case is None:
+            return []
+        if not getattr(st, "_bank_from_case", True) and st.bank is not None:
+            return [float(v) for v in st.bank.loads_by_case().values()]
+        return [self.case_load()]
+
+    def reference_source(self) -> str:
+        """Where the reference loads come from, for people."""
+        st = self.state
+        if st.recipe.load.get("reference") or self._kept_reference:
+            return "the recipe's load.reference"
+        if st.case is None:
+            return "none (no case)"
+        if not getattr(st, "_bank_from_case", True) and st.bank is not None:
+            return "the lesion bank's cases"
+        return f"case {st.case.name}"
+
+    def load_reference_folder(self, folder: str | Path):
+        """Read the lesion load of every label file of ``folder`` in a worker; the loads
+        become ``recipe.load.reference``.
+
+        Returns
+        -------
+        worker or None
+        """
+        try:
+            paths = label_files_of(folder)
+        except (ExportError, OSError) as exc:
+            notify(f"Synthesise: {exc}", "warning")
+            return None
+        r = self.state.recipe
+        return self.run_worker(loads_from_files, paths, r.lesion_classes, r.organ_label,
+                               desc=f"Lesion loads of {len(paths)} label files",
+                               on_done=self.set_reference)
+
+    def set_reference(self, loads) -> None:
+        """Use ``loads`` (mm³; a dict or a list) as the recipe's reference loads."""
+        values = [float(v) for v in (loads.values() if isinstance(loads, dict) else loads)]
+        if not values:
+            notify("Synthesise: no reference loads", "warning")
+            return
+        if self.state.recipe.load_distribution == "fixed":
+            self._kept_reference = values
+            self.schedule()
+            return
+        load = dict(self.state.recipe.load, reference=values)
+        try:
+            self.state.update_recipe(load=load)
+        except StateError as exc:
+            notify(f"Synthesise: {exc}", "warning")
+
+    def use_case_reference(self) -> None:
+        """Forget ``recipe.load.reference``: the reference is the case again."""
+        self._kept_reference = None
+        load = {k: v for k, v in self.state.recipe.load.items() if k != "reference"}
+        try:
+            self.state.update_recipe(load=load)
+        except StateError as exc:
+            notify(f"Synthesise: {exc}", "warning")
+        self.schedule()
+
+    # -- plot ------------------------------------------------------------------------------
+    def schedule(self, *_):
+        """Redraw at the next event-loop turn (coalesces bursts of changes)."""
+        self._timer.start()
+
+    def distribution(self) -> tuple[LoadDistribution | None, str]:
+        """The recipe's distribution over the reference loads, or (None, why not)."""
+        try:
+            return LoadDistribution.from_recipe(self.state.recipe, self.reference_loads()), ""
+        except ValueError as exc:
+            return None, str(exc)
+
+    def redraw(self) -> None:
+        """Redraw the plot and the reference line."""
+        refs = self.reference_loads()
+        dist, why = self.distribution()
+        self.plot.update_plot(refs, dist, why)
+        text = f"reference: {self.reference_source()}, {len(refs)} load(s)"
+        if dist is not None:
+            text += f"; {dist.describe()}"
+        self.reference_label.setText(text)
+
+    # -- synthesis --------------------------------------------------------------------------
+    def _run_recipe(self) -> Recipe:
+        """The recipe with lesion classes resolved, as ``lesionmix generate`` runs it."""
+        r = self.state.recipe
+        classes = self.state.lesion_classes
+        if r.lesion_classes is None and classes:
+            return r.replace(lesion_classes=list(classes))
+        return r
+
+    def _source_case(self):
+        """A copy of the case without the preview; it names its source files when the
+        layers came from files and nothing was applied since."""
+        st = self.state
+        st.clear_preview()
+        case = st.case.copy()
+        srcs = [lay.metadata.get("lesionmix_source") for lay in st.image_layers]
+        label_src = st.label_layer.metadata.get("lesionmix_source")
+        if not st.undo_stack and label_src and all(srcs):
+            case.image_paths, case.label_path = list(srcs), label_src
+        return case
+
+    def _ready(self, what: str) -> bool:
+        st = self.state
+        if st.case is None:
+            notify(f"{what}: no case yet; choose the layers in the Case dock", "warning")
+            return False
+        if self.export_worker is not None:
+            notify(f"{what}: an export is running", "warning")
+            return False
+        return True
+
+    def synthesise_one(self):
+        """Synthesise output ``k`` (the "Preview output #" box) of the current case in a
+        worker and open it as new layers.
+
+        Returns
+        -------
+        worker or None
+        """
+        if not self._ready("Synthesise"):
+            return None
+        st = self.state
+        case = self._source_case()
+        recipe = self._run_recipe()
+        k = self.index.value()
+        seed = case_seeds(recipe.seed, max(self.n_cases.value(), k + 1))[k]
+        try:
+            bank = st.bank
+        except ValueError as exc:
+            notify(f"Synthesise: {exc}", "warning")
+            return None
+        self.status.setText("synthesising…")
+        return self.run_worker(synthesize, case, bank, st.likelihood, recipe, seed=seed,
+                               reference_loads=self.reference_loads(), name=case.name + SUFFIX,
+                               desc="Synthesise one", on_done=self.show_result,
+                               on_error=lambda exc: self.status.setText(f"failed: {exc}"))
+
+    def show_result(self, result) -> None:
+        """Open a :class:`SynthResult` as layers named ``<source layer>_lmix``."""
+        st = self.state
+        self.last_result = result
+        out, prov = result.case, result.provenance
+        new = []
+        for c, src in enumerate(st.image_layers):
+            data = _cast_like(out.channels[c], src.data.dtype)
+            layer = self._put_layer("image", src, data, prov)
+            layer.contrast_limits = src.contrast_limits
+            layer.colormap = src.colormap
+            new.append(layer)
+        new.append(self._put_layer("labels", st.label_layer, out.labels, prov))
+        ops = len(prov.accepted)
+        self.status.setText(
+            f"{out.name}: target {prov.target_load_mm3 / 1000:.3f} ml, achieved "
+            f"{prov.achieved_load_mm3 / 1000:.3f} ml ({prov.achieved_voxels} voxels), "
+            f"{prov.status}, {ops} operation(s) ({prov.direction}), "
+            f"{len(prov.operations) - ops} refused")
+
+    def _put_layer(self, kind: str, src, data, prov):
+        name = src.name + SUFFIX
+        meta = {k: v for k, v in src.metadata.items() if k != "lesionmix_source"}
+        meta[GEOMETRY_KEY] = src.metadata.get(GEOMETRY_KEY)
+        meta["lesionmix_provenance"] = prov.to_dict()
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            if layer.data.shape == data.shape and isinstance(layer, Image) == (kind == "image"):
+                layer.data = data
+                layer.scale, layer.translate = src.scale, src.translate
+                layer.metadata = meta
+                return layer
+            self.viewer.layers.remove(layer)
+        add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
+        return add(data, name=name, scale=src.scale, translate=src.translate, metadata=meta)
+
+    # -- export -------------------------------------------------------------------------------
+    def export(self, output: str | Path | None = None, n: int | None = None,
+               after_case=None):
+        """Export ``n`` synthesised cases of the current case to ``output`` in a worker.
+
+        Parameters
+        ----------
+        output : path-like, optional
+            Default: the Output box.
+        n : int, optional
+            Default: the Number of cases box.
+        after_case : callable(k, name), optional
+            Called in the worker once case ``k`` is complete.
+
+        Returns
+        -------
+        worker or None
+            None when the export cannot start (a notification says why; nothing was
+            written).
+        """
+        if not self._ready("Export"):
+            return None
+        st = self.state
+        n = self.n_cases.value() if n is None else int(n)
+        output = self.output.text() if output is None else str(output)
+        try:
+            out = check_output(output, self.overwrite.isChecked())
+            bank = st.bank
+            if bank is None or len(bank) == 0:
+                raise ExportError(f"case {st.case.name!r} has no lesion of classes "
+                                  f"{st.lesion_classes} to populate with")
+        except (ExportError, ValueError) as exc:
+            notify(f"Export: {exc}", "warning")
+            return None
+        self.output.setText(str(out))
+        case = self._source_case()
+        channels, labels, meta = dataset_labels(case, case.label_path)
+        holder: dict = {}
+
+        def should_stop() -> bool:
+            worker = holder.get("worker")
+            return worker is not None and worker.abort_requested
+
+        self.status.setText(f"exporting {n} case(s) to {out}…")
+        worker = self.run_worker(
+            export_case, case, bank, st.likelihood, self._run_recipe(),
+            self.reference_loads(), out, n, originals=self.originals.isChecked(),
+            overwrite=self.overwrite.isChecked(), channel_names=channels, labels=labels,
+            meta=meta, should_stop=should_stop, after_case=after_case,
+            desc=f"Export {n} case(s)", on_done=self._export_done)
+        holder["worker"] = worker
+        self.export_worker = worker
+        worker.finished.connect(self._export_finished)
+        self.cancel_btn.setEnabled(True)
+        self.update_enabled()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the export after the case in progress."""
+        if self.export_worker is not None:
+            self.export_worker.quit()
+            self.status.setText("cancelling after the current case…")
+
+    def _export_done(self, summary) -> None:
+        self.last_export = summary
+        self.status.setText(summary.line())
+        level = "info" if summary.written == summary.planned else "warning"
+        notify(f"Export: {summary.line()}", level)
+
+    def _export_finished(self) -> None:
+        self.export_worker = None
+        self.cancel_btn.setEnabled(False)
+        self.update_enabled()
+
+    # -- recipe files -------------------------------------------------------------------------
+    def save_recipe(self, path: str | Path) -> bool:
+        """Save the recipe as JSON (the command line's ``--recipe``)."""
+        try:
+            self.state.recipe.to_json(path)
+        except OSError as exc:
+            notify(f"Synthesise: cannot save the recipe to {path}: {exc.strerror or exc}",
+                   "warning")
+            return False
+        self.status.setText(f"recipe saved to {path}")
+        return True
+
+    def load_recipe(self, path: str | Path) -> bool:
+        """Load a recipe JSON; every dock follows (the state's recipe event)."""
+        try:
+            recipe = Recipe.from_json(path)
+        except RecipeError as exc:
+            notify(f"Synthesise: {exc}", "warning")
+            return False
+        self._kept_reference = None
+        self.state.set_recipe(recipe)
+        self.status.setText(f"recipe loaded from {path}")
+        return True
+
+    # -- dialogs ---------------------------------------------------------------------------------
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder of training label maps (or an nnU-Net dataset)")
+        if folder:
+            self.load_reference_folder(folder)
+
+    def _ask_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output dataset folder")
+        if folder:
+            self.output.setText(folder)
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the recipe", "recipe.json",
+                                              "JSON (*.json)")
+        if path:
+            self.save_recipe(path)
+
+    def _ask_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a recipe", "", "JSON (*.json)")
+        if path:
+            self.load_recipe(path)
+
+
+def _cast_like(array: np.ndarray, dtype) -> np.ndarray:
+    """``array`` in ``dtype`` (integers rounded and clipped, as files are written)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(array), info.min, info.max).astype(dtype)
+    return array.astype(dtype, copy=False)
+

@@ -135,7 +135,7 @@ def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     specs = [_with_limits(s) for s in specs]
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(mp),
                                initializer=worker_init)
     clean = False
     try:
@@ -151,6 +151,16 @@ def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
             pool.shutdown(wait=True, cancel_futures=True)
         else:
             pool.shutdown(wait=True)
+
+
+def _context(mp):
+    """``forkserver`` where available (workers fork from a server that has already imported
+    the engine: fast start, no inherited threads), else ``spawn``."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["napari_lesionmix.batch.tasks"])
+        return ctx
+    return mp.get_context("spawn")
 
 
 def _dask(specs, address, interrupt) -> Iterator[TaskResult]:

@@ -20,7 +20,7 @@ def _viewer(make_napari_viewer):
     case = synthetic_case(spacing=SPACING, origin=ORIGIN)
     viewer = make_napari_viewer()
     add_case(viewer, case)
-    CaseDock(viewer)
+    _viewer.case_dock = CaseDock(viewer)  # kept alive for the test
     return viewer, LikelihoodDock(viewer), get_state(viewer), case
 
 
@@ -29,8 +29,10 @@ def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_
     folder = tmp_path / "labelsTr"
     folder.mkdir()
     centres = [((12, 10, 10),), ((12, 12, 10),), ((14, 10, 12),)]
+    union = np.zeros(case.spatial_shape, bool)
     for i, c in enumerate(centres):
         lab = synthetic_case(centres=c).labels
+        union |= lab > 0
         write_image(lab, case.geometry, folder / f"case{i}.nii.gz")
     (folder / "readme.txt").write_text("not an image")
     dock.sigma.setValue(0.0)
@@ -40,13 +42,16 @@ def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_
     wait_done(qtbot, dock)
     lmap = st.likelihood
     assert lmap is not None and lmap.prob.shape == case.spatial_shape
-    assert lmap.prob[12, 10, 10] == 1.0  # inside the three masks' overlap... or max
+    assert lmap.prob[12, 10, 10] == 1.0  # inside all three masks
+    assert np.isclose(lmap.prob[14, 10, 15], 1 / 3)  # inside one
     assert lmap.prob[20, 40, 40] == 0.0
     layer = dock.overlay()
     assert layer is not None and layer.metadata[ROLE_KEY] == "likelihood"
     assert layer.colormap.name == "inferno" and layer.blending == "additive"
     assert np.allclose(layer.scale, case.geometry.napari_scale())
     assert np.allclose(layer.translate, case.geometry.napari_translate())
+    assert layer not in _viewer.case_dock.images._layers  # helper layers are not offered
+    assert len(_viewer.case_dock.images._layers) == 1
     dock.opacity.setValue(25)
     assert layer.opacity == 0.25
     # smoothing and floor come from the recipe
@@ -56,7 +61,7 @@ def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_
     dock.build_from_folder(folder)
     wait_done(qtbot, dock)
     assert st.likelihood is not lmap and st.likelihood.prob[20, 40, 40] == 0.0
-    assert st.likelihood.prob[12, 24, 24] >= 0.05  # floor inside the labelled region
+    assert st.likelihood.prob[union].min() >= 0.05  # the floor inside the labelled region
     assert len([lay for lay in viewer.layers if lay.metadata.get(ROLE_KEY)]) == 1
 
 

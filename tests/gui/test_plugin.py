@@ -1,0 +1,59 @@
+"""The plugin as napari sees it: manifest, reader, sample data, docks, demo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MANIFEST
+
+from napari_lesionmix._layers import GEOMETRY_KEY
+from napari_lesionmix.core.case import Geometry, write_image
+
+
+def test_manifest_is_valid():
+    import npe2
+
+    manifest = npe2.PluginManifest.from_file(MANIFEST)
+    manifest.validate_imports()
+    widgets = {w.display_name for w in manifest.contributions.widgets}
+    assert widgets == {"Case", "Likelihood", "Augment", "Synthesise"}
+    assert {s.key for s in manifest.contributions.sample_data} == {"brain_mr", "liver_ct"}
+    assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {
+        ("image",), ("labels",)}
+
+
+def test_viewer_opens_files_and_samples_through_the_plugin(make_napari_viewer, tmp_path,
+                                                           registered_plugin):
+    geom = Geometry((0.5, 0.5, 3.0), (1.0, 2.0, 3.0), tuple(np.eye(3).ravel()))
+    lab = np.zeros((4, 6, 6), np.uint8)
+    lab[1:3, 2:4, 2:4] = 1
+    write_image(lab, geom, tmp_path / "sub_seg.nrrd")
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(tmp_path / "sub_seg.nrrd"), plugin="napari-lesionmix")
+    assert layer.__class__.__name__ == "Labels"
+    assert np.allclose(layer.scale, (3.0, 0.5, 0.5))
+    assert layer.metadata[GEOMETRY_KEY]["origin"] == [1.0, 2.0, 3.0]
+    viewer.open_sample("napari-lesionmix", "brain_mr")
+    kinds = [lay.__class__.__name__ for lay in viewer.layers]
+    assert kinds == ["Labels", "Image", "Labels"]
+    assert np.allclose(viewer.layers[1].scale, (2.0, 2.0, 2.0))
+    assert viewer.layers[1].scale.tolist() == viewer.layers[2].scale.tolist()
+
+
+@pytest.mark.parametrize("name", ["Case", "Likelihood", "Augment", "Synthesise"])
+def test_docks_open_from_the_plugins_menu(make_napari_viewer, registered_plugin, name):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-lesionmix", name)
+    assert widget is not None
+
+
+def test_demo_opens_the_sample_with_every_dock(make_napari_viewer):
+    from napari_lesionmix._demo import open_demo
+    from napari_lesionmix._widgets._state import get_state
+
+    viewer = make_napari_viewer()
+    _, docks = open_demo(viewer)
+    assert set(docks) == {"Case", "Likelihood", "Augment", "Synthesise"}
+    st = get_state(viewer)
+    assert st.case is not None and st.case.spatial_shape == viewer.layers[0].data.shape
+    assert len(st.lesions) > 0 and docks["Case"].table.rowCount() == len(st.lesions)
