@@ -84,11 +84,6 @@ def _lower_name(path: Path) -> str:
     return path.name.lower()
 
 
-def _is_nifti(path: Path) -> bool:
-    n = _lower_name(path)
-    return n.endswith(".nii") or n.endswith(".nii.gz")
-
-
 class _Background:
     """Run one function in a daemon thread; ``result()`` joins and returns or re-raises."""
 

@@ -20,12 +20,12 @@ def _viewer(make_napari_viewer):
     case = synthetic_case(spacing=SPACING, origin=ORIGIN)
     viewer = make_napari_viewer()
     add_case(viewer, case)
-    _viewer.case_dock = CaseDock(viewer)  # kept alive for the test
-    return viewer, LikelihoodDock(viewer), get_state(viewer), case
+    case_dock = CaseDock(viewer)
+    return viewer, LikelihoodDock(viewer), get_state(viewer), case, case_dock
 
 
 def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_path, qtbot):
-    viewer, dock, st, case = _viewer(make_napari_viewer)
+    viewer, dock, st, case, case_dock = _viewer(make_napari_viewer)
     folder = tmp_path / "labelsTr"
     folder.mkdir()
     centres = [((12, 10, 10),), ((12, 12, 10),), ((14, 10, 12),)]
@@ -50,8 +50,8 @@ def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_
     assert layer.colormap.name == "inferno" and layer.blending == "additive"
     assert np.allclose(layer.scale, case.geometry.napari_scale())
     assert np.allclose(layer.translate, case.geometry.napari_translate())
-    assert layer not in _viewer.case_dock.images._layers  # helper layers are not offered
-    assert len(_viewer.case_dock.images._layers) == 1
+    assert layer not in case_dock.images._layers  # helper layers are not offered
+    assert len(case_dock.images._layers) == 1
     dock.opacity.setValue(25)
     assert layer.opacity == 0.25
     # smoothing and floor come from the recipe
@@ -66,7 +66,7 @@ def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_
 
 
 def test_map_from_the_case_save_and_load(make_napari_viewer, tmp_path, qtbot):
-    viewer, dock, st, case = _viewer(make_napari_viewer)
+    viewer, dock, st, case, _ = _viewer(make_napari_viewer)
     dock.build_from_case()
     wait_done(qtbot, dock)
     lmap = st.likelihood
@@ -84,7 +84,7 @@ def test_map_from_the_case_save_and_load(make_napari_viewer, tmp_path, qtbot):
 
 
 def test_errors_become_notifications(make_napari_viewer, tmp_path, qtbot, notes):
-    viewer, dock, st, case = _viewer(make_napari_viewer)
+    viewer, dock, st, case, _ = _viewer(make_napari_viewer)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert dock.build_from_folder(empty) is None
