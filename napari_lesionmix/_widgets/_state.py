@@ -139,6 +139,7 @@ class LesionMixState:
         self._entry_cache: tuple | None = None
         self._channel_views: list[bool] = []
         self._install_click()
+        self._watch_removals()
 
     # ------------------------------------------------------------------ basics
     @property
@@ -455,6 +456,36 @@ class LesionMixState:
             k = self.lesion_at(idx)
             if k is not None:
                 self.select(k)
+
+    def forget_case(self) -> None:
+        """Drop the case (its layers left the viewer): no case, no lesions, no history."""
+        self._preview = None  # its layers are gone: nothing to restore
+        self.case = None
+        self.image_layers, self.label_layer, self.placement_layer = [], None, None
+        self.undo_stack.clear()
+        self._context = self._entry_cache = None
+        if self._bank_from_case:
+            self._bank = None
+        self.location = None
+        self.case_changed.emit()
+        self.history_changed.emit()
+        self.refresh_lesions()
+
+    def _watch_removals(self) -> None:
+        viewer = self.viewer
+        if viewer is None:
+            return
+        ref = weakref.ref(self)
+
+        def on_removed(event):
+            state = ref()
+            if state is None or state.case is None:
+                return
+            used = [*state.image_layers, state.label_layer, state.placement_layer]
+            if any(event.value is lay for lay in used if lay is not None):
+                state.forget_case()
+
+        viewer.layers.events.removed.connect(on_removed)
 
     def _install_click(self) -> None:
         viewer = self.viewer

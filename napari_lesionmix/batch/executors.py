@@ -117,7 +117,12 @@ def _drive(specs, capacity, interrupt, submit, wait_some, result_of) -> Iterator
     while queue or inflight:
         while queue and len(inflight) < capacity and not interrupt.requested:
             spec = queue.popleft()
-            inflight[submit(spec)] = spec
+            try:
+                inflight[submit(spec)] = spec
+            except (KeyboardInterrupt, GeneratorExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a broken pool: report the case
+                yield _failed(spec, exc)
         if not inflight:
             return
         for fut in wait_some(list(inflight)):

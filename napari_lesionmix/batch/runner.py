@@ -47,7 +47,6 @@ from .export import (
 )
 from .prepare import prepare
 from .progress import Progress
-
 from .tasks import BANK_FILE, MAP_FILE, PLAN_FILE, TaskResult, TaskSpec
 
 __all__ = ["GenerateOptions", "RunSummary", "RunError", "generate"]

@@ -44,7 +44,7 @@ import SimpleITK as sitk
 from .errors import CaseError
 from .geometry import Geometry
 from .io_utils import atomic_path
-from .nifti_check import check_nifti_scan, scan_file, scan_gzip
+from .nifti_check import check_nifti_scan, quick_gzip_check, scan_file, scan_gzip
 
 __all__ = [
     "read_image",
@@ -175,7 +175,8 @@ def read_image(
         img = _read_dicom_series(path, series_id)
     else:
         name = _lower_name(path)
-        check = _Background(scan_gzip, path) if name.endswith(".nii.gz") else None
+        full_scan = name.endswith(".nii.gz") and not quick_gzip_check(path)
+        check = _Background(scan_gzip, path) if full_scan else None
         try:
             img = sitk.ReadImage(str(path))
         except RuntimeError as exc:

@@ -11,7 +11,6 @@ import pytest
 import SimpleITK as sitk
 
 from napari_lesionmix.batch.dataset import DatasetError, open_dataset, validate
-
 from tests.batch.helpers import make_nnunet
 
 

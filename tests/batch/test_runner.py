@@ -245,3 +245,15 @@ def test_output_inside_input_rejected(nnunet_ds):
         run(nnunet_ds, nnunet_ds)
     with pytest.raises(RunError, match="imagesTr"):
         run(nnunet_ds, nnunet_ds / "imagesTr" / "x")
+
+
+def test_batch_and_cli_import_no_napari_or_qt():
+    import subprocess
+    import sys
+    code = ("import sys, napari_lesionmix.batch, napari_lesionmix.cli, "
+            "napari_lesionmix.batch.executors, napari_lesionmix.batch.plot\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'magicgui')]\n"
+            "assert not bad, bad")
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

@@ -240,14 +240,26 @@ def test_missing_and_unreadable(tmp_path):
         Case.read(img, tmp_path / "missing_label.nii.gz")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.uint8])
 @pytest.mark.parametrize("fraction", [0.999, 0.5, 0.05])
-def test_truncated_nii_gz(tmp_path, fraction):
-    arr = rng_image((20, 30, 40), np.float32)
+def test_truncated_nii_gz(tmp_path, fraction, dtype):
+    # float files get a full scan; integer files the gzip-trailer check: both must catch it
+    arr = rng_image((20, 30, 40), dtype)
     p = write_and_truncate(tmp_path, arr, "t.nii.gz", fraction)
     # SimpleITK alone reads a truncated .nii.gz without an error (the reason for our check)
     sitk.ReadImage(str(p))
     with pytest.raises(CaseError, match=r"t\.nii\.gz: truncated"):
         read_image(p)
+
+
+def test_quick_check_passes_complete_integer_files_only(tmp_path):
+    from napari_lesionmix.core.nifti_check import quick_gzip_check
+    g = Geometry.identity(3)
+    for dtype, expected in ((np.int16, True), (np.uint8, True), (np.float32, False)):
+        p = tmp_path / f"{np.dtype(dtype).name}.nii.gz"
+        write_image(rng_image((10, 12, 14), dtype), g, p)
+        assert quick_gzip_check(p) is expected
+        assert read_image(p)[0].dtype == dtype
 
 
 def test_truncated_uncompressed_nii(tmp_path):

@@ -106,12 +106,25 @@ def test_bad_input_notifies_and_changes_nothing(make_napari_viewer, case3d, note
     assert notes[-1][0] == "warning" and "shape" in notes[-1][1]
     assert st.case is case_before and st.lesions == lesions_before
     assert st.image_layers == [img]
-    viewer.layers.remove(lab)  # no label layer left
-    dock.images.set_layers([img])
-    assert dock.labels.layer() is None
-    assert not dock.use_layers()
+
+    viewer2 = make_napari_viewer()  # a viewer with an image and no label layer
+    viewer2.add_image(case3d.channels[0], name="only image")
+    dock2 = CaseDock(viewer2)
+    assert dock2.labels.layer() is None
+    assert not dock2.use_layers()
     assert "Labels layer" in notes[-1][1]
-    assert st.case is case_before
+    assert get_state(viewer2).case is None and st.case is case_before
+
+
+def test_removing_the_label_layer_forgets_the_case(make_napari_viewer, case3d):
+    viewer = make_napari_viewer()
+    img, lab = add_case(viewer, case3d)
+    dock = CaseDock(viewer)
+    st = get_state(viewer)
+    st.select(0)
+    viewer.layers.remove(lab)
+    assert st.case is None and st.lesions == [] and st.selected is None
+    assert dock.table.rowCount() == 0 and dock.labels.layer() is None
 
 
 def test_geometry_mismatch_is_refused(make_napari_viewer, case3d, notes):

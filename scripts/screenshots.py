@@ -1,0 +1,187 @@
+"""Screenshots of the plugin at work, made from the sample data into docs/images/.
+
+Run under a (virtual) display::
+
+    xvfb-run -a python scripts/screenshots.py [--out docs/images]
+
+Writes heatmap.png (brain sample, heatmap from the sample's training labels, a lesion
+selected), augment_preview.png (that lesion added elsewhere at scale 1.6 and rotated),
+inpaint_preview.png (another lesion removed, preview), synthesise.png (the Synthesise
+dock and a synthesised case) and liver_heatmap.png (liver CT, organ-style heatmap).
+Each PNG is a whole-window screenshot kept under ~400 KB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+MAX_BYTES = 400_000
+
+
+def wait(condition, timeout: float = 120.0) -> None:
+    """Process Qt events until ``condition()`` holds."""
+    from qtpy.QtWidgets import QApplication
+
+    deadline = time.time() + timeout
+    while not condition():
+        QApplication.processEvents()
+        time.sleep(0.01)
+        if time.time() > deadline:
+            raise TimeoutError("the GUI did not finish in time")
+    settle()
+
+
+def settle(seconds: float = 0.3) -> None:
+    """Let the canvas redraw."""
+    from qtpy.QtWidgets import QApplication
+
+    end = time.time() + seconds
+    while time.time() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def raise_dock(widget) -> None:
+    """Bring the tab holding ``widget`` to the front."""
+    from qtpy.QtWidgets import QDockWidget
+
+    w = widget
+    while w is not None and not isinstance(w, QDockWidget):
+        w = w.parent()
+    if w is not None:
+        w.show()
+        w.raise_()
+    settle()
+
+
+def save(viewer, path: Path) -> Path:
+    """A whole-window screenshot as PNG under MAX_BYTES (palette, then smaller)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.asarray(viewer.screenshot(canvas_only=False, flash=False)))
+    img = img.convert("RGB")
+    for scale in (1.0, 0.85, 0.7, 0.6, 0.5):
+        im = img if scale == 1.0 else img.resize(
+            (int(img.width * scale), int(img.height * scale)), Image.LANCZOS)
+        buf = io.BytesIO()
+        im.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(buf, "PNG",
+                                                                       optimize=True)
+        if buf.tell() <= MAX_BYTES:
+            break
+    path.write_bytes(buf.getvalue())
+    print(f"{path}: {im.width}x{im.height}, {buf.tell() // 1024} KB")
+    return path
+
+
+def labels_dir(sample: str) -> Path:
+    from napari_lesionmix.sample_data import sample_paths
+
+    return sample_paths(sample)[0][1].parent
+
+
+def brain(out: Path) -> None:
+    import napari
+
+    from napari_lesionmix._demo import open_demo
+
+    viewer = napari.Viewer(title="LesionMix", show=True)
+    viewer.window._qt_window.resize(1500, 940)
+    viewer, docks = open_demo(viewer, "brain_mr")
+    st = docks["Case"].state
+    wait(lambda: st.case is not None)
+    # heatmap from the sample's training labels, a lesion selected
+    lik = docks["Likelihood"]
+    raise_dock(lik)
+    lik.sigma.setValue(3.0)  # mm: a smoother heatmap reads better in a picture
+    lik.build_from_folder(labels_dir("brain_mr"))
+    wait(lambda: not lik.workers and st.likelihood is not None)
+    order = np.argsort([-les.voxels for les in st.lesions])
+    first, second = int(order[0]), int(order[min(1, len(order) - 1)])
+    st.select(first)
+    settle(0.5)
+    save(viewer, out / "heatmap.png")
+
+    # augment preview: the selected lesion added at a sampled location, scale 1.6, rotated
+    aug = docks["Augment"]
+    raise_dock(aug)
+    aug.add_mode.setChecked(True)
+    loc = aug.sample_location()
+    aug.grid.sliders["scale"].setValue(1.6)
+    aug.grid.sliders["rotate0"].setValue(35.0)
+    wait(lambda: st.has_preview)
+    if loc is not None:
+        docks["Case"].go_to(loc)
+    settle(0.5)
+    save(viewer, out / "augment_preview.png")
+
+    # inpaint preview of another lesion
+    aug.clear()
+    st.select(second)
+    aug.remove_mode.setChecked(True)
+    wait(lambda: st.has_preview)
+    docks["Case"].go_to(st.lesions[second].centroid)
+    settle(0.5)
+    save(viewer, out / "inpaint_preview.png")
+
+    # synthesise one case with the 'high' distribution over the sample's loads
+    aug.clear()
+    aug.add_mode.setChecked(True)
+    syn = docks["Synthesise"]
+    raise_dock(syn)
+    syn.load_reference_folder(labels_dir("brain_mr"))
+    wait(lambda: not syn.workers)
+    syn.form.combo.setCurrentText("high")
+    syn.synthesise_one()
+    wait(lambda: not syn.workers and syn.last_result is not None, 300)
+    for layer in viewer.layers:
+        if layer.name.endswith("_lmix"):
+            continue
+        layer.visible = layer.metadata.get("lesionmix_role") == "likelihood"
+    added = [op for op in syn.last_result.provenance.accepted if op.center]
+    viewer.reset_view()
+    if added:
+        docks["Case"].go_to(added[len(added) // 2].center)
+    settle(0.5)
+    save(viewer, out / "synthesise.png")
+    viewer.close()
+
+
+def liver(out: Path) -> None:
+    import napari
+
+    from napari_lesionmix._demo import open_demo
+
+    viewer = napari.Viewer(title="LesionMix", show=True)
+    viewer.window._qt_window.resize(1500, 940)
+    viewer, docks = open_demo(viewer, "liver_ct")
+    st = docks["Case"].state
+    wait(lambda: st.case is not None)
+    lik = docks["Likelihood"]
+    raise_dock(lik)
+    lik.build_from_folder(labels_dir("liver_ct"))
+    wait(lambda: not lik.workers and st.likelihood is not None)
+    if st.lesions:
+        st.select(int(np.argmax([les.voxels for les in st.lesions])))
+    settle(0.5)
+    save(viewer, out / "liver_heatmap.png")
+    viewer.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parents[1] / "docs" / "images")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    brain(args.out)
+    liver(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
