@@ -139,7 +139,7 @@ def main(argv=None) -> int:
             slider.setValue(v)
             seen = {}
 
-            def drawn():
+            def drawn(seen=seen):
                 if flag["preview"] and "draws" not in seen:
                     seen["draws"] = draws.n
                 return "draws" in seen and draws.n > seen["draws"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import add_case
+from gui_helpers import add_case
 
 from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.augment_dock import AugmentDock

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import add_case, synthetic_case
+from gui_helpers import add_case, synthetic_case
 from napari.utils._test_utils import read_only_mouse_event
 from napari.utils.interactions import (
     mouse_move_callbacks,
@@ -135,3 +135,18 @@ def test_geometry_mismatch_is_refused(make_napari_viewer, case3d, notes):
     assert not dock.use_layers()
     assert "different geometry" in notes[-1][1]
     assert get_state(viewer).case is None
+
+
+def test_layer_pickers_follow_the_viewer(make_napari_viewer, case3d):
+    viewer = make_napari_viewer()
+    img, lab = add_case(viewer, case3d)
+    dock = CaseDock(viewer)
+    assert [dock.labels.itemText(i) for i in range(dock.labels.count())] == ["labels"]
+    extra = viewer.add_labels(np.zeros_like(case3d.labels), name="other")
+    assert dock.labels.count() == 2 and dock.labels.layer() is lab  # choice kept
+    assert dock.placement.count() == 4  # (none), image, labels, other
+    extra.name = "renamed"
+    assert "renamed" in [dock.labels.itemText(i) for i in range(dock.labels.count())]
+    viewer.layers.remove(extra)
+    assert dock.labels.count() == 1
+    assert dock.refresh.isEnabled()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import add_case, synthetic_case, wait_done
+from gui_helpers import add_case, synthetic_case, wait_done
 
 from napari_lesionmix._layers import ROLE_KEY
 from napari_lesionmix._widgets._state import get_state

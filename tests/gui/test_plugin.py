@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MANIFEST
+from gui_helpers import MANIFEST
 
 from napari_lesionmix._layers import GEOMETRY_KEY
 from napari_lesionmix.core.case import Geometry, write_image
