@@ -197,9 +197,12 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lesionmix-bench-"))
     try:
         load0 = os.getloadavg()[0]
-        ceiling = scaling_ceiling()
+        with ForeignCPU() as foreign:
+            ceiling = scaling_ceiling()
+        ceiling["foreign_cpu_s"] = foreign.seconds
         print(f"machine scaling ceiling (fixed NumPy/SimpleITK work): "
-              f"{ceiling['speedup']:.2f}x with 2 processes", flush=True)
+              f"{ceiling['speedup']:.2f}x with 2 processes (other processes used "
+              f"{foreign.seconds:.1f} CPU s meanwhile)", flush=True)
         runs = {1: [], 2: []}
         for r in range(a.repeats):
             for w in (1, 2):

@@ -29,7 +29,20 @@ def _default_workers() -> int:
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults and keep the description's line breaks."""
+    """Show each default and keep the description's line breaks.
+
+    ``(default: X)`` is added unless the help already states the default in words, or
+    the option is an on/off flag (off by default, which its help describes).
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or isinstance(
+                action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return text
+        if action.required or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--scheduler.\nEvery input case is read and checked before anything is written."))
     g.add_argument("input", type=Path, metavar="INPUT", help="input dataset folder")
     g.add_argument("output", type=Path, metavar="OUTPUT", help="output dataset folder")
-    g.add_argument("--n", type=int, required=True, help="number of cases to synthesise")
+    g.add_argument("--n", type=int, required=True, help="number of cases to synthesise (required)")
     g.add_argument("--recipe", type=Path, default=None,
                    help="recipe JSON file (default: the built-in recipe; lesion classes "
                         "default to the dataset's labels but background and organ_label)")
@@ -87,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "SimpleITK's")
     g.add_argument("--skip-bad", action="store_true",
                    help="go on without the bad input cases (listed in the summary and the "
-                        "manifest) instead of stopping")
+                        "manifest); by default the run stops before writing anything")
     g.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
+                   help="no progress bar (by default one is drawn on stderr)")
 
     s = sub.add_parser("stats", formatter_class=_Formatter,
                        help="lesions and lesion load per case of a dataset",

@@ -340,6 +340,11 @@ class LesionMixState:
             self._bank = LesionBank.from_recipe([self.case], self.recipe)
         return self._bank
 
+    @property
+    def bank_is_from_case(self) -> bool:
+        """True while the bank is built from the current case (no :meth:`set_bank` bank)."""
+        return self._bank_from_case
+
     def set_bank(self, bank: LesionBank | None) -> None:
         """Use another bank (e.g. built from a training folder); None = from the case."""
         self._bank = bank

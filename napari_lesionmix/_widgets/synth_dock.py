@@ -236,7 +236,7 @@ class SynthDock(LesionMixDock):
             return [float(v) for v in ref]
         if st.case is None:
             return []
-        if not getattr(st, "_bank_from_case", True) and st.bank is not None:
+        if not st.bank_is_from_case and st.bank is not None:
             return [float(v) for v in st.bank.loads_by_case().values()]
         return [self.case_load()]
 
@@ -247,7 +247,7 @@ class SynthDock(LesionMixDock):
             return "the recipe's load.reference"
         if st.case is None:
             return "none (no case)"
-        if not getattr(st, "_bank_from_case", True) and st.bank is not None:
+        if not st.bank_is_from_case and st.bank is not None:
             return "the lesion bank's cases"
         return f"case {st.case.name}"
 

@@ -282,6 +282,7 @@ class Case:
         *,
         channel_names: list[str] | None = None,
         allowed_labels: set | None = None,
+        copy: bool = True,
     ) -> Case:
         """Build and validate a case from arrays.
 
@@ -299,6 +300,10 @@ class Case:
             Placement mask (non-zero = allowed).
         channel_names : list of str, optional
         allowed_labels : set of int, optional
+        copy : bool
+            With False, arrays that are already valid (float32 channels, labels of the
+            smallest unsigned type) are used as they are, not copied: edits to the case
+            then edit the caller's arrays (what a viewer showing them wants).
 
         Returns
         -------
@@ -346,10 +351,10 @@ class Case:
             raise CaseError(f"{where}: arrays are {spatial_ndim}D but geometry is {geometry.ndim}D")
         src_dtype = ch.dtype.name if ch.dtype.kind in "iuf" else "float32"
         chf = validate_image(ch, where)
-        if chf is ch:
+        if chf is ch and copy:
             chf = ch.copy()
         lab_out = validate_labels(lab, f"{where} labels", allowed_labels)
-        if lab_out is lab:
+        if lab_out is lab and copy:
             lab_out = lab.copy()
         pl = None
         if placement is not None:

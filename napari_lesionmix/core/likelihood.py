@@ -135,8 +135,9 @@ class LikelihoodMap:
                          progress=None) -> LikelihoodMap:
         """Build the map from label files alone (a folder of training masks).
 
-        The allowed region for ``floor`` is then the union of the labelled or organ
-        regions unless ``placement`` is given.
+        Without images there is no foreground, so ``floor`` applies over the whole grid
+        unless ``placement`` is given; each case's own allowed region (foreground, organ
+        or placement mask) still bounds where lesions go when it is populated.
         """
         paths = [Path(p) for p in paths]
         if not paths:
@@ -148,7 +149,8 @@ class LikelihoodMap:
                 labels, geometry, _ = read_image(p)
                 if not first:
                     first["ref"] = (geometry, labels.shape)
-                yield _map_mask(labels, lesion_classes, organ_label), labels > 0, geometry
+                yield (_map_mask(labels, lesion_classes, organ_label),
+                       np.ones(labels.shape, bool), geometry)
 
         gen = items()
         head = next(gen)

@@ -124,3 +124,26 @@ def test_from_label_files_matches_from_cases(tmp_path):
     b = LikelihoodMap.from_cases(cases, sigma_mm=1.0)
     assert np.allclose(a.prob, b.prob)
     assert seen[-1] == (3, 3)
+
+
+def test_floor_from_label_files_covers_the_grid(tmp_path):
+    from napari_lesionmix.core.case import write_image
+    lab = np.zeros((6, 6, 6), np.uint8)
+    lab[3, 3, 3] = 1
+    p = tmp_path / "l.nii.gz"
+    write_image(lab, Geometry.identity(3), p)
+    lmap = LikelihoodMap.from_label_files([p], floor=0.02)
+    assert lmap.prob[3, 3, 3] == 1.0
+    assert lmap.prob.min() == pytest.approx(0.02)  # unseen places become possible
+
+
+def test_from_arrays_without_copy_shares_valid_arrays():
+    ch = np.ones((1, 4, 5, 6), np.float32)
+    lab = np.zeros((4, 5, 6), np.uint8)
+    case = Case.from_arrays(ch, lab, copy=False)
+    case.labels[0, 0, 0] = 1
+    case.channels[0, 0, 0, 0] = 5
+    assert lab[0, 0, 0] == 1 and ch[0, 0, 0, 0] == 5
+    other = Case.from_arrays(ch, lab)
+    other.labels[1, 1, 1] = 1
+    assert lab[1, 1, 1] == 0

@@ -17,7 +17,7 @@ from napari_lesionmix._widgets.synth_dock import SynthDock
 from napari_lesionmix.batch.export import Manifest, verify_output
 from napari_lesionmix.batch.runner import GenerateOptions, generate
 from napari_lesionmix.core.case import Case, read_image
-from napari_lesionmix.core.lesions import lesion_load
+from napari_lesionmix.core.lesions import LesionBank, lesion_load
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.mix import case_seeds, synthesize
 from napari_lesionmix.core.recipe import Recipe
@@ -246,3 +246,22 @@ def test_export_equals_lesionmix_generate_on_a_one_case_dataset(make_napari_view
         assert pa["source"] == pb["source"]
     assert json.loads((tmp_path / "gui" / "dataset.json").read_text())["labels"] == {
         "background": 0, "lesion": 1}
+
+
+def test_another_bank_supplies_the_reference_loads(dock):
+    st = dock.state
+    assert st.bank_is_from_case
+    with pytest.raises(AttributeError):
+        st.bank_is_from_case = False  # read-only
+    assert dock.reference_source().startswith("case ")
+    other = [synthetic_case(centres=((12, 16, 16),)), synthetic_case(radius=2.0)]
+    other[1].name = "other"
+    bank = LesionBank.from_recipe(other, st.recipe)
+    st.set_bank(bank)
+    assert not st.bank_is_from_case
+    assert dock.reference_source() == "the lesion bank's cases"
+    assert dock.reference_loads() == pytest.approx(list(bank.loads_by_case().values()))
+    assert dock.reference_loads() != pytest.approx([dock.case_load()])
+    st.set_bank(None)
+    assert st.bank_is_from_case
+    assert dock.reference_loads() == [dock.case_load()]
