@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=None,
                    help="an nnU-Net dataset of 1 mm brain cases (default: generate 4)")
     p.add_argument("--cases", type=int, default=4, help="cohort size when generating")
-    p.add_argument("--n", type=int, default=24, help="cases to synthesise per run")
+    p.add_argument("--n", type=int, default=48, help="cases to synthesise per run")
     p.add_argument("--repeats", type=int, default=3, help="repeats (medians are reported)")
     p.add_argument("--out", type=Path, default=HERE / "results" / "batch.json")
     a = p.parse_args(argv)

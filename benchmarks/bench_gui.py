@@ -113,10 +113,11 @@ def main(argv=None) -> int:
     pump(lambda: st.case is not None)
 
     t0 = time.perf_counter()
+    added: dict = {}  # draw count when the overlay layer arrived (it may be drawn at once)
+    viewer.layers.events.inserted.connect(lambda e: added.setdefault("draws", draws.n))
     lik.build_from_case()
-    pump(lambda: not lik.workers and st.likelihood is not None, 300)
-    before = draws.n
-    pump(lambda: draws.n > before)
+    pump(lambda: not lik.workers and st.likelihood is not None and "draws" in added, 300)
+    pump(lambda: draws.n > added["draws"])
     heatmap_s = time.perf_counter() - t0
 
     # (a) slider -> preview drawn

@@ -58,10 +58,13 @@ def open_demo(viewer=None, sample: str = "brain_mr"):
 def main(argv=None) -> int:
     """Open napari with a sample case and the LesionMix docks; run the event loop.
 
+    ``lesionmix demo`` calls ``main()`` after its own parser has read ``sys.argv``, so
+    ``argv=None`` means *no options* (not ``sys.argv``, which holds ``demo``).
+
     Parameters
     ----------
     argv : list of str, optional
-        ``[--sample brain_mr|liver_ct]``.
+        ``[--sample brain_mr|liver_ct]``; None = no options.
 
     Returns
     -------
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
     """
     parser = argparse.ArgumentParser(prog="lesionmix demo", description=__doc__.splitlines()[0])
     parser.add_argument("--sample", default="brain_mr", choices=("brain_mr", "liver_ct"))
-    args = parser.parse_args(argv)
+    args = parser.parse_args([] if argv is None else list(argv))
     import napari
 
     open_demo(sample=args.sample)
@@ -79,4 +82,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -78,11 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None,
                    help="seed; overrides the recipe's (default: the recipe's seed, 0 if none)")
     g.add_argument("--workers", type=int, default=_default_workers(),
-                   help="worker processes (1 runs in this process); default: the machine's cores")
+                   help="worker processes (1 runs in this process); default: the machine's "
+                        f"cores ({_default_workers()} here)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the tasks on a Dask distributed cluster (tcp://host:port) instead "
                         "of local processes; OUTPUT and INPUT must be visible to its workers "
-                        "(needs the [distributed] extra)")
+                        "(needs the [distributed] extra); default: none, a local process pool")
     mode = g.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="finish the run in OUTPUT: keep complete cases, remove leftovers of "
@@ -113,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recipe JSON for lesion classes, organ_label, min_voxels, connectivity "
                         "(default: built-in; classes from the dataset's labels)")
     s.add_argument("--plot", type=Path, default=None, metavar="FILE",
-                   help="also write a histogram of the loads to this PNG file")
+                   help="also write a histogram of the loads to this PNG file (default: no plot)")
     s.add_argument("--json", dest="as_json", action="store_true",
                    help="print JSON instead of a table")
 
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="map file to write, e.g. MAP.nii.gz")
     lk.add_argument("--recipe", type=Path, default=None,
                     help="recipe JSON for classes and likelihood options (the flags below "
-                         "override it)")
+                         "override it); default: the built-in recipe")
     lk.add_argument("--sigma", type=float, default=None, metavar="MM",
                     help="Gaussian smoothing in mm (default: the recipe's likelihood.sigma_mm, "
                          "0)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 
@@ -38,8 +39,10 @@ def test_help_explains_every_option_with_default(command, capsys):
         for flag in action.option_strings or [action.metavar or action.dest]:
             assert flag in text, flag
         assert action.help, f"{command} {action.dest} has no help"
-        if action.option_strings and action.default is not None and not action.required:
-            # ArgumentDefaultsHelpFormatter: "(default: ...)" after the help
+        flag = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction,
+                                   argparse._VersionAction))
+        if action.option_strings and not action.required and not flag:
+            # the default is stated in words, or added as "(default: X)"
             assert "default" in action.help.lower() or f"(default: {action.default})" in \
                 re.sub(r"\s+", " ", text), (command, action.dest)
 

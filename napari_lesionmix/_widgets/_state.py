@@ -38,7 +38,9 @@ and keeps its inverse; the next preview first restores that patch, so previews n
 accumulate. :meth:`clear_preview` restores it; :meth:`commit_preview` keeps the change
 and pushes the inverse onto ``undo_stack``. Until it is committed, the case's real state
 is the data minus the preview patch. Only the edit's box is copied to the layers (when
-the case does not share their memory) and the layers are refreshed.
+the case does not share their memory) and the layers are refreshed; a preview
+re-slices only the displayed data (no thumbnails, no extent), the thumbnails follow on
+clear, commit, undo and reset.
 
 Errors from user choices raise :class:`StateError` *before* anything changes; the docks
 show them as napari notifications.
@@ -543,9 +545,33 @@ class LesionMixState:
                                                             self.label_layer.data):
             self.label_layer.data[tuple(slices)] = self.case.labels[tuple(slices)]
 
-    def _refresh_layers(self) -> None:
+    def _refresh_layers(self, thumbnail: bool = True) -> None:
+        """Redraw the layers after their data changed in place.
+
+        ``thumbnail=False`` (previews) only re-slices the displayed data: the thumbnails
+        (two full-slice colour maps and a repaint of the layer list), the extent (the
+        shape never changes; clearing it makes the viewer recompute its dims) and the
+        highlight stay as they are. The thumbnails are brought up to date by the next
+        full refresh (clear, commit, undo, reset).
+        """
         for layer in [*self.image_layers, self.label_layer]:
-            if layer is not None:
+            if layer is None:
+                continue
+            if not _selective_refresh(layer):
+                layer.refresh()
+            elif thumbnail:
+                layer.refresh(extent=False)
+            else:
+                layer.refresh(thumbnail=False, extent=False, highlight=False)
+
+    def _refresh_thumbnails(self) -> None:
+        """Bring the layer thumbnails up to date (the displayed data already is)."""
+        for layer in [*self.image_layers, self.label_layer]:
+            if layer is None or not layer.visible:
+                continue
+            if _selective_refresh(layer):
+                layer.refresh(data_displayed=False, extent=False, highlight=False)
+            else:
                 layer.refresh()
 
     def _apply(self, edit: Edit, refresh: bool = True) -> Edit:
@@ -583,7 +609,7 @@ class LesionMixState:
             if edit is not None:
                 self._preview = self._apply(edit, refresh=False)
         finally:
-            self._refresh_layers()
+            self._refresh_layers(thumbnail=False)
             self.preview_changed.emit()
         return edit
 
@@ -606,6 +632,7 @@ class LesionMixState:
             return False
         self.undo_stack.append(self._preview)
         self._preview = None
+        self._refresh_thumbnails()
         self._after_change()
         return True
 
@@ -634,6 +661,25 @@ class LesionMixState:
         self.preview_changed.emit()
         self.history_changed.emit()
         self.refresh_lesions()
+
+
+_SELECTIVE: dict = {}
+
+
+def _selective_refresh(layer: Any) -> bool:
+    """True when ``layer.refresh`` takes ``thumbnail=``/``extent=`` (napari ≥ 0.5.x);
+    older versions only refresh everything."""
+    cls = type(layer)
+    if cls not in _SELECTIVE:
+        import inspect
+
+        try:
+            params = inspect.signature(layer.refresh).parameters
+        except (TypeError, ValueError):
+            params = {}
+        _SELECTIVE[cls] = all(k in params for k in ("thumbnail", "extent", "highlight",
+                                                     "data_displayed"))
+    return _SELECTIVE[cls]
 
 
 def _component_mask(labels: np.ndarray, lesion, connectivity: str):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
 )
@@ -43,6 +44,8 @@ from ._state import StateError
 from ._transform_grid import TransformGrid
 
 __all__ = ["AugmentDock"]
+
+TIMING_HZ = 4  # at most this many updates a second of the preview-time label
 
 
 class AugmentDock(LesionMixDock):
@@ -139,8 +142,15 @@ class AugmentDock(LesionMixDock):
         form.addRow("Noise seed", self.noise_seed)
         lay.addWidget(self.remove_box)
 
+        # The verdict (fit / refusal) wraps over up to three lines of a fixed height, so
+        # a new text never changes the dock's layout; it is only set when it changes.
+        # The preview time has its own fixed-size, non-wrapping label, updated at most
+        # TIMING_HZ times a second: a slider drag repaints only that label.
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.status.setFixedHeight(3 * self.status.fontMetrics().lineSpacing() + 4)
         lay.addWidget(self.status)
         row = QHBoxLayout()
         self.apply_btn = QPushButton("Apply")
@@ -150,9 +160,23 @@ class AugmentDock(LesionMixDock):
         for b in (self.apply_btn, self.undo_btn, self.reset_btn, self.clear_btn):
             row.addWidget(b)
         lay.addLayout(row)
+        row = QHBoxLayout()
         self.history = QLabel("no change applied")
-        lay.addWidget(self.history)
+        self.timing = QLabel("")
+        self.timing.setWordWrap(False)
+        self.timing.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        metrics = self.timing.fontMetrics()
+        self.timing.setFixedSize(metrics.horizontalAdvance("preview 00000 ms") + 6,
+                                 metrics.height() + 4)
+        self.timing.setToolTip("time to compute and show the last preview")
+        row.addWidget(self.history, 1)
+        row.addWidget(self.timing)
+        lay.addLayout(row)
         lay.addStretch(1)
+        self._timing_shown_at = -1.0
+        self._timing_timer = QTimer(self)
+        self._timing_timer.setSingleShot(True)
+        self._timing_timer.timeout.connect(self._show_timing)
 
     def _connect(self) -> None:
         st = self.state
@@ -356,13 +380,13 @@ class AugmentDock(LesionMixDock):
         lesion = st.selected_lesion
         if not self.live.isChecked() or lesion is None or st.case is None:
             st.clear_preview()
-            self.status.setText("" if lesion is not None or st.case is None
+            self.set_status("" if lesion is not None or st.case is None
                                 else "no lesion selected")
             return
         add = self.add_mode.isChecked()
         if add and st.location is None:
             st.clear_preview()
-            self.status.setText("pick a location (Pick location, then click the canvas) or "
+            self.set_status("pick a location (Pick location, then click the canvas) or "
                                 "sample one from the heatmap")
             return
         self.reason = ""
@@ -377,7 +401,7 @@ class AugmentDock(LesionMixDock):
         try:
             st.preview(make)
         except (ValueError, RuntimeError) as exc:
-            self.status.setText(f"no preview: {exc}")
+            self.set_status(f"no preview: {exc}")
             return
         self.last_preview_ms = (time.perf_counter() - t0) * 1000
         if add:
@@ -385,7 +409,27 @@ class AugmentDock(LesionMixDock):
                        else f"the batch engine would refuse this location: {self.reason}")
         else:
             verdict = f"lesion removed ({st.recipe.inpaint.method})"
-        self.status.setText(f"{verdict} — preview {self.last_preview_ms:.0f} ms")
+        self.set_status(verdict)
+        self._timing_due()
+
+    def set_status(self, text: str) -> None:
+        """Show ``text`` in the status line (nothing happens when it is already shown)."""
+        if self.status.text() != text:
+            self.status.setText(text)
+
+    def _timing_due(self) -> None:
+        """Show the preview time now, or when the rate limit allows (latest value)."""
+        if self._timing_timer.isActive():
+            return
+        wait_ms = 1000 / TIMING_HZ - (time.perf_counter() - self._timing_shown_at) * 1000
+        if wait_ms <= 0:
+            self._show_timing()
+        else:
+            self._timing_timer.start(int(wait_ms) + 1)
+
+    def _show_timing(self) -> None:
+        self._timing_shown_at = time.perf_counter()
+        self.timing.setText(f"preview {self.last_preview_ms:.0f} ms")
 
     # -- commit -------------------------------------------------------------------------------------
     def apply(self) -> bool:
@@ -398,22 +442,22 @@ class AugmentDock(LesionMixDock):
         if was_refused:
             notify(f"Augment: applied, although the batch engine would refuse it "
                    f"({self.reason})", "info")
-        self.status.setText("applied")
+        self.set_status("applied")
         return True
 
     def undo(self) -> bool:
         """Undo the last applied change."""
         done = self.state.undo()
-        self.status.setText("undone" if done else "nothing to undo")
+        self.set_status("undone" if done else "nothing to undo")
         return done
 
     def reset(self) -> int:
         """Undo every applied change and clear the preview."""
         n = self.state.reset()
-        self.status.setText(f"reset: {n} change(s) undone")
+        self.set_status(f"reset: {n} change(s) undone")
         return n
 
     def clear(self) -> None:
         """Remove the preview (the data goes back to its real state)."""
         self.state.clear_preview()
-        self.status.setText("preview cleared")
+        self.set_status("preview cleared")

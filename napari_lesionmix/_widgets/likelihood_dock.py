@@ -29,7 +29,7 @@ from ..core.likelihood import LikelihoodMap
 from ._base import LesionMixDock, notify
 from ._state import StateError
 
-__all__ = ["LikelihoodDock", "label_files"]
+__all__ = ["LikelihoodDock", "label_files", "map_summary"]
 
 OVERLAY_NAME = "LesionMix likelihood"
 
@@ -40,6 +40,15 @@ def label_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)
                   and not p.name.startswith(".") and not is_temporary(p))
+
+
+def map_summary(lmap: LikelihoodMap) -> str:
+    """One line about a map, numbers written plainly: ``map (24, 48, 48), 310 voxels > 0;
+    spacing (2, 0.8, 0.8) mm``."""
+    shape = ", ".join(str(int(n)) for n in lmap.prob.shape)
+    nonzero = int((lmap.prob > 0).sum())
+    spacing = ", ".join(f"{float(s):.4g}" for s in lmap.geometry.spacing_zyx)
+    return f"map ({shape}), {nonzero} voxels > 0; spacing ({spacing}) mm"
 
 
 class LikelihoodDock(LesionMixDock):
@@ -228,9 +237,7 @@ class LikelihoodDock(LesionMixDock):
                                   metadata={ROLE_KEY: "likelihood"})
             if active is not None:
                 self.viewer.layers.selection.active = active
-        nonzero = int((lmap.prob > 0).sum())
-        self.info.setText(f"map {lmap.prob.shape}, {nonzero} voxels > 0; "
-                          f"spacing {tuple(round(s, 3) for s in g.spacing_zyx)} mm")
+        self.info.setText(map_summary(lmap))
 
     def set_opacity(self, value: int) -> None:
         """Overlay opacity in percent."""

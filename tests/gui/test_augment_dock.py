@@ -181,3 +181,78 @@ def test_sample_location_from_heatmap(setup):
     loc = dock.sample_location()
     assert loc is not None and prob[loc] == 1.0
     assert st.location == loc
+
+
+def _counter(emitter) -> list:
+    seen: list = []
+    emitter.connect(lambda *_: seen.append(1))
+    return seen
+
+
+def test_previews_redraw_the_slice_but_thumbnails_wait_for_commit(setup):
+    viewer, dock, st, img, lab = setup
+    st.set_location(_free_location(st))
+    dock.update_preview()
+    thumbs_before = [img.thumbnail.copy(), lab.thumbnail.copy()]
+    counts = {(name, i): _counter(getattr(layer.events, name))
+              for i, layer in enumerate((img, lab))
+              for name in ("set_data", "thumbnail", "_extent_augmented")}
+    for scale in (1.3, 1.6, 1.9):
+        dock.grid.sliders["scale"].setValue(scale)
+        dock.update_preview()
+    for i in range(2):
+        assert len(counts["set_data", i]) >= 3  # the displayed slice follows each preview
+        assert not counts["thumbnail", i]  # no thumbnail per preview
+        assert not counts["_extent_augmented", i]  # nor an extent (dims) recomputation
+    assert np.array_equal(img.thumbnail, thumbs_before[0])
+    assert dock.apply()
+    for i, layer in enumerate((img, lab)):
+        assert counts["thumbnail", i]  # once committed, the thumbnails catch up
+        assert not np.array_equal(layer.thumbnail, thumbs_before[i])
+        shown = layer.thumbnail.copy()
+        layer.refresh()
+        np.testing.assert_array_equal(layer.thumbnail, shown)  # and are up to date
+    dock.undo()
+    np.testing.assert_array_equal(img.thumbnail, thumbs_before[0])
+
+
+def test_preview_time_does_not_relayout_the_dock(setup, qtbot):
+    from qtpy.QtCore import QEvent, QObject
+
+    viewer, dock, st, img, lab = setup
+    qtbot.addWidget(dock)
+    dock.show()
+    qtbot.waitExposed(dock)
+    st.set_location(_free_location(st))
+    dock.update_preview()
+    qtbot.wait(300)
+    verdict = dock.status.text()
+    assert "would accept" in verdict and "ms" not in verdict
+    assert dock.timing.text().startswith("preview ") and dock.timing.text().endswith(" ms")
+    assert not dock.timing.wordWrap()
+    assert dock.timing.minimumSize() == dock.timing.maximumSize()  # fixed size
+
+    class Layouts(QObject):
+        n = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.LayoutRequest:
+                self.n += 1
+            return False
+
+    spy = Layouts()
+    dock.installEventFilter(spy)
+    shown = []
+    dock.timing.installEventFilter(spy)
+    for k in range(6):
+        dock.params = sample_params(np.random.default_rng(k), st.recipe.populate, 3)
+        dock.last_preview_ms = 0.0
+        dock.update_preview()
+        shown.append(dock.timing.text())
+        qtbot.wait(1)
+    assert dock.status.text() == verdict
+    assert spy.n == 0, "a preview re-laid out the dock"
+    # at most TIMING_HZ label updates a second: the burst shows one new time at most
+    assert len(set(shown)) <= 2
+    qtbot.wait(400)
+    assert dock.timing.text() == f"preview {dock.last_preview_ms:.0f} ms"

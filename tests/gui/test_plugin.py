@@ -57,3 +57,23 @@ def test_demo_opens_the_sample_with_every_dock(make_napari_viewer):
     st = get_state(viewer)
     assert st.case is not None and st.case.spatial_shape == viewer.layers[0].data.shape
     assert len(st.lesions) > 0 and docks["Case"].table.rowCount() == len(st.lesions)
+
+
+def test_lesionmix_demo_entry_point_starts_the_demo(monkeypatch):
+    """``lesionmix demo`` calls ``_demo.main()`` with sys.argv still holding "demo"."""
+    import sys
+
+    import napari
+
+    from napari_lesionmix import _demo
+    from napari_lesionmix.cli import main as cli_main
+
+    opened, ran = [], []
+    monkeypatch.setattr(_demo, "open_demo", lambda viewer=None, sample="brain_mr":
+                        opened.append(sample) or (None, {}))
+    monkeypatch.setattr(napari, "run", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(sys, "argv", ["lesionmix", "demo"])
+    assert cli_main(["demo"]) == 0
+    assert opened == ["brain_mr"] and ran == [1]
+    assert _demo.main(["--sample", "liver_ct"]) == 0
+    assert opened[-1] == "liver_ct"
