@@ -99,6 +99,12 @@ class OutputLayout:
         return self.root / ".lesionmix"
 
     @property
+    def tmp(self) -> Path:
+        """Where files are written before being renamed into place: a killed run leaves
+        its temporaries here, never in ``imagesTr``/``labelsTr`` where nnU-Net looks."""
+        return self.work / "tmp"
+
+    @property
     def manifest(self) -> Path:
         return self.root / "manifest.json"
 
@@ -138,7 +144,8 @@ class OutputLayout:
     def temporaries(self) -> list[Path]:
         """Leftover temporary files (from :func:`atomic_path`) anywhere in the output."""
         out = []
-        for folder in (self.root, self.images, self.labels, self.provenance, self.work):
+        for folder in (self.root, self.images, self.labels, self.provenance, self.work,
+                       self.tmp):
             if folder.is_dir():
                 out += [p for p in folder.iterdir() if p.is_file() and is_temporary(p)]
         return sorted(out)
@@ -264,11 +271,12 @@ def copy_original(dataset: Dataset, source: SourceCase, layout: OutputLayout,
         if dst.exists() and (not same or dst.stat().st_size == src.stat().st_size):
             continue
         if same:
-            with atomic_path(dst) as tmp:
+            with atomic_path(dst, tmp_dir=layout.tmp) as tmp:
                 shutil.copyfile(src, tmp)
         else:
             array, geometry, _ = read_image(src)
-            write_image(array, geometry, dst, overwrite=True, compression_level=compression_level)
+            write_image(array, geometry, dst, overwrite=True, compression_level=compression_level,
+                        tmp_dir=layout.tmp)
     return targets
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import chain
 
 from ..core.lesions import LesionBank, lesion_classes_of, lesion_load
-from ..core.likelihood import LikelihoodError, LikelihoodMap, _map_mask
+from ..core.likelihood import LikelihoodError, LikelihoodMap
 from ..core.recipe import Recipe, RecipeError
 from .dataset import BadCase, Dataset, SourceCase, iter_valid
 
@@ -119,19 +118,11 @@ def prepare(dataset: Dataset, recipe: Recipe, *, with_bank: bool = True, with_ma
 
     gen = cases()
     if with_map:
-        first = next(gen, None)
-        if first is not None:
-            reference = (first.geometry, first.spatial_shape)
-            items = ((_map_mask(c.labels, classes, organ), c.foreground(), c.geometry)
-                     for c in chain([first], gen))
-            del first
-            try:
-                # the body of LikelihoodMap.from_cases, fed one case at a time
-                out.lmap = LikelihoodMap._accumulate(
-                    items, len(dataset.cases), reference, recipe.likelihood.sigma_mm,
-                    recipe.likelihood.floor, None, None)
-            except LikelihoodError:
-                out.lmap = None  # no lesion anywhere: populate fails later with a clear error
+        try:
+            out.lmap = LikelihoodMap.from_cases(
+                gen, classes, organ, recipe.likelihood.sigma_mm, recipe.likelihood.floor)
+        except LikelihoodError:
+            out.lmap = None  # no lesion anywhere: populate fails later with a clear error
     for _ in gen:
         pass
     if classes is None:

@@ -183,7 +183,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
                          reference_loads=ctx["reference"], name=spec.name)
         t3 = time.perf_counter()
         out.case.write(spec.image_paths, spec.label_path, overwrite=True,
-                       compression_level=spec.compression)
+                       compression_level=spec.compression, tmp_dir=Path(spec.work_dir) / "tmp")
         out.provenance.to_json(spec.provenance_path, overwrite=True)
         t4 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - reported per case, the run goes on

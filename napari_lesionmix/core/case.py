@@ -377,6 +377,7 @@ class Case:
         overwrite: bool = False,
         *,
         compression_level: int | None = None,
+        tmp_dir: str | Path | None = None,
     ) -> None:
         """Write channels (in their source dtypes) and labels, each file atomically.
 
@@ -391,6 +392,8 @@ class Case:
             If False, every target is checked first and nothing is written if any exists.
         compression_level : int, optional
             zlib level 1..9 for compressed formats (``.nii.gz`` is always compressed).
+        tmp_dir : path-like, optional
+            Folder for the temporary files (same file system), see :func:`write_image`.
 
         Raises
         ------
@@ -422,7 +425,8 @@ class Case:
                     raise FileExistsError(f"{t}: already exists; refusing to overwrite it")
         for i, p in enumerate(image_paths):
             arr = _cast_to(self.channels[i], self.image_dtypes[i])
-            write_image(arr, self.geometry, p, overwrite, compression_level=compression_level)
+            write_image(arr, self.geometry, p, overwrite, compression_level=compression_level,
+                        tmp_dir=tmp_dir)
         if label_path is not None:
             lab = self.labels
             if lab.size and lab.min() < 0:
@@ -434,6 +438,7 @@ class Case:
                 label_path,
                 overwrite,
                 compression_level=compression_level,
+                tmp_dir=tmp_dir,
             )
 
     # -- helpers -----------------------------------------------------------------------

@@ -16,8 +16,9 @@ TMP_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+def atomic_path(path: str | Path, overwrite: bool = True,
+                tmp_dir: str | Path | None = None) -> Iterator[Path]:
+    """Yield a temporary path; rename it onto ``path`` if the block succeeds.
 
     The temporary name keeps the final file's extension before ``.tmp`` is added, so
     writers that choose a format by extension (SimpleITK) still work, e.g.
@@ -29,6 +30,11 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         The final file.
     overwrite : bool
         If False and ``path`` exists, raise :class:`FileExistsError` before writing.
+    tmp_dir : path-like, optional
+        Where the temporary file lives (default: beside ``path``). It must be on the same
+        file system so that the rename is atomic; a dataset writer uses its own work
+        folder, so that a killed run never leaves a temporary in a folder that nnU-Net
+        lists.
     """
     path = Path(path)
     if not overwrite and path.exists():
@@ -36,7 +42,9 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     name = path.name
     stem, ext = _split_ext(name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{TMP_SUFFIX}{ext}", dir=path.parent)
+    folder = path.parent if tmp_dir is None else Path(tmp_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{TMP_SUFFIX}{ext}", dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -239,6 +239,7 @@ class LesionBank:
         self.margin = margin
         self.min_voxels = min_voxels
         self._index = {e.key: i for i, e in enumerate(self.entries)}
+        self.case_loads: dict = {}  # every case added, lesion-free ones included (mm³)
 
     @classmethod
     def from_cases(cls, cases, lesion_classes=None, min_voxels: int = 3,
@@ -262,6 +263,8 @@ class LesionBank:
     def add_case(self, case, lesion_classes=None, organ_label=None) -> int:
         """Add the lesions of one case; return how many were added."""
         classes = lesion_classes_of(case.labels, lesion_classes, organ_label)
+        self.case_loads[case.name] = lesion_load(case.labels, classes,
+                                                 case.geometry.spacing_zyx)[0]
         lesions = find_lesions(case.labels, classes, case.geometry.spacing_zyx,
                                self.min_voxels, self.connectivity, case.name)
         if not lesions:
@@ -307,7 +310,12 @@ class LesionBank:
         raise ValueError(f"unknown pick mode {mode!r}")
 
     def loads_by_case(self) -> dict:
-        """Sum of lesion volumes per source case (mm³)."""
+        """Lesion load per source case (mm³): every case added, lesion-free ones too.
+
+        A bank built from entries alone falls back to the sum of its lesions per case.
+        """
+        if self.case_loads:
+            return dict(self.case_loads)
         out: dict = {}
         for e in self.entries:
             out[e.lesion.case_name] = out.get(e.lesion.case_name, 0.0) + e.lesion.volume_mm3
@@ -325,7 +333,8 @@ class LesionBank:
             meta.append({"lesion": e.lesion.to_dict(), "stats": e.stats.tolist(),
                          "spacing_zyx": e.spacing_zyx.tolist(), "source": e.source})
         header = {"connectivity": self.connectivity, "margin": self.margin,
-                  "min_voxels": self.min_voxels, "entries": meta}
+                  "min_voxels": self.min_voxels, "entries": meta,
+                  "case_loads": self.case_loads}
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
@@ -345,7 +354,9 @@ class LesionBank:
                                              np.asarray(m["spacing_zyx"]), m["source"]))
         except (OSError, KeyError, ValueError) as exc:
             raise BankError(f"{path}: not a readable lesion bank ({exc})") from None
-        return cls(entries, header["connectivity"], header["margin"], header["min_voxels"])
+        bank = cls(entries, header["connectivity"], header["margin"], header["min_voxels"])
+        bank.case_loads = dict(header.get("case_loads", {}))
+        return bank
 
 
 def placement_region(case, organ_label=None) -> np.ndarray:

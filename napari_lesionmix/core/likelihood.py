@@ -8,6 +8,7 @@ normalised to a maximum of 1 as a NIfTI file with its geometry.
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,8 @@ class LikelihoodMap:
 
         Parameters
         ----------
-        cases : sequence of Case
+        cases : iterable of Case
+            Read one at a time: a generator keeps one case in memory.
         lesion_classes : list of int, optional
             Default: every non-zero label but the organ's.
         organ_label : int, optional
@@ -112,14 +114,17 @@ class LikelihoodMap:
             The grid; default the first case's.
         progress : callable(done, total), optional
         """
-        cases = list(cases)
-        if not cases:
+        total = len(cases) if hasattr(cases, "__len__") else None
+        it = iter(cases)
+        first = next(it, None)
+        if first is None:
             raise LikelihoodError("no cases to build a likelihood map from")
-        items = ((_map_mask(c.labels, lesion_classes, organ_label), c.foreground(), c.geometry)
-                 for c in cases)
         if reference is None:
-            reference = (cases[0].geometry, cases[0].spatial_shape)
-        return cls._accumulate(items, len(cases), reference, sigma_mm, floor, placement, progress)
+            reference = (first.geometry, first.spatial_shape)
+        items = ((_map_mask(c.labels, lesion_classes, organ_label), c.foreground(), c.geometry)
+                 for c in chain([first], it))
+        del first
+        return cls._accumulate(items, total, reference, sigma_mm, floor, placement, progress)
 
     @classmethod
     def from_recipe(cls, cases, recipe, placement=None, progress=None) -> LikelihoodMap:

@@ -102,6 +102,10 @@ def test_sigkill_then_resume(dataset, clean, tmp_path, workers):
     proc.wait()
     before = len(Manifest.load(out / "manifest.json").written())
     assert 3 <= before < N and done <= before
+    # even killed, nothing half-written sits where nnU-Net looks: temporaries live in
+    # .lesionmix/tmp until they are renamed into place
+    for folder in ("imagesTr", "labelsTr"):
+        assert not [p for p in (out / folder).iterdir() if p.name.startswith(".")]
     proc = start(dataset, out, "--resume", workers=workers)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr

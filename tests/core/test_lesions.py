@@ -101,3 +101,13 @@ def test_case_without_lesions_adds_nothing():
     case = Case.from_arrays(np.ones((8, 8, 8), np.float32), np.zeros((8, 8, 8), np.uint8),
                             Geometry.identity(3))
     assert len(LesionBank.from_cases([case], [1])) == 0
+
+
+def test_reference_loads_include_lesion_free_cases(tmp_path):
+    empty = blob_case(n_lesions=0, name="empty")
+    full = blob_case(n_lesions=3, name="full")
+    bank = LesionBank.from_cases([empty, full], [1])
+    loads = bank.loads_by_case()
+    assert loads == {"empty": 0.0, "full": lesion_load(full.labels, [1])[0]}
+    bank.save(tmp_path / "b.npz")
+    assert LesionBank.load(tmp_path / "b.npz").loads_by_case() == loads
