@@ -194,16 +194,19 @@ class LesionMixState:
         self.placement_layer = placement_layer
         self.case = case
         self._channel_views = views
-        self._context = None
-        self._entry_cache = None
+        self._case_replaced()
+        if self._bank_from_case:
+            self.bank_changed.emit()
+
+    def _case_replaced(self) -> None:
+        """Drop what was derived from the previous case and tell the docks."""
+        self._context = self._entry_cache = None
         if self._bank_from_case:
             self._bank = None
         self.location = None
         self.case_changed.emit()
         self.history_changed.emit()
         self.refresh_lesions()
-        if self._bank_from_case:
-            self.bank_changed.emit()
 
     def _build_case(self, image_layers: list, label_layer, placement_layer):
         if label_layer is None:
@@ -470,13 +473,7 @@ class LesionMixState:
         self.case = None
         self.image_layers, self.label_layer, self.placement_layer = [], None, None
         self.undo_stack.clear()
-        self._context = self._entry_cache = None
-        if self._bank_from_case:
-            self._bank = None
-        self.location = None
-        self.case_changed.emit()
-        self.history_changed.emit()
-        self.refresh_lesions()
+        self._case_replaced()
 
     def _watch_removals(self) -> None:
         viewer = self.viewer
