@@ -19,6 +19,8 @@ from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region
 from .recipe import Recipe
 from .transforms import LesionParams, augment
 
+LUT_LIMIT = 1 << 17  # label values up to this use a boolean look-up table
+
 
 @dataclass
 class Edit:
@@ -60,9 +62,12 @@ class CaseContext:
         Its lesion classes, organ label and placement options.
     """
 
-    def __init__(self, case: Case, recipe: Recipe):
+    def __init__(self, case: Case, recipe: Recipe, extra_classes=()):
         self.recipe = recipe
-        self.classes = lesion_classes_of(case.labels, recipe.lesion_classes, recipe.organ_label)
+        classes = set(lesion_classes_of(case.labels, recipe.lesion_classes, recipe.organ_label))
+        if recipe.lesion_classes is None:  # the bank's classes count even if this case lacks them
+            classes |= {int(c) for c in extra_classes}
+        self.classes = sorted(classes)
         self.allowed = placement_region(case, recipe.organ_label)
         self.stats = case.intensity_stats(self.allowed)
         self.voxel_volume = float(case.geometry.voxel_volume)
@@ -70,15 +75,33 @@ class CaseContext:
         kind = case.labels.dtype
         top = (np.iinfo(kind).max + 1 if kind.itemsize <= 2
                else max(int(case.labels.max(initial=0)), max(self.classes, default=0)) + 1)
-        self.is_lesion = np.zeros(top, bool)
-        self.is_lesion[[c for c in self.classes if c < top]] = True
+        # a look-up table when label values are small, np.isin when they are huge
+        self.is_lesion = np.zeros(top, bool) if top <= LUT_LIMIT else None
+        if self.is_lesion is not None:
+            self.is_lesion[[c for c in self.classes if c < top]] = True
 
     def lesion_voxels(self, labels: np.ndarray) -> np.ndarray:
         """Boolean map of lesion-class voxels of a label patch (a table look-up)."""
         lut = self.is_lesion
-        if labels.dtype.itemsize > 2 and labels.size and int(labels.max()) >= lut.size:
-            lut = np.concatenate([lut, np.zeros(int(labels.max()) + 1 - lut.size, bool)])
+        if lut is None:
+            return np.isin(labels, self.classes)
+        if np.iinfo(labels.dtype).max >= lut.size:  # labels wider than the table (widened)
+            top = (np.iinfo(labels.dtype).max + 1 if labels.dtype.itemsize <= 2
+                   else int(labels.max(initial=0)) + 1)
+            if top > LUT_LIMIT:
+                return np.isin(labels, self.classes)
+            if top > lut.size:
+                lut = np.zeros(top, bool)
+                lut[[c for c in self.classes if c < top]] = True
+                self.is_lesion = lut
         return lut[labels]
+
+    def count_lesion_voxels(self, labels: np.ndarray) -> int:
+        """Number of lesion-class voxels in a label map (one pass)."""
+        if labels.dtype.itemsize <= 2 and labels.size:
+            counts = np.bincount(labels.ravel())
+            return int(sum(counts[c] for c in self.classes if c < counts.size))
+        return int(np.count_nonzero(self.lesion_voxels(labels)))
 
 
 @dataclass
@@ -173,6 +196,9 @@ def place_edit(case: Case, prep: Prepared, center, ctx: CaseContext) -> Edit:
     channels = (alpha * prep.image[(slice(None),) + src] + (1 - alpha) * background)
     channels = np.where(alpha > 0, channels, background).astype(case.channels.dtype)
     labels = case.labels[tgt].copy()
+    if prep.label > np.iinfo(labels.dtype).max:
+        raise ValueError(f"{case.name}: lesion class {prep.label} does not fit the case's "
+                         f"{labels.dtype} label map; widen it first (core.mix.fit_labels)")
     labels[mask] = prep.label
     return Edit(tgt, channels, labels)
 

@@ -282,6 +282,10 @@ class LesionBank:
     def __getitem__(self, i: int) -> BankEntry:
         return self.entries[i]
 
+    def classes(self) -> list[int]:
+        """The lesion classes of the bank's entries."""
+        return sorted({int(e.lesion.label) for e in self.entries})
+
     def index_of(self, key: str) -> int:
         """Position of the entry with this :attr:`BankEntry.key`."""
         try:

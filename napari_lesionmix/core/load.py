@@ -73,6 +73,10 @@ class LoadDistribution:
         if self._need_reference() and self.reference.size == 0:
             raise LoadError(f"the {self.kind!r} distribution needs reference loads: give "
                             "training cases with lesions or load.reference in the recipe")
+        lo, hi = self.support()
+        if lo > hi:
+            raise LoadError(f"the {self.kind!r} distribution has load.lo {lo:g} above load.hi "
+                            f"{hi:g} mm³ (a bound left out comes from the reference loads)")
 
     # ------------------------------------------------------------------ shape
     def support(self) -> tuple[float, float]:

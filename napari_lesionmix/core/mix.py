@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .case import Case
+from .case import Case, label_dtype
 from .edits import (  # noqa: F401  (re-exported: the public face of the engine)
     CaseContext,
     Edit,
@@ -89,7 +89,7 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
     """
     ss = _seed_sequence(seed, recipe)
     rng = np.random.default_rng(ss)
-    ctx = CaseContext(case, recipe)
+    ctx = CaseContext(case, recipe, bank.classes())
     if target_load is None:
         refs = reference_loads
         if refs is None and recipe.load_distribution != "fixed":
@@ -97,9 +97,7 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
         target = LoadDistribution.from_recipe(recipe, refs).sample(rng)
     else:
         target = float(target_load)
-    counts = np.bincount(case.labels.ravel().astype(np.int64, copy=False)) \
-        if case.labels.size else np.zeros(1, np.int64)
-    voxels = int(sum(counts[c] for c in ctx.classes if c < counts.size))
+    voxels = ctx.count_lesion_voxels(case.labels)
     load = voxels * ctx.voxel_volume
     tol = recipe.tolerance * target
     prov = Provenance(recipe.to_dict(), recipe.hash(),
@@ -108,8 +106,9 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
                       {"case": case.name, "image_paths": list(case.image_paths or []),
                        "label_path": case.label_path},
                       float(target), float(load), start_voxels=voxels,
+                      lesion_classes=list(ctx.classes),
                       tolerance_mm3=float(tol))
-    out = case.copy()
+    out = fit_labels(case.copy(), ctx.classes)
     if name:
         out.name = name
     if load < target - tol:
@@ -131,12 +130,27 @@ def _fits(load: float, change: float, target: float, tol: float) -> bool:
     return new <= target + tol if change >= 0 else new >= target - tol
 
 
+def fit_labels(case: Case, classes) -> Case:
+    """Widen ``case.labels`` in place if a lesion class does not fit its dtype; return it."""
+    top = max(classes, default=0)
+    if top > np.iinfo(case.labels.dtype).max:
+        case.labels = case.labels.astype(label_dtype(top))
+    return case
+
+
 def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext):
     """The sampler placement draws from: the map without disallowed or lesion voxels.
 
     ``None`` gives a uniform map over the allowed region. Raises
-    :class:`LikelihoodError` when the map is zero everywhere lesions are allowed.
+    :class:`LikelihoodError` when the case has no voxel where lesions may go, or when the
+    map is zero everywhere they may.
     """
+    if not ctx.allowed.any():
+        where = (f"the organ label {ctx.recipe.organ_label} is absent"
+                 if ctx.recipe.organ_label is not None and case.placement is None
+                 else "the placement mask is empty" if case.placement is not None
+                 else "the image has no non-zero voxel")
+        raise LikelihoodError(f"{case.name}: no voxel where lesions may go ({where})")
     if lmap is None:
         lmap = LikelihoodMap(ctx.allowed.astype(np.float32), case.geometry)
     occupied = ctx.lesion_voxels(case.labels) if lmap.on_grid(case.geometry, case.labels.shape) \
@@ -165,7 +179,7 @@ def populate_step(case: Case, bank: LesionBank, sampler, ctx: CaseContext,
     params = sample_params(rng, opts, case.ndim)
     op = Operation("populate", False, entry=entry.key, params=params.to_dict())
     if target is not None:
-        estimate = entry.lesion.voxels * params.scale ** case.ndim * ctx.voxel_volume
+        estimate = entry.lesion.volume_mm3 * params.scale ** case.ndim
         if not _fits(load, 0.5 * estimate, target, tol):
             op.reason = "would overshoot the target (estimated)"
             return op
@@ -185,8 +199,10 @@ def populate_step(case: Case, bank: LesionBank, sampler, ctx: CaseContext,
         op.reason = check_location(case, prep, center, ctx)
         if not op.reason:
             edit = place_edit(case, prep, center, ctx)
+            before = int(np.count_nonzero(ctx.lesion_voxels(case.labels[edit.slices])))
             edit.apply(case)
-            op.accepted, op.center, op.voxels, op.box = True, list(center), prep.voxels, edit.box()
+            added = int(np.count_nonzero(ctx.lesion_voxels(edit.labels))) - before
+            op.accepted, op.center, op.voxels, op.box = True, list(center), added, edit.box()
             return op
     op.reason = f"no location found in {opts.max_tries} tries (last: {op.reason})"
     return op
@@ -287,8 +303,8 @@ def replay(provenance, case: Case, bank: LesionBank) -> Case:
     """
     prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
     recipe = Recipe.from_dict(prov.recipe)
-    ctx = CaseContext(case, recipe)
-    out = case.copy()
+    ctx = CaseContext(case, recipe, prov.lesion_classes or ())
+    out = fit_labels(case.copy(), ctx.classes)
     for op in prov.accepted:
         if op.kind == "populate":
             entry = bank[bank.index_of(op.entry)]

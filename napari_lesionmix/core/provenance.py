@@ -55,6 +55,7 @@ class Provenance:
     status: str = "reached"
     operations: list = field(default_factory=list)
     bank_sources: dict = field(default_factory=dict)
+    lesion_classes: list | None = None
     version: int = PROVENANCE_VERSION
 
     def to_dict(self) -> dict:

@@ -69,3 +69,8 @@ def test_density_integrates_to_one_for_continuous_kinds():
     for kind in ("uniform", "gaussian", "medium"):
         d = LoadDistribution(kind, {}, REF)
         assert abs(np.trapezoid(d.density(x), x) - 1.0) < 0.02
+
+
+def test_uniform_bounds_that_cross_are_an_error():
+    with pytest.raises(LoadError, match="load.lo 5000 above load.hi 3000"):
+        LoadDistribution("uniform", {"lo": 5000.0}, REF)

@@ -316,3 +316,65 @@ def test_geometry_survives_read_synthesize_write(tmp_path, ext):
         assert back.geometry == geo
     else:  # NIfTI stores float32; NRRD direction×spacing: the format's own precision
         assert back.geometry.matches(geo, rtol=1e-6, atol=1e-5)
+
+
+# ---------------------------------------------------------------- review regressions
+def test_lesion_clipped_at_the_border_is_counted_as_written():
+    rng = np.random.default_rng(0)
+    shape = (20, 40, 40)
+    img = (100 + rng.normal(0, 5, shape)).astype(np.float32)  # foreground reaches the border
+    lab = np.zeros(shape, np.uint8)
+    lab[8:13, 15:20, 15:20] = 1
+    src = Case.from_arrays(img[None], lab, name="src")
+    recipe = Recipe(lesion_classes=[1], populate={"min_inside": 0.5})
+    bank = LesionBank.from_recipe([src], recipe)
+    for seed in range(10):
+        out = synthesize(src, bank, None, recipe, seed=seed, target_load=1500.0)
+        assert out.provenance.achieved_voxels == int((out.case.labels == 1).sum())
+        for op in out.provenance.accepted:
+            assert op.voxels <= bank[bank.index_of(op.entry)].lesion.voxels * 1.8 ** 3 + 50
+
+
+def test_lesion_free_target_still_keeps_the_gap_without_declared_classes():
+    healthy = blob_case(n_lesions=0, name="healthy")
+    donor = blob_case(n_lesions=3, name="donor")
+    bank = LesionBank.from_cases([donor], None)  # classes from the data: [1]
+    out = synthesize(healthy, bank, None, Recipe(), seed=0, target_load=400.0)
+    p = out.provenance
+    assert p.lesion_classes == [1]
+    assert p.achieved_voxels == int((out.case.labels == 1).sum())
+    from scipy import ndimage as ndi
+    _, n = ndi.label(out.case.labels == 1, np.ones((3, 3, 3)))
+    assert n == len(p.accepted)  # min_gap kept: no two new lesions merged
+    back = replay(p.to_dict(), healthy, bank)
+    assert np.array_equal(back.labels, out.case.labels)
+
+
+def test_size_estimate_uses_millimetres_across_spacings():
+    fine = blob_case(shape=(40, 56, 56), n_lesions=2, spacing=(0.5, 0.5, 0.5), name="fine",
+                     lesion_radius=(3.0, 5.0))
+    coarse = blob_case(n_lesions=0, name="coarse")  # 1 mm
+    bank = LesionBank.from_cases([fine], [1])
+    target = 1.5 * max(e.lesion.volume_mm3 for e in bank.entries)
+    out = synthesize(coarse, bank, None, Recipe(tolerance=0.3), seed=1, target_load=target)
+    reasons = [o.reason for o in out.provenance.operations]
+    assert out.provenance.accepted, reasons
+
+
+def test_class_wider_than_the_target_label_type_widens_it():
+    donor = blob_case(n_lesions=2, name="donor")
+    donor.labels = np.where(donor.labels == 1, 300, 0).astype(np.uint16)
+    target = blob_case(n_lesions=0, name="target")
+    assert target.labels.dtype == np.uint8
+    bank = LesionBank.from_cases([donor], [300])
+    out = synthesize(target, bank, None, Recipe(lesion_classes=[300]), seed=0, target_load=200.0)
+    assert out.case.labels.dtype == np.uint16 and (out.case.labels == 300).any()
+    assert target.labels.dtype == np.uint8  # the source is untouched
+
+
+def test_no_allowed_voxel_names_the_reason():
+    case = blob_case(n_lesions=0)
+    bank = LesionBank.from_cases([blob_case(organ=True, n_lesions=2)], [2])
+    with pytest.raises(LikelihoodError, match="organ label 1 is absent"):
+        synthesize(case, bank, None, Recipe(lesion_classes=[2], organ_label=1), seed=0,
+                   target_load=100.0)
