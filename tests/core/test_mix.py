@@ -378,3 +378,18 @@ def test_no_allowed_voxel_names_the_reason():
     with pytest.raises(LikelihoodError, match="organ label 1 is absent"):
         synthesize(case, bank, None, Recipe(lesion_classes=[2], organ_label=1), seed=0,
                    target_load=100.0)
+
+
+def test_map_on_another_grid_is_read_through_physical_space():
+    case = blob_case(n_lesions=2, shape=(24, 40, 40))
+    # the map lives on a 2 mm grid shifted by 4 mm; it covers one block of the case
+    geo = Geometry((2.0, 2.0, 2.0), (4.0, 4.0, 4.0), tuple(np.eye(3).ravel()))
+    prob = np.zeros((12, 20, 20), np.float32)
+    prob[3:6, 5:9, 9:13] = 1.0  # physical z 10-14, y 14-20, x 22-28 mm
+    bank = LesionBank.from_cases([case], [1])
+    out = synthesize(case, bank, LikelihoodMap(prob, geo), Recipe(populate={"min_inside": 0.5}),
+                     seed=0, target_load=3 * _load(case))
+    centres = np.array([op.center for op in out.provenance.accepted])
+    assert len(centres)
+    assert (centres[:, 0] >= 9).all() and (centres[:, 0] <= 15).all()
+    assert (centres[:, 2] >= 21).all() and (centres[:, 2] <= 29).all()
