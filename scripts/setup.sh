@@ -18,7 +18,6 @@ if [ "$need_apt" = 1 ] && command -v apt-get >/dev/null 2>&1; then
     libgl1 libegl1 libfontconfig1 libdbus-1-3 >/dev/null
 fi
 
-python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "${1:-}" = "test" ]; then
   # torch 2.13.0 is the CPU build nnU-Net v2 needs here; nnU-Net checks our exports.
   python -m pip install -q -e ".[test,all,distributed]" nnunetv2 "torch==2.13.0"
