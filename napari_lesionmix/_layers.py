@@ -10,6 +10,7 @@ This module imports no Qt; it only knows napari's layer attribute names.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "geometry_of_layer",
     "layer_kwargs",
     "looks_like_labels",
+    "name_tokens",
 ]
 
 #: ``layer.metadata`` key holding ``Geometry.to_dict()``.
@@ -33,7 +35,17 @@ GEOMETRY_KEY = "lesionmix_geometry"
 ROLE_KEY = "lesionmix_role"
 #: Integer images with at most this many distinct values open as Labels.
 MAX_LABEL_VALUES = 64
-_LABEL_WORDS = ("seg", "label", "mask")
+#: ... and at most this many when the file name says it is a label map (FreeSurfer's
+#: aparc+aseg has ~180); more distinct values make an image whatever the name says.
+MAX_NAMED_LABEL_VALUES = 1000
+#: Whole name tokens (split on ``_ - . +``, spaces and digits) that say "label map".
+LABEL_TOKENS = frozenset({
+    "seg", "segs", "segmentation", "segmentations", "label", "labels", "labelmap",
+    "labelmaps", "mask", "masks", "lesion", "lesions", "gt", "groundtruth", "truth",
+    "aseg", "dseg", "aparc", "parc", "parcellation", "annotation", "annotations", "annot",
+    "roi", "rois",
+})
+_TOKEN_SPLIT = re.compile(r"[_\-.+\s\d]+")
 
 
 def layer_kwargs(geometry: Geometry, name: str, source: str | None = None,
@@ -129,20 +141,44 @@ def geometry_of_layer(layer: Any) -> Geometry:
         layer.ndim)
 
 
+def name_tokens(name: str) -> list[str]:
+    """The lower-case words of a file name, split on ``_ - . +``, spaces and digits.
+
+    Examples
+    --------
+    >>> name_tokens("sub-01_T1w_masked.nii.gz")
+    ['sub', 't', 'w', 'masked', 'nii', 'gz']
+    """
+    return [t for t in _TOKEN_SPLIT.split(name.lower()) if t]
+
+
 def _name_says_labels(path: Path) -> bool:
-    name = path.name.lower()
-    if any(w in name for w in _LABEL_WORDS):
+    """A whole token of the file name is a label word, or the folder is nnU-Net's
+    ``labels*`` (``brainmask_applied`` or ``presegmentation`` are not label words)."""
+    if any(t in LABEL_TOKENS for t in name_tokens(path.name)):
         return True
     return path.parent.name.lower().startswith("labels")  # nnU-Net labelsTr / labelsTs
+
+
+def _whole_numbers(array: np.ndarray) -> bool:
+    """Float voxels that are all finite whole numbers in the uint32 range."""
+    if not np.all(np.isfinite(array)):
+        return False
+    if array.min() < 0 or array.max() > np.iinfo(np.uint32).max:
+        return False
+    return bool(np.all(np.modf(array)[0] == 0))
 
 
 def looks_like_labels(array: np.ndarray, path: str | Path | None = None) -> bool:
     """True if an image should open as a Labels layer.
 
-    An integer (or boolean) image is a label map if its file name says so (``seg``,
-    ``label``, ``mask``, or an nnU-Net ``labels*`` folder) or if it holds at most
-    :data:`MAX_LABEL_VALUES` distinct values. Negative values or float voxels never make
-    a label map.
+    An integer (or boolean) image is a label map if it holds at most
+    :data:`MAX_LABEL_VALUES` distinct values. A file name that says so (a whole word
+    such as ``seg``, ``label``, ``mask``, ``lesion``, ``gt``, ``aseg`` or ``dseg``, see
+    :data:`LABEL_TOKENS`, or an nnU-Net ``labels*`` folder) raises that limit to
+    :data:`MAX_NAMED_LABEL_VALUES` and lets float voxels that are all whole numbers make
+    a label map too; it never makes a label map of a clearly continuous image (more
+    distinct values, or non-integer floats). Negative values never make a label map.
 
     Parameters
     ----------
@@ -159,21 +195,28 @@ def looks_like_labels(array: np.ndarray, path: str | Path | None = None) -> bool
     True
     >>> looks_like_labels(np.arange(1000, dtype=np.int16))
     False
+    >>> looks_like_labels(np.arange(1000, dtype=np.int16), "case_seg.nii.gz")
+    True
     """
     if array.dtype.kind == "b":
         return True
-    if array.dtype.kind not in "iu" or array.size == 0:
+    if array.dtype.kind not in "iuf" or array.size == 0:
         return False
-    if array.dtype.kind == "i" and array.min() < 0:
+    named = path is not None and _name_says_labels(Path(path))
+    if array.dtype.kind == "f" and not named:
         return False
-    if path is not None and _name_says_labels(Path(path)):
-        return True
+    limit = MAX_NAMED_LABEL_VALUES if named else MAX_LABEL_VALUES
     flat = array.reshape(-1)
     step = max(1, flat.size // 200_000)
-    if np.unique(flat[::step]).size > MAX_LABEL_VALUES:  # fast rejection of real images
+    if np.unique(flat[::step]).size > limit:  # fast rejection of real images
+        return False
+    if array.dtype.kind == "f":
+        if not _whole_numbers(array):
+            return False
+    elif array.dtype.kind == "i" and array.min() < 0:
         return False
     if array.dtype.kind == "u" and array.dtype.itemsize <= 2:
         n = int(np.count_nonzero(np.bincount(flat)))
     else:
         n = int(np.unique(flat).size)
-    return n <= MAX_LABEL_VALUES
+    return n <= limit

@@ -5,7 +5,10 @@ so napari sees the same arrays and geometry as the batch engine. Label-like inte
 images open as Labels (see :func:`~napari_lesionmix._layers.looks_like_labels`), the rest
 as Image, with ``scale``/``translate`` from the geometry and the full geometry in
 ``metadata``. A direction that is not axis-aligned is shown on the voxel grid (napari has
-no direction) with a warning: it is never resampled.
+no direction) with a warning: it is never resampled. An axis-aligned direction that is not
+the identity (flipped or permuted axes, e.g. the MNI sample) is shown on the voxel grid
+too, with an info notification: napari's world coordinates are then not physical mm on
+those axes.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ._layers import layer_kwargs, looks_like_labels
 from .core.case import IMAGE_SUFFIXES, read_image
+from .core.image_io import label_dtype
 
 __all__ = ["napari_get_reader", "read_layer_data", "can_read"]
 
@@ -136,6 +142,30 @@ def read_layer_data(path, layer_type: str | None = None, name: str | None = None
                "written back on save.")
         kwargs["metadata"]["lesionmix_warning"] = msg
         warnings.warn(msg, UserWarning, stacklevel=2)
+    elif not _is_identity(geometry.direction, geometry.ndim):
+        msg = (f"{path.name}: the direction {tuple(round(v, 4) for v in geometry.direction)} "
+               "flips or permutes axes; napari shows the layer on its voxel grid, so the "
+               "world coordinates are not physical mm on those axes and layers with other "
+               "directions may not line up. The full geometry is kept and written back on "
+               "save.")
+        kwargs["metadata"]["lesionmix_note"] = msg
+        _show_info(msg)
     if layer_type == "labels" and array.dtype.kind == "b":
         array = array.astype("uint8")
+    elif layer_type == "labels" and array.dtype.kind == "f":
+        # whole numbers (see looks_like_labels): napari's Labels need integers
+        array = array.astype(label_dtype(int(array.max()) if array.size else 0))
     return array, kwargs, layer_type
+
+
+def _is_identity(direction, ndim: int) -> bool:
+    return bool(np.allclose(np.asarray(direction, float), np.eye(ndim).ravel(), atol=1e-6))
+
+
+def _show_info(message: str) -> None:
+    """An info notification (napari's), once per layer opened."""
+    try:
+        from napari.utils.notifications import show_info
+    except ImportError:  # pragma: no cover - the reader without napari
+        return
+    show_info(message)

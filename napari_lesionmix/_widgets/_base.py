@@ -12,6 +12,11 @@ the logic lives in :mod:`napari_lesionmix.core` and in
   progress bar; errors become napari notifications (never a traceback in a terminal).
   The call gets a ``progress(done, total)`` callback that is safe to call from the
   worker thread and raises :class:`Cancelled` once the worker was asked to quit.
+  Workers are asked to quit when the dock closes and when the viewer's window closes
+  (a dock's ``closeEvent`` is not called then); their GUI-thread callbacks are silent
+  once the widgets are deleted.
+- Exceptions in state-signal slots (:meth:`LesionMixDock.listen`) become napari error
+  notifications.
 - :func:`notify` shows a napari notification.
 """
 
@@ -22,8 +27,15 @@ from collections.abc import Callable
 from typing import Any
 
 from napari.layers import Image, Labels
-from qtpy.QtCore import QObject, Qt, Signal
-from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from qtpy.QtWidgets import (
+    QComboBox,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ._state import StateError, get_state, is_helper_layer
 
@@ -204,6 +216,70 @@ class _Relay(QObject):
     progressed = Signal(int, int)
 
 
+def _is_deleted_error(exc: BaseException) -> bool:
+    """A RuntimeError of a Qt object whose C++ side was deleted (its window closed)."""
+    return isinstance(exc, RuntimeError) and "deleted" in str(exc)
+
+
+def _gui_safe(fn: Callable) -> Callable:
+    """``fn`` for a worker's GUI-thread callbacks: silent once its widgets are deleted
+    (the viewer window was closed while the worker ran)."""
+
+    def call(*args):
+        try:
+            return fn(*args)
+        except RuntimeError as exc:
+            if not _is_deleted_error(exc):
+                raise
+        return None
+
+    return call
+
+
+def _quit_all(workers: list) -> None:
+    """Ask every worker of a list to quit (each stops at its next progress call)."""
+    for worker in list(workers):
+        try:
+            worker.quit()
+        except RuntimeError:  # its signals object is already gone
+            pass
+
+
+class _WindowWatcher(QObject):
+    """Quits a dock's workers when the viewer's main window closes.
+
+    A dock's ``closeEvent`` is not called when the viewer closes, so the events of the
+    main window that holds the dock are watched: a non-spontaneous Close
+    (``viewer.close()``, quitting napari), or a spontaneous one (the title-bar button)
+    that was accepted (the window hides). The window's ``destroyed`` signal is a last
+    resort.
+    """
+
+    def __init__(self, window: QObject, workers: list, parent: QObject):
+        super().__init__(parent)
+        self._workers = workers
+        self._pending = False
+        window.installEventFilter(self)
+        workers_ref = workers
+        window.destroyed.connect(lambda *_: _quit_all(workers_ref))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        kind = event.type()
+        if kind == QEvent.Type.Close:
+            if not event.spontaneous():
+                _quit_all(self._workers)
+            else:  # the window may still refuse (a confirmation dialog): wait for Hide
+                self._pending = True
+                QTimer.singleShot(0, self._forget)
+        elif kind == QEvent.Type.Hide and self._pending:
+            self._pending = False
+            _quit_all(self._workers)
+        return False
+
+    def _forget(self) -> None:
+        self._pending = False
+
+
 # ---------------------------------------------------------------------- the base dock
 class LesionMixDock(QWidget):
     """Base class of the LesionMix docks.
@@ -237,6 +313,10 @@ class LesionMixDock(QWidget):
                     self.state.location_changed):
             self.listen(sig, self.update_enabled)
         self.destroyed.connect(_disconnector(self._connections))
+        # quit the workers when the dock or the viewer's window goes away
+        workers = self.workers
+        self.destroyed.connect(lambda *_: _quit_all(workers))
+        self._watched_window = None  # the main window watched by _watch_window
 
     # -- signals ---------------------------------------------------------------------
     def listen(self, signal: Any, callback: Callable) -> None:
@@ -255,9 +335,10 @@ class LesionMixDock(QWidget):
             try:
                 fn = getattr(dock, name) if is_method else callback
                 _call_flexible(fn, args)
-            except RuntimeError as exc:  # the Qt object was deleted meanwhile
-                if "deleted" not in str(exc):
-                    raise
+            except Exception as exc:  # noqa: BLE001 - a slot: errors become notifications
+                if _is_deleted_error(exc):  # the Qt object was deleted meanwhile
+                    return
+                notify(f"LesionMix: {type(exc).__name__}: {exc}", "error")
 
         signal.connect(relay)
         self._connections.append((signal, relay))
@@ -325,6 +406,7 @@ class LesionMixDock(QWidget):
         pbar = napari_progress(total=0, desc=desc)
         holder: dict = {}
 
+        @_gui_safe
         def on_progress(done: int, total: int) -> None:
             if pbar.total != total:
                 pbar.total = total
@@ -337,8 +419,12 @@ class LesionMixDock(QWidget):
             worker = holder.get("worker")
             if worker is not None and worker.abort_requested:
                 raise Cancelled()
-            relay.progressed.emit(int(done), int(total))
+            try:
+                relay.progressed.emit(int(done), int(total))
+            except RuntimeError as exc:  # the relay is gone: nobody is watching any more
+                raise Cancelled() from exc
 
+        @_gui_safe
         def errored(exc: Exception) -> None:
             if isinstance(exc, Cancelled):
                 notify(f"{desc}: cancelled", "info")
@@ -347,6 +433,7 @@ class LesionMixDock(QWidget):
             if on_error is not None:
                 on_error(exc)
 
+        @_gui_safe
         def returned(result: Any) -> None:
             if on_done is not None:
                 on_done(result)
@@ -356,20 +443,44 @@ class LesionMixDock(QWidget):
         holder["worker"] = worker
         self.workers.append(worker)
 
+        workers = self.workers
+
         def finished() -> None:
-            pbar.close()
-            relay.deleteLater()
-            if worker in self.workers:
-                self.workers.remove(worker)
+            if worker in workers:
+                workers.remove(worker)
+            with _suppress_deleted():
+                pbar.close()
+            with _suppress_deleted():
+                relay.deleteLater()
 
         worker.finished.connect(finished)
+        self._watch_window()
         worker.start()
         return worker
 
+    def _watch_window(self) -> None:
+        """Quit the workers when the main window holding the dock closes (found through
+        the parent chain: floating docks are still children of the main window)."""
+        widget = self.parentWidget()
+        while widget is not None and not isinstance(widget, QMainWindow):
+            widget = widget.parentWidget()
+        if widget is not None and widget is not self._watched_window:
+            self._watched_window = widget
+            _WindowWatcher(widget, self.workers, self)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        for worker in list(self.workers):
-            worker.quit()
+        _quit_all(self.workers)
         super().closeEvent(event)
+
+
+class _suppress_deleted:  # noqa: N801 - used as a context manager
+    """Ignore the RuntimeError of a deleted Qt object (and only that)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        return exc is not None and _is_deleted_error(exc)
 
 
 def _call_flexible(fn: Callable, args: tuple) -> None:

@@ -23,7 +23,8 @@ chose and what the engine computed from it:
 ``likelihood``                :class:`~napari_lesionmix.core.likelihood.LikelihoodMap`
 ``context``                   :class:`~napari_lesionmix.core.mix.CaseContext` (cached)
 ``undo_stack``                inverse :class:`~napari_lesionmix.core.mix.Edit` of every
-                              applied change, newest last
+                              applied change, newest last (with the layers' own boxes,
+                              so Undo is bit for bit in any voxel type)
 ``location``                  the voxel (array index) where "Add" places a lesion
 ============================  ==========================================================
 
@@ -37,7 +38,9 @@ Preview protocol
 and keeps its inverse; the next preview first restores that patch, so previews never
 accumulate. :meth:`clear_preview` restores it; :meth:`commit_preview` keeps the change
 and pushes the inverse onto ``undo_stack``. Until it is committed, the case's real state
-is the data minus the preview patch. Only the edit's box is copied to the layers (when
+is the data minus the preview patch: the lesion list, the context, the bank and
+snapshots for workers (:meth:`LesionMixState.real_case`) are computed without it, and
+what was derived from the data is dropped when an applied change alters them. Only the edit's box is copied to the layers (when
 the case does not share their memory) and the layers are refreshed; a preview
 re-slices only the displayed data (no thumbnails, no extent), the thumbnails follow on
 clear, commit, undo and reset.
@@ -52,6 +55,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -100,6 +104,18 @@ def _same_array(a: Any, b: Any) -> bool:
     return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.shares_memory(a, b)
 
 
+@dataclass
+class _LayerEdit(Edit):
+    """An inverse :class:`Edit` that also holds the layers' own box before the change.
+
+    The case keeps float32 copies of layers of other voxel types (float64, int32 > 2**24
+    do not survive a round trip through float32), so restoring a layer is done from
+    ``layer_boxes`` (image layer index -> box in the layer's dtype), bit for bit.
+    """
+
+    layer_boxes: dict = field(default_factory=dict)
+
+
 class LesionMixState:
     """Shared state of the LesionMix docks of one viewer (see the module docstring).
 
@@ -140,6 +156,8 @@ class LesionMixState:
         self._preview: Edit | None = None
         self._entry_cache: tuple | None = None
         self._channel_views: list[bool] = []
+        #: bumped whenever the applied data change (new case, apply, undo, reset)
+        self.version = 0
         self._install_click()
         self._watch_removals()
 
@@ -181,12 +199,12 @@ class LesionMixState:
             No image or label layer, shapes or geometries that disagree, unsupported
             data (RGB, multiscale, NaN). Nothing is changed.
         """
+        self.clear_preview()  # the case is built from the real data, never the preview
         case, views = self._build_case(list(image_layers), label_layer, placement_layer)
         same_arrays = (self.case is not None and label_layer is self.label_layer
                        and case.labels is self.case.labels
                        and len(image_layers) == len(self.image_layers)
                        and all(a is b for a, b in zip(image_layers, self.image_layers)))
-        self.clear_preview()
         if not same_arrays:
             self.undo_stack.clear()
         self.image_layers = list(image_layers)
@@ -200,6 +218,7 @@ class LesionMixState:
 
     def _case_replaced(self) -> None:
         """Drop what was derived from the previous case and tell the docks."""
+        self.version += 1
         self._context = self._entry_cache = None
         if self._bank_from_case:
             self._bank = None
@@ -333,7 +352,7 @@ class LesionMixState:
         key = (tuple(self.recipe.lesion_classes or ()), self.recipe.organ_label,
                id(self.case))
         if self._context is None or self._context_key != key:
-            self._context = CaseContext(self.case, self.recipe)
+            self._context = CaseContext(self.real_case(), self.recipe)
             self._context_key = key
         self._context.recipe = self.recipe
         return self._context
@@ -342,8 +361,46 @@ class LesionMixState:
     def bank(self) -> LesionBank | None:
         """The lesion bank: from the current case unless :meth:`set_bank` gave another."""
         if self._bank is None and self._bank_from_case and self.case is not None:
-            self._bank = LesionBank.from_recipe([self.case], self.recipe)
+            self._bank = LesionBank.from_recipe([self.real_case()], self.recipe)
         return self._bank
+
+    def real_labels(self) -> np.ndarray | None:
+        """The case's labels without the preview patch (None without a case).
+
+        The case's own array while no preview is shown, else a copy with the patch
+        restored: what lesion lists, loads and maps are computed from.
+        """
+        if self.case is None:
+            return None
+        if self._preview is None:
+            return self.case.labels
+        labels = self.case.labels.copy()
+        labels[tuple(self._preview.slices)] = self._preview.labels
+        return labels
+
+    def real_case(self, copy: bool = False) -> Case | None:
+        """The case without the preview patch (None without a case).
+
+        Parameters
+        ----------
+        copy : bool
+            Always return a copy (a snapshot a thread worker can read while later
+            previews change the case in place). Without it the case itself is returned
+            while no preview is shown.
+
+        Returns
+        -------
+        Case or None
+        """
+        if self.case is None:
+            return None
+        if self._preview is None and not copy:
+            return self.case
+        case = self.case.copy()
+        if self._preview is not None:
+            Edit(self._preview.slices, self._preview.channels,
+                 self._preview.labels).apply(case)
+        return case
 
     @property
     def bank_is_from_case(self) -> bool:
@@ -368,9 +425,10 @@ class LesionMixState:
         if self.case is None:
             self.lesions = []
         else:
-            classes = lesion_classes_of(self.case.labels, self.recipe.lesion_classes,
+            labels = self.real_labels()  # a preview is not a lesion of the case
+            classes = lesion_classes_of(labels, self.recipe.lesion_classes,
                                         self.recipe.organ_label)
-            self.lesions = find_lesions(self.case.labels, classes,
+            self.lesions = find_lesions(labels, classes,
                                         self.case.geometry.spacing_zyx,
                                         self.recipe.min_voxels, self.recipe.connectivity,
                                         self.case.name)
@@ -403,10 +461,11 @@ class LesionMixState:
         shape = self.case.spatial_shape
         if len(idx) != len(shape) or any(not 0 <= i < n for i, n in zip(idx, shape)):
             return None
-        value = int(self.case.labels[idx])
+        labels = self.real_labels()
+        value = int(labels[idx])
         for k, les in enumerate(self.lesions):
             if les.label == value and all(s.start <= i < s.stop for s, i in zip(les.bbox, idx)):
-                comp_mask, box = _component_mask(self.case.labels, les, self.recipe.connectivity)
+                comp_mask, box = _component_mask(labels, les, self.recipe.connectivity)
                 local = tuple(i - s.start for i, s in zip(idx, box))
                 if comp_mask[local]:
                     return k
@@ -527,13 +586,29 @@ class LesionMixState:
         """True while a preview patch is shown."""
         return self._preview is not None
 
-    def _write_box(self, slices: tuple) -> None:
-        """Copy a box of the case into the layers that do not share its memory."""
+    def _layer_boxes(self, slices: tuple) -> dict:
+        """The box of every image layer that does not share the case's memory, copied in
+        the layer's own voxel type (what restores it bit for bit)."""
+        boxes = {}
+        for c, layer in enumerate(self.image_layers):
+            if not _same_array(self.case.channels[c], layer.data):
+                boxes[c] = np.array(layer.data[tuple(slices)], copy=True)
+        return boxes
+
+    def _write_box(self, slices: tuple, exact: dict | None = None) -> None:
+        """Copy a box of the case into the layers that do not share its memory.
+
+        ``exact`` (image layer index -> box in the layer's dtype) is written as it is
+        instead (restoring a preview or an applied change).
+        """
         full = (slice(None),) + tuple(slices)
         for c, layer in enumerate(self.image_layers):
             if not _same_array(self.case.channels[c], layer.data):
-                src = self.case.channels[full][c]
                 dst = layer.data
+                if exact is not None and c in exact:
+                    dst[tuple(slices)] = exact[c]
+                    continue
+                src = self.case.channels[full][c]
                 if dst.dtype.kind in "iu":
                     info = np.iinfo(dst.dtype)
                     src = np.clip(np.rint(src), info.min, info.max)
@@ -572,11 +647,14 @@ class LesionMixState:
                 layer.refresh()
 
     def _apply(self, edit: Edit, refresh: bool = True) -> Edit:
+        """Write ``edit`` into the case and the layers; return its inverse (which also
+        holds the layers' boxes in their own voxel types, see :class:`_LayerEdit`)."""
+        boxes = self._layer_boxes(edit.slices)
         inverse = edit.apply(self.case)
-        self._write_box(edit.slices)
+        self._write_box(edit.slices, getattr(edit, "layer_boxes", None))
         if refresh:
             self._refresh_layers()
-        return inverse
+        return _LayerEdit(inverse.slices, inverse.channels, inverse.labels, boxes)
 
     def preview(self, make_edit: Callable[[Case, CaseContext], Edit | None]) -> Edit | None:
         """Replace the preview with the edit ``make_edit(case, context)`` returns.
@@ -653,8 +731,13 @@ class LesionMixState:
         return n
 
     def _after_change(self) -> None:
+        """The applied data changed: what was derived from them is computed again."""
+        self.version += 1
+        self._context = None
+        self._entry_cache = None
         if self._bank_from_case:
             self._bank = None
+            self.bank_changed.emit()
         self.preview_changed.emit()
         self.history_changed.emit()
         self.refresh_lesions()

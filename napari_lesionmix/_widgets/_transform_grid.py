@@ -28,7 +28,7 @@ SLIDERS = {
     "elastic_magnitude": ("elastic strength (vox)", 0.0, 5.0, 2),
     "brightness": ("brightness", 0.5, 1.5, 3),
     "noise_std": ("noise std (z-units)", 0.0, 0.5, 3),
-    "blend_sigma": ("blend sigma (vox)", 0.0, 5.0, 2),
+    "blend_sigma": ("blend sigma (vox)", 0.0, 20.0, 2),  # the recipe's range
 }
 #: batch columns per row: row -> (p field, range field) of PopulateOptions (None = none)
 RANGES = {
@@ -57,12 +57,16 @@ class TransformGrid(QWidget):
     Signals
     -------
     params_edited
-        An exact value changed (read :meth:`params` and :meth:`blend_sigma`).
+        An exact value changed (read :meth:`params`).
+    blend_edited(float)
+        The blend sigma slider changed (a recipe field, ``populate.blend_sigma``).
     options_edited(dict)
-        A batch field changed: ``{field: value}`` of ``PopulateOptions``.
+        A batch field changed: ``{field: value}`` of ``PopulateOptions``. A range
+        field keeps the exact value of the bound the user did not touch.
     """
 
     params_edited = Signal()
+    blend_edited = Signal(float)
     options_edited = Signal(dict)
 
     def __init__(self, parent: QWidget | None = None):
@@ -86,12 +90,16 @@ class TransformGrid(QWidget):
             slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
             slider.setRange(lo, hi)
             slider.setDecimals(dec)
-            slider.valueChanged.connect(lambda *_: self.params_edited.emit())
+            if name == "blend_sigma":
+                slider.valueChanged.connect(lambda v: self.blend_edited.emit(float(v)))
+            else:
+                slider.valueChanged.connect(lambda *_: self.params_edited.emit())
             self.sliders[name] = slider
             self.row_labels[name] = QLabel(text)
             grid.addWidget(self.row_labels[name], r, 0)
             grid.addWidget(slider, r, 1)
         self.batch: dict[str, QDoubleSpinBox] = {}
+        self._exact: dict[str, float] = {}  # batch key -> the recipe's value (unrounded)
         rows = {"flip": 1, **{n: r for r, n in enumerate(SLIDERS, start=2)}}
         for name, (p_field, range_field) in RANGES.items():
             r = rows[name]
@@ -119,9 +127,13 @@ class TransformGrid(QWidget):
         grid.addWidget(box, r, c)
 
     def _emit_option(self, key: str) -> None:
+        self._exact[key] = self.batch[key].value()
         if key.endswith("]"):
+            # only the edited bound comes from its (rounded) box; the other keeps the
+            # recipe's exact value
             field = key[: key.index("[")]
-            value = (self.batch[f"{field}[0]"].value(), self.batch[f"{field}[1]"].value())
+            value = tuple(self._exact.get(f"{field}[{i}]", self.batch[f"{field}[{i}]"].value())
+                          for i in (0, 1))
         else:
             field, value = key, self.batch[key].value()
         self.options_edited.emit({field: value})
@@ -156,6 +168,15 @@ class TransformGrid(QWidget):
         """The soft-blend sigma (a recipe field, shown with the exact values)."""
         return self.sliders["blend_sigma"].value()
 
+    def set_blend_sigma(self, value: float) -> None:
+        """Show the recipe's blend sigma without emitting :attr:`blend_edited`."""
+        slider = self.sliders["blend_sigma"]
+        slider.blockSignals(True)
+        try:
+            slider.setValue(float(value))
+        finally:
+            slider.blockSignals(False)
+
     def set_params(self, params: LesionParams, blend_sigma: float | None = None) -> None:
         """Show ``params`` without emitting :attr:`params_edited`."""
         self.blockSignals(True)
@@ -186,6 +207,7 @@ class TransformGrid(QWidget):
                 value = getattr(options, field)[i]
             else:
                 value = getattr(options, key)
+            self._exact[key] = float(value)
             box.blockSignals(True)
             box.setValue(float(value))
             box.blockSignals(False)

@@ -181,6 +181,7 @@ class AugmentDock(LesionMixDock):
     def _connect(self) -> None:
         st = self.state
         self.grid.params_edited.connect(self.on_params_edited)
+        self.grid.blend_edited.connect(self.on_blend_edited)
         self.grid.options_edited.connect(self.on_options_edited)
         self.add_mode.toggled.connect(self.on_mode)
         self.live.toggled.connect(self.schedule)
@@ -253,6 +254,7 @@ class AugmentDock(LesionMixDock):
         """Show the recipe's batch ranges, blend sigma and inpaint options."""
         r = self.state.recipe
         self.grid.set_options(r.populate)
+        self.grid.set_blend_sigma(r.populate.blend_sigma)
         for w, value in ((self.axis, r.inpaint.axis), (self.dilate, r.inpaint.dilate)):
             w.blockSignals(True)
             w.setValue(int(value))
@@ -272,9 +274,12 @@ class AugmentDock(LesionMixDock):
 
     # -- user edits ----------------------------------------------------------------------------
     def on_params_edited(self) -> None:
-        """An exact value changed: new params (and blend sigma), then a preview."""
+        """An exact value changed: new params, then a preview."""
         self.params = self.grid.params(self.params)
-        sigma = self.grid.blend_sigma()
+        self.schedule()
+
+    def on_blend_edited(self, sigma: float) -> None:
+        """The blend slider moved: ``recipe.populate.blend_sigma``, then a preview."""
         if sigma != self.state.recipe.populate.blend_sigma:
             self._update_recipe("populate", blend_sigma=sigma)
         self.schedule()
@@ -400,8 +405,10 @@ class AugmentDock(LesionMixDock):
 
         try:
             st.preview(make)
-        except (ValueError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a QTimer slot: nothing may escape
             self.set_status(f"no preview: {exc}")
+            if not isinstance(exc, (ValueError, RuntimeError)):
+                notify(f"Augment: no preview: {type(exc).__name__}: {exc}", "error")
             return
         self.last_preview_ms = (time.perf_counter() - t0) * 1000
         if add:

@@ -248,7 +248,11 @@ class CaseDock(LesionMixDock):
         camera.center = tuple(center)
 
     def update_marker(self) -> None:
-        """Show a square around the selected lesion (a helper Points layer)."""
+        """Show a square around the selected lesion (a helper Points layer).
+
+        The marker follows the case: its scale and translate are the case's, and it is
+        made again when the case has another number of dimensions.
+        """
         lesion = self.state.selected_lesion
         layer = self._marker_layer(create=lesion is not None)
         if layer is None:
@@ -261,18 +265,37 @@ class CaseDock(LesionMixDock):
         layer.size = float(extent)
 
     def _marker_layer(self, create: bool):
-        for layer in self.viewer.layers:
-            if layer.metadata.get(ROLE_KEY) == "selection":
-                return layer
-        if not create or self.state.case is None:
+        """The marker layer on the case's grid (None if there is none and ``create`` is
+        false, or no case)."""
+        case = self.state.case
+        layer = next((lay for lay in self.viewer.layers
+                      if lay.metadata.get(ROLE_KEY) == "selection"), None)
+        if layer is not None and case is not None and layer.ndim != case.ndim:
+            self.viewer.layers.remove(layer)  # another number of dimensions: a new one
+            layer = None
+        if layer is not None:
+            if case is not None:
+                scale, translate = self._case_placement()
+                if not (np.allclose(layer.scale, scale) and
+                        np.allclose(layer.translate, translate)):
+                    layer.scale, layer.translate = scale, translate
+            return layer
+        if not create or case is None:
             return None
-        g = self.state.case.geometry
+        scale, translate = self._case_placement()
         active = self.viewer.layers.selection.active
         layer = self.viewer.add_points(
-            np.zeros((0, self.state.case.ndim)), name=MARKER_NAME, symbol="square",
+            np.zeros((0, case.ndim)), name=MARKER_NAME, symbol="square",
             face_color="transparent", border_color="yellow", border_width=0.08,
-            scale=g.napari_scale(), translate=g.napari_translate(),
-            metadata={ROLE_KEY: "selection"})
+            scale=scale, translate=translate, metadata={ROLE_KEY: "selection"})
         if active is not None:
             self.viewer.layers.selection.active = active  # keep the user's active layer
         return layer
+
+    def _case_placement(self) -> tuple:
+        """Scale and translate of the case's grid in the viewer (its label layer's)."""
+        layer = self.state.label_layer
+        if layer is not None:
+            return tuple(layer.scale), tuple(layer.translate)
+        g = self.state.case.geometry
+        return g.napari_scale(), g.napari_translate()

@@ -92,8 +92,8 @@ class LikelihoodDock(LesionMixDock):
         self.layout().addWidget(self.info)
         self.layout().addStretch(1)
 
-        self.sigma.valueChanged.connect(self.apply_options)
-        self.floor.valueChanged.connect(self.apply_options)
+        self.sigma.valueChanged.connect(lambda v: self.apply_options(sigma_mm=v))
+        self.floor.valueChanged.connect(lambda v: self.apply_options(floor=v))
         self.opacity.valueChanged.connect(self.set_opacity)
         self.from_case.clicked.connect(self.build_from_case)
         self.from_folder.clicked.connect(self._ask_folder)
@@ -116,22 +116,29 @@ class LikelihoodDock(LesionMixDock):
             box.setValue(value)
             box.blockSignals(False)
 
-    def apply_options(self) -> None:
-        """Write smoothing and floor into the recipe."""
+    def apply_options(self, **fields) -> None:
+        """Write the changed option(s) into the recipe (default: smoothing and floor).
+
+        Only the field the user changed is written: the other box shows a rounded value.
+        """
+        if not fields:
+            fields = {"sigma_mm": self.sigma.value(), "floor": self.floor.value()}
         try:
-            self.state.update_recipe("likelihood", sigma_mm=self.sigma.value(),
-                                     floor=self.floor.value())
+            self.state.update_recipe("likelihood", **fields)
         except StateError as exc:
             notify(f"Likelihood: {exc}", "warning")
             self.show_recipe()
 
     # -- building ------------------------------------------------------------------------------
     def build_from_case(self):
-        """Build the map from the current case in a worker; returns the worker."""
-        case = self.state.case
-        if case is None:
+        """Build the map from the current case (without the preview) in a worker;
+        returns the worker."""
+        if self.state.case is None:
             notify("Likelihood: no case yet; choose the layers in the Case dock", "warning")
             return None
+        # a snapshot without the preview: the worker reads it while later previews
+        # change the case in place
+        case = self.state.real_case(copy=True)
         return self.run_worker(LikelihoodMap.from_recipe, [case], self.state.recipe,
                                case.placement, desc="Likelihood map from the case",
                                on_done=self.state.set_likelihood)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from napari.layers import Image
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QRegularExpression, QTimer, Signal
+from qtpy.QtGui import QRegularExpressionValidator
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -39,7 +40,7 @@ from ..core.lesions import lesion_load
 from ..core.load import LoadDistribution
 from ..core.mix import case_seeds, synthesize
 from ..core.recipe import Recipe, RecipeError
-from ._base import LesionMixDock, notify
+from ._base import LesionMixDock, _gui_safe, notify
 from ._state import StateError
 from .synth_export import (
     ExportError,
@@ -55,6 +56,49 @@ from .synth_plot import LoadPlot
 __all__ = ["SynthDock"]
 
 SUFFIX = "_lmix"
+#: the largest recipe seed (``numpy.random.SeedSequence`` takes any; the recipe 64 bits)
+SEED_MAX = 2**63 - 1
+
+
+class SeedEdit(QLineEdit):
+    """A non-negative 64-bit integer field (a QSpinBox holds only 32 bits).
+
+    The spin box's API: :meth:`value`, :meth:`setValue` (emits :attr:`valueChanged`
+    when the value changes), :meth:`maximum`. Typed text is taken when editing ends.
+    """
+
+    valueChanged = Signal(object)  # noqa: N815 - the spin box's name
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._value = 0
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9]{1,19}"), self))
+        self.setText("0")
+        self.setToolTip(f"recipe seed, 0 … {SEED_MAX}")
+        self.editingFinished.connect(self._take_text)
+
+    def value(self) -> int:
+        """The seed shown."""
+        return self._value
+
+    def maximum(self) -> int:
+        """The largest seed (2**63 - 1)."""
+        return SEED_MAX
+
+    def setValue(self, value: int) -> None:  # noqa: N802 - the spin box's name
+        """Show ``value`` (clipped to 0 … 2**63 - 1); emit valueChanged if it changed."""
+        value = min(max(int(value), 0), SEED_MAX)
+        self.setText(str(value))
+        if value != self._value:
+            self._value = value
+            self.valueChanged.emit(value)
+
+    def _take_text(self) -> None:
+        text = self.text().strip()
+        if not text:
+            self.setText(str(self._value))
+            return
+        self.setValue(int(text))
 
 
 class SynthDock(LesionMixDock):
@@ -117,9 +161,7 @@ class SynthDock(LesionMixDock):
         self.n_cases.setValue(10)
         self.index = QSpinBox()
         self.index.setRange(0, 9)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setKeyboardTracking(False)
+        self.seed = SeedEdit()
         row = QHBoxLayout()
         self.output = QLineEdit()
         self.output.setPlaceholderText("output dataset folder (nnU-Net raw layout)")
@@ -183,7 +225,7 @@ class SynthDock(LesionMixDock):
         r = self.state.recipe
         self.form.set_values(r.load_distribution, r.load)
         self.seed.blockSignals(True)
-        self.seed.setValue(min(int(r.seed), self.seed.maximum()))
+        self.seed.setValue(int(r.seed))  # the real seed: 64 bits
         self.seed.blockSignals(False)
         self.schedule()
 
@@ -221,9 +263,9 @@ class SynthDock(LesionMixDock):
         if st.case is None:
             return 0.0
         classes = st.lesion_classes
-        key = (id(st.case), tuple(classes), len(st.undo_stack), len(st.lesions))
+        key = (id(st.case), tuple(classes), st.version)
         if key != self._case_load_key:
-            self._case_load = lesion_load(st.case.labels, classes,
+            self._case_load = lesion_load(st.real_labels(), classes,
                                           st.case.geometry.spacing_zyx)[0]
             self._case_load_key = key
         return self._case_load
@@ -435,6 +477,7 @@ class SynthDock(LesionMixDock):
         st = self.state
         n = self.n_cases.value() if n is None else int(n)
         output = self.output.text() if output is None else str(output)
+        case = self._source_case()  # clears the preview: the bank is built without it
         try:
             out = check_output(output, self.overwrite.isChecked())
             bank = st.bank
@@ -445,7 +488,6 @@ class SynthDock(LesionMixDock):
             notify(f"Export: {exc}", "warning")
             return None
         self.output.setText(str(out))
-        case = self._source_case()
         channels, labels, meta = dataset_labels(case, case.label_path)
         holder: dict = {}
 
@@ -462,7 +504,7 @@ class SynthDock(LesionMixDock):
             desc=f"Export {n} case(s)", on_done=self._export_done)
         holder["worker"] = worker
         self.export_worker = worker
-        worker.finished.connect(self._export_finished)
+        worker.finished.connect(_gui_safe(self._export_finished))
         self.cancel_btn.setEnabled(True)
         self.update_enabled()
         return worker

@@ -40,6 +40,9 @@ class LoadForm(QWidget):
         self.combo.addItems(LOAD_DISTRIBUTIONS)
         form.addRow("Distribution", self.combo)
         self.spins: dict[str, QDoubleSpinBox] = {}
+        #: the parameters in mm³, exactly as the recipe has them; a spin box (3 decimals
+        #: of ml) only overwrites its own parameter, when the user changes it
+        self._mm3: dict[str, float] = {}
         for name, label in PARAMS.items():
             box = QDoubleSpinBox()
             box.setRange(_AUTO, 100000.0)
@@ -48,7 +51,7 @@ class LoadForm(QWidget):
             box.setSpecialValueText("auto")
             box.setKeyboardTracking(False)
             box.setValue(_AUTO)
-            box.valueChanged.connect(lambda *_: self.edited.emit())
+            box.valueChanged.connect(lambda value, n=name: self._on_spin(n, value))
             form.addRow(label, box)
             self.spins[name] = box
         self._form = form
@@ -61,12 +64,16 @@ class LoadForm(QWidget):
 
     def params_mm3(self) -> dict:
         """The parameters the chosen distribution takes, in mm³ ("auto" ones left out)."""
-        out = {}
-        for name in LOAD_KEYS[self.kind()] - {"reference"}:
-            value = self.spins[name].value()
-            if value > _AUTO:
-                out[name] = round(value * ML, 6)
-        return out
+        used = LOAD_KEYS[self.kind()] - {"reference"}
+        return {name: value for name, value in self._mm3.items() if name in used}
+
+    def _on_spin(self, name: str, value: float) -> None:
+        """The user changed one parameter: only that one is taken from its box."""
+        if value > _AUTO:
+            self._mm3[name] = round(value * ML, 6)
+        else:
+            self._mm3.pop(name, None)
+        self.edited.emit()
 
     def set_values(self, kind: str, load: dict) -> None:
         """Show a recipe's ``load_distribution`` and ``load`` (mm³) without emitting."""
@@ -74,6 +81,7 @@ class LoadForm(QWidget):
         self.combo.blockSignals(True)
         self.combo.setCurrentText(kind)
         self.combo.blockSignals(False)
+        self._mm3 = {name: float(load[name]) for name in self.spins if name in load}
         for name, box in self.spins.items():
             box.blockSignals(True)
             box.setValue(load[name] / ML if name in load else _AUTO)
@@ -84,6 +92,10 @@ class LoadForm(QWidget):
     def set_param(self, name: str, value_mm3: float | None) -> None:
         """Set one parameter (None = auto) without emitting."""
         box = self.spins[name]
+        if value_mm3 is None:
+            self._mm3.pop(name, None)
+        else:
+            self._mm3[name] = float(value_mm3)
         box.blockSignals(True)
         box.setValue(_AUTO if value_mm3 is None else value_mm3 / ML)
         box.blockSignals(False)

@@ -132,8 +132,54 @@ def test_label_detection():
     assert looks_like_labels(np.array([0, 1, 2, 1], np.uint8))
     assert not looks_like_labels(np.arange(500, dtype=np.int16))
     assert looks_like_labels(np.arange(500, dtype=np.uint16), "sub01_seg.nii.gz")
-    assert not looks_like_labels(np.array([0.0, 1.0], np.float32), "mask.nii")
+    assert looks_like_labels(np.array([0.0, 1.0], np.float32), "mask.nii")  # whole numbers
+    assert not looks_like_labels(np.array([0.0, 1.5], np.float32), "mask.nii")
+    assert not looks_like_labels(np.array([0.0, 1.0], np.float32), "t1.nii")
     assert not looks_like_labels(np.array([-1, 0, 1], np.int8))
+    # the name raises the limit, it never makes a label map of a continuous image
+    assert not looks_like_labels(np.arange(5000, dtype=np.uint16), "sub01_seg.nii.gz")
+
+
+@pytest.mark.parametrize("name", ["sub-01_T1w_masked.nii.gz", "T1_brainmask_applied.nii.gz",
+                                  "t1_presegmentation_input.nii.gz", "t1.nii.gz"])
+def test_a_label_word_inside_another_word_opens_an_image(tmp_path, name):
+    rng = np.random.default_rng(0)
+    arr = rng.normal(300, 80, (20, 30, 40)).clip(0).astype(np.uint16)  # thousands of values
+    write_image(arr, GEOM, tmp_path / name)
+    data, kwargs, kind = read_layer_data(tmp_path / name)
+    assert kind == "image" and data.dtype == np.uint16
+
+
+@pytest.mark.parametrize("name", ["case_seg.nii.gz", "sub-01_dseg.nii.gz", "lesion-mask1.nii.gz",
+                                  "aparc+aseg.nii.gz", "case01_gt.nii.gz"])
+def test_label_words_open_labels(tmp_path, name):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 200, (10, 12, 14)).astype(np.uint16)  # > 64 values: the name counts
+    write_image(arr, GEOM, tmp_path / name)
+    assert read_layer_data(tmp_path / name)[2] == "labels"
+
+
+def test_a_float_segmentation_of_whole_numbers_opens_as_labels(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 3, (10, 12, 14)).astype(np.float32)
+    write_image(arr, GEOM, tmp_path / "case_seg.nii.gz")
+    data, kwargs, kind = read_layer_data(tmp_path / "case_seg.nii.gz")
+    assert kind == "labels" and data.dtype.kind == "u"
+    assert np.array_equal(data, arr.astype(np.uint8))
+    write_image(arr + 0.5, GEOM, tmp_path / "prob_seg.nii.gz")
+    assert read_layer_data(tmp_path / "prob_seg.nii.gz")[2] == "image"
+
+
+def test_a_flipped_direction_shows_one_info_notification(tmp_path, notes):
+    arr = np.zeros((6, 9, 11), np.int16)
+    write_image(arr, GEOM, tmp_path / "flipped.nii.gz")  # GEOM flips y
+    identity = Geometry((0.75, 0.8, 2.5), (-120.5, 30.25, 10.0), tuple(np.eye(3).ravel()))
+    write_image(arr, identity, tmp_path / "plain.nii.gz")
+    read_layer_data(tmp_path / "plain.nii.gz")
+    assert notes == []
+    data, kwargs, kind = read_layer_data(tmp_path / "flipped.nii.gz")
+    assert len(notes) == 1 and notes[0][0] == "info"
+    assert "flipped.nii.gz" in notes[0][1] and "voxel grid" in notes[0][1]
+    assert kwargs["metadata"]["lesionmix_note"] == notes[0][1]
 
 
 @pytest.mark.parametrize("name, spacing_zyx", [("brain_mr", (2.0, 2.0, 2.0)),
