@@ -290,16 +290,34 @@ def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress) -> int:
             prov.status = "reached"
             break
         k = pick_lesion_to_remove(lesions, rng, recipe.inpaint.pick, load, target, tol)
+        last = False
         if k is None:
-            prov.status = "no_lesions" if not lesions else "stuck"
-            break
+            # every lesion left would take the load below the band: remove the one that
+            # lands closest to the target, if that is closer than now, and stop there
+            k = _closest_removal(lesions, load, target)
+            if k is None:
+                prov.status = "no_lesions" if not lesions else "stuck"
+                break
+            last = True
         op = inpaint_step(out, lesions.pop(k), ctx, rng)
         voxels += op.voxels
         op.load_mm3 = voxels * vv
         prov.operations.append(op)
         if progress is not None:
             progress(n_op + 1, recipe.max_operations)
+        if last:
+            prov.status = "closest"
+            break
     return voxels
+
+
+def _closest_removal(lesions: list, load: float, target: float) -> int | None:
+    """The lesion whose removal brings ``load`` closest to ``target`` (None if none is
+    closer than ``load`` itself); ties go to the first."""
+    gaps = [abs(load - les.volume_mm3 - target) for les in lesions]
+    if not gaps or min(gaps) >= abs(load - target):
+        return None
+    return int(np.argmin(gaps))
 
 
 # ---------------------------------------------------------------------- replay

@@ -36,8 +36,11 @@ class Provenance:
     ``status`` says how the loop ended: ``reached`` (achieved load within tolerance of
     the target), ``stuck`` (``max_tries`` draws in a row found no lesion that fits
     without passing the target band, or no lesion is small enough to remove), ``cap``
-    (``max_operations`` reached), ``no_lesions`` (nothing left to inpaint). A step never
-    takes the load past the far edge of the band [target − tol, target + tol].
+    (``max_operations`` reached), ``no_lesions`` (nothing left to inpaint), ``closest``
+    (inpainting: every lesion left would take the load below the band, so the one
+    whose removal lands closest to the target was removed last). Apart from that last
+    removal, a step never takes the load past the far edge of the band
+    [target − tol, target + tol].
     Loads are in mm³.
     """
 

@@ -76,12 +76,15 @@ def test_synthesis_properties(case, seed, factor):
     if prov.direction == "inpaint":
         assert (diffs <= 0).all()
     assert prov.achieved_load_mm3 == pytest.approx(_load(out.case))
-    assert prov.status in ("reached", "stuck", "cap", "no_lesions")
-    # no step ever passes the far edge of the target band
+    assert prov.status in ("reached", "stuck", "cap", "no_lesions", "closest")
+    # no step passes the far edge of the target band, except a last "closest" removal
     if prov.direction == "populate":
         assert prov.achieved_load_mm3 <= target + prov.tolerance_mm3
-    if prov.direction == "inpaint":
+    if prov.direction == "inpaint" and prov.status != "closest":
         assert prov.achieved_load_mm3 >= target - prov.tolerance_mm3
+    if prov.status == "closest":
+        before_last = loads[-2]
+        assert abs(prov.achieved_load_mm3 - target) < abs(before_last - target)
     within = abs(prov.achieved_load_mm3 - target) <= prov.tolerance_mm3
     assert (prov.status == "reached") == within
     # replay gives the same arrays
@@ -393,3 +396,18 @@ def test_map_on_another_grid_is_read_through_physical_space():
     assert len(centres)
     assert (centres[:, 0] >= 9).all() and (centres[:, 0] <= 15).all()
     assert (centres[:, 2] >= 21).all() and (centres[:, 2] <= 29).all()
+
+
+def test_inpaint_removes_the_closest_lesion_last_when_none_fits_the_band():
+    lab = np.zeros((20, 40, 40), np.uint8)
+    lab[5:10, 5:10, 5:10] = 1  # 125 voxels
+    img = np.where(lab > 0, 50.0, 100.0).astype(np.float32)
+    case = Case.from_arrays(img[None], lab, name="one")
+    # target 40 +- 2: removing the lesion passes below the band, but 0 is closer to 40 than
+    # 125 is, so it goes, last
+    out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=40.0)
+    assert out.provenance.status == "closest" and len(out.provenance.operations) == 1
+    assert out.provenance.achieved_load_mm3 == 0.0
+    # target 100 +- 5: 0 is farther from 100 than 125 is: nothing is removed
+    out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=100.0)
+    assert out.provenance.status == "stuck" and out.provenance.operations == []
