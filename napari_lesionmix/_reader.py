@@ -101,6 +101,24 @@ def _layer_name(path: Path) -> str:
     return name
 
 
+RECIPE_KEY = "lesionmix_recipe"
+RECIPE_FILE = "lesionmix_recipe.json"
+
+
+def dataset_recipe(path) -> Path | None:
+    """The ``lesionmix_recipe.json`` of the dataset a file belongs to, if there is one.
+
+    Looked for beside the file and one folder up (an nnU-Net dataset keeps it at its
+    root, beside ``imagesTr/`` and ``labelsTr/``).
+    """
+    path = Path(path)
+    for folder in (path.parent, path.parent.parent):
+        candidate = folder / RECIPE_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def read_layer_data(path, layer_type: str | None = None, name: str | None = None) -> tuple:
     """One image file as a napari layer data tuple ``(data, kwargs, layer_type)``.
 
@@ -135,6 +153,9 @@ def read_layer_data(path, layer_type: str | None = None, name: str | None = None
     if layer_type is None:
         layer_type = "labels" if looks_like_labels(array, path) else "image"
     kwargs = layer_kwargs(geometry, name or _layer_name(path), str(path), dtype)
+    recipe = dataset_recipe(path)
+    if recipe is not None:
+        kwargs["metadata"][RECIPE_KEY] = str(recipe)
     if not geometry.is_axis_aligned:
         msg = (f"{path}: the direction {tuple(round(v, 4) for v in geometry.direction)} is not "
                "axis-aligned; napari shows it on its voxel grid (not resampled, not in "

@@ -142,6 +142,7 @@ class LesionMixState:
         self.label_layer = None
         self.placement_layer = None
         self.recipe = Recipe()
+        self.recipe_source: str | None = None  # a dataset recipe adopted on set_layers
         self.case: Case | None = None
         self.lesions: list = []
         self.selected: int | None = None
@@ -212,9 +213,23 @@ class LesionMixState:
         self.placement_layer = placement_layer
         self.case = case
         self._channel_views = views
+        self._adopt_dataset_recipe(label_layer)
         self._case_replaced()
         if self._bank_from_case:
             self.bank_changed.emit()
+
+    def _adopt_dataset_recipe(self, label_layer) -> None:
+        """Take the recipe a dataset ships (``lesionmix_recipe.json``, e.g. the liver
+        sample's organ label and tumour class) while the recipe is still the default."""
+        path = getattr(label_layer, "metadata", {}).get("lesionmix_recipe")
+        if not path or self.recipe != Recipe():
+            return
+        try:
+            self.recipe = Recipe.from_json(path)
+        except (RecipeError, OSError):
+            return  # a broken file beside the data must not stop the user; the default stays
+        self.recipe_source = str(path)
+        self.recipe_changed.emit()
 
     def _case_replaced(self) -> None:
         """Drop what was derived from the previous case and tell the docks."""

@@ -77,3 +77,20 @@ def test_lesionmix_demo_entry_point_starts_the_demo(monkeypatch):
     assert opened == ["brain_mr"] and ran == [1]
     assert _demo.main(["--sample", "liver_ct"]) == 0
     assert opened[-1] == "liver_ct"
+
+
+def test_the_liver_sample_brings_its_recipe(make_napari_viewer, registered_plugin):
+    from napari_lesionmix._widgets._state import get_state
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-lesionmix", "liver_ct")
+    image, labels = viewer.layers[0], viewer.layers[1]
+    st = get_state(viewer)
+    st.set_layers([image], labels)
+    assert st.recipe.organ_label == 1 and st.recipe.lesion_classes == [2]
+    assert st.recipe_source.endswith("lesionmix_recipe.json")
+    assert st.lesions and {les.label for les in st.lesions} == {2}  # tumours, not the liver
+    # a recipe the user changed is never replaced by the dataset's
+    st.set_recipe(st.recipe.replace(tolerance=0.2))
+    st.set_layers([image], labels)
+    assert st.recipe.tolerance == 0.2
