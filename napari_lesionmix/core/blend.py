@@ -89,4 +89,4 @@ def blend(background: np.ndarray, lesion: np.ndarray, alpha: np.ndarray) -> np.n
         raise ValueError(
             f"shapes do not match: background {background.shape}, lesion {lesion.shape}, "
             f"alpha {alpha.shape}")
-    return background + alpha * (lesion - background)
+    return alpha * lesion + (1 - alpha) * background

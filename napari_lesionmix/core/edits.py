@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .blend import blend_weights
+from .blend import blend, blend_weights
 from .case import Case
 from .inpaint import inpaint_patch, region_for, ring_label
 from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region
@@ -193,7 +193,7 @@ def place_edit(case: Case, prep: Prepared, center, ctx: CaseContext) -> Edit:
     mask = prep.mask[src]
     alpha = prep.alpha[src] * (ctx.allowed[tgt] | mask)
     background = case.channels[(slice(None),) + tgt]
-    channels = (alpha * prep.image[(slice(None),) + src] + (1 - alpha) * background)
+    channels = blend(background, prep.image[(slice(None),) + src], alpha)
     channels = np.where(alpha > 0, channels, background).astype(case.channels.dtype)
     labels = case.labels[tgt].copy()
     if prep.label > np.iinfo(labels.dtype).max:

@@ -63,12 +63,6 @@ def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> No
         tmp.write_text(text)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp.write_bytes(data)
-
-
 def is_temporary(path: str | Path) -> bool:
     """True for a leftover temporary file made by :func:`atomic_path`."""
     name = Path(path).name

@@ -271,10 +271,6 @@ class LikelihoodMap:
             cdf = np.cumsum(self.prob.ravel()[flat], dtype=np.float64)
         return LocationSampler(self, flat, cdf, geometry, shape)
 
-    def mass_in(self, region: np.ndarray, geometry: Geometry) -> float:
-        """Total map value inside ``region`` (a mask on ``geometry``'s grid)."""
-        prob = resample_array(self.prob, self.geometry, geometry, region.shape)
-        return float(prob[region].sum())
 
 
 def _map_mask(labels: np.ndarray, lesion_classes, organ_label) -> np.ndarray:

@@ -23,7 +23,7 @@ from .edits import (  # noqa: F401  (re-exported: the public face of the engine)
     prepare_lesion,
 )
 from .lesions import BankError, Lesion, LesionBank, find_lesions
-from .likelihood import LikelihoodError, LikelihoodMap, resample_array
+from .likelihood import LikelihoodError, LikelihoodMap
 from .load import LoadDistribution
 from .provenance import PROVENANCE_VERSION, Operation, Provenance  # noqa: F401
 from .recipe import Recipe
@@ -156,12 +156,11 @@ def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext):
     elif not lmap.on_grid(case.geometry, case.labels.shape):
         # read the map on this case's grid once (through physical space), so that
         # disallowed and occupied voxels can be left out of the draws
-        prob = resample_array(lmap.prob, lmap.geometry, case.geometry, case.labels.shape)
-        if not (prob[ctx.allowed] > 0).any():
+        lmap = lmap.resample_to(case.geometry, case.labels.shape)
+        if not (lmap.prob[ctx.allowed] > 0).any():
             raise LikelihoodError(f"{case.name}: the likelihood map, read on this case's grid, is "
                                   "zero everywhere lesions are allowed; set likelihood.floor > 0 "
                                   "or check that the case overlaps the map in physical space")
-        lmap = LikelihoodMap(prob, case.geometry)
     occupied = ctx.lesion_voxels(case.labels)
     sampler = lmap.sampler_for(case.geometry, case.labels.shape, ctx.allowed, occupied)
     if sampler.mass <= 0:

@@ -176,6 +176,13 @@ class LesionParams:
         )
 
 
+def _maybe(rng: np.random.Generator, p: float, bounds, off: float) -> float:
+    """Draw ``u`` then ``v ~ U[bounds]`` (always both); ``v`` if ``u < p`` else ``off``."""
+    use = rng.random() < p
+    value = float(rng.uniform(*bounds))
+    return value if use else off
+
+
 def sample_params(rng: np.random.Generator, options: PopulateOptions, ndim: int) -> LesionParams:
     """Draw the augmentation parameters of one lesion.
 
@@ -233,22 +240,11 @@ def sample_params(rng: np.random.Generator, options: PopulateOptions, ndim: int)
         negative = rng.random() < 0.5
         rotate.append((-angle if negative else angle) if use else 0.0)
 
-    use = rng.random() < o.scale_p
-    value = float(rng.uniform(*o.scale))
-    scale = value if use else 1.0
-
-    use = rng.random() < o.elastic_p
-    value = float(rng.uniform(*o.elastic_sigma))
-    elastic_sigma = value if use else 0.0
-    elastic_magnitude = float(o.elastic_magnitude) if use else 0.0
-
-    use = rng.random() < o.brightness_p
-    value = float(rng.uniform(*o.brightness))
-    brightness = value if use else 1.0
-
-    use = rng.random() < o.noise_p
-    value = float(rng.uniform(*o.noise_std))
-    noise_std = value if use else 0.0
+    scale = _maybe(rng, o.scale_p, o.scale, 1.0)
+    elastic_sigma = _maybe(rng, o.elastic_p, o.elastic_sigma, 0.0)  # the range starts >= 0.1
+    elastic_magnitude = float(o.elastic_magnitude) if elastic_sigma else 0.0
+    brightness = _maybe(rng, o.brightness_p, o.brightness, 1.0)
+    noise_std = _maybe(rng, o.noise_p, o.noise_std, 0.0)
 
     elastic_seed = int(rng.integers(2**63))
     noise_seed = int(rng.integers(2**63))
