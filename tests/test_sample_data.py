@@ -158,7 +158,7 @@ def test_liver_generation_is_deterministic(tmp_path):
 
 @pytest.mark.slow
 def test_brain_generation_is_deterministic(tmp_path):
-    pytest.importorskip("nilearn")
+    pytest.importorskip("nilearn", reason="generating the brain needs nilearn's MNI template (test extra)")
     arrays = []
     for sub in ("a", "b"):
         assert make.main(["brain", "--n", "1", "--out", str(tmp_path / sub)]) == 0
@@ -175,7 +175,7 @@ def test_brain_generation_is_deterministic(tmp_path):
 
 @pytest.mark.slow
 def test_brain_one_mm_on_demand(tmp_path):
-    pytest.importorskip("nilearn")
+    pytest.importorskip("nilearn", reason="generating the brain needs nilearn's MNI template (test extra)")
     assert make.main(["brain", "--n", "1", "--resolution", "1", "--seed", "3",
                       "--out", str(tmp_path)]) == 0
     folder = tmp_path / "brain_mr"
