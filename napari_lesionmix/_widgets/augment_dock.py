@@ -35,8 +35,15 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core.likelihood import LikelihoodMap
-from ..core.mix import check_location, inpaint_edit, place_edit, prepare_lesion
+from ..core.edits import (
+    check_location,
+    find_location,
+    inpaint_edit,
+    place_edit,
+    prepare_lesion,
+)
+from ..core.likelihood import LikelihoodError
+from ..core.mix import location_sampler
 from ..core.recipe import INPAINT_METHODS
 from ..core.transforms import LesionParams, sample_params
 from ._base import LesionMixDock, notify
@@ -69,7 +76,6 @@ class AugmentDock(LesionMixDock):
         self.reason = ""
         self.last_preview_ms = 0.0
         self._lesion_key = None
-        self._sampler = None
         self._draws = 0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -220,7 +226,6 @@ class AugmentDock(LesionMixDock):
             self.params = LesionParams.identity(ndim)
         self.grid.set_ndim(ndim)
         self.grid.set_params(self.params, self.state.recipe.populate.blend_sigma)
-        self._sampler = None
         self.on_selection()
         self.show_history()
 
@@ -347,28 +352,20 @@ class AugmentDock(LesionMixDock):
             notify("Augment: select a lesion first", "warning")
             return None
         st.clear_preview()
-        ctx = st.context
-        case = st.case
-        sampler = st.likelihood
-        if sampler is None:
-            if self._sampler is None:
-                self._sampler = LikelihoodMap(ctx.allowed.astype(np.float32), case.geometry)
-            sampler = self._sampler
+        ctx, case = st.context, st.case
         self._draws += 1
         rng = np.random.default_rng([self.seed.value(), self._draws])
+        try:
+            sampler = location_sampler(case, st.likelihood, ctx)
+        except LikelihoodError as exc:
+            notify(f"Augment: {exc}", "warning")
+            return None
         prep = prepare_lesion(entry, self.params, ctx)
-        chosen, reason = None, "no location sampled"
-        for _ in range(st.recipe.populate.max_tries):
-            center = sampler.sample(rng, case.geometry, case.spatial_shape)
-            if center is None:
-                continue
-            reason = check_location(case, prep, center, ctx)
-            chosen = center
-            if not reason:
-                break
+        chosen, reason, _ = find_location(case, prep, sampler, ctx, rng,
+                                          st.recipe.populate.max_tries)
         if chosen is None:
-            notify("Augment: the likelihood map gives no location inside this case",
-                   "warning")
+            notify(f"Augment: no location where the batch engine would accept this lesion "
+                   f"in {st.recipe.populate.max_tries} draws (last: {reason})", "warning")
             return None
         st.set_location(chosen)
         return chosen

@@ -184,6 +184,36 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
     return ""
 
 
+def find_location(case: Case, prep: Prepared, sampler, ctx: CaseContext,
+                  rng: np.random.Generator, max_tries: int) -> tuple[tuple | None, str, int]:
+    """Search a location for ``prep``: the engine's one location search.
+
+    Draws up to ``max_tries`` centres from ``sampler`` (see ``mix.location_sampler``) and
+    returns the first that :func:`check_location` accepts. The batch engine, the GUI's
+    "Sample from heatmap" and replay all go through here, so a location the GUI finds is
+    one the batch engine would accept.
+
+    Returns
+    -------
+    center : tuple or None
+        Voxel index (numpy order) of the lesion's centroid, or None when no draw fitted.
+    reason : str
+        "" when a location was found, else why the last draw was refused.
+    tries : int
+        Draws made.
+    """
+    reason = "no location sampled"
+    for t in range(max_tries):
+        center = sampler.sample(rng)
+        if center is None:
+            reason = "sampled location outside the image"
+            continue
+        reason = check_location(case, prep, center, ctx)
+        if not reason:
+            return tuple(center), "", t + 1
+    return None, reason, max_tries
+
+
 def place_edit(case: Case, prep: Prepared, center, ctx: CaseContext) -> Edit:
     """The edit that inserts ``prep`` centred at ``center`` (no checks)."""
     corner = np.rint(np.asarray(center, float) - prep.centroid).astype(int)

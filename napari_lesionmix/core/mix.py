@@ -17,6 +17,7 @@ from .edits import (  # noqa: F401  (re-exported: the public face of the engine)
     Edit,
     Prepared,
     check_location,
+    find_location,
     inpaint_edit,
     place_edit,
     populate_edit,
@@ -197,21 +198,15 @@ def populate_step(case: Case, bank: LesionBank, sampler, ctx: CaseContext,
     if target is not None and not _fits(load, prep.voxels * ctx.voxel_volume, target, tol):
         op.reason = "would overshoot the target"
         return op
-    for t in range(opts.max_tries):
-        center = sampler.sample(rng)
-        op.tries = t + 1
-        if center is None:
-            op.reason = "sampled location outside the image"
-            continue
-        op.reason = check_location(case, prep, center, ctx)
-        if not op.reason:
-            edit = place_edit(case, prep, center, ctx)
-            before = int(np.count_nonzero(ctx.lesion_voxels(case.labels[edit.slices])))
-            edit.apply(case)
-            added = int(np.count_nonzero(ctx.lesion_voxels(edit.labels))) - before
-            op.accepted, op.center, op.voxels, op.box = True, list(center), added, edit.box()
-            return op
-    op.reason = f"no location found in {opts.max_tries} tries (last: {op.reason})"
+    center, reason, op.tries = find_location(case, prep, sampler, ctx, rng, opts.max_tries)
+    if center is None:
+        op.reason = f"no location found in {opts.max_tries} tries (last: {reason})"
+        return op
+    edit = place_edit(case, prep, center, ctx)
+    before = int(np.count_nonzero(ctx.lesion_voxels(case.labels[edit.slices])))
+    edit.apply(case)
+    added = int(np.count_nonzero(ctx.lesion_voxels(edit.labels))) - before
+    op.accepted, op.center, op.voxels, op.box = True, list(center), added, edit.box()
     return op
 
 

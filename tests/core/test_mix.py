@@ -411,3 +411,47 @@ def test_inpaint_removes_the_closest_lesion_last_when_none_fits_the_band():
     # target 100 +- 5: 0 is farther from 100 than 125 is: nothing is removed
     out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=100.0)
     assert out.provenance.status == "stuck" and out.provenance.operations == []
+
+
+def test_one_location_search_for_the_engine_and_the_gui():
+    """find_location (what the GUI's "Sample from heatmap" calls) chooses what populate_step
+    chooses from the same draws, never a voxel of an existing lesion, and every centre it
+    returns passes the engine's own check."""
+    import numpy as np
+
+    from napari_lesionmix.core.edits import check_location, find_location, prepare_lesion
+    from napari_lesionmix.core.mix import location_sampler, populate_step
+    from napari_lesionmix.core.transforms import sample_params
+
+    case = blob_case(n_lesions=3, shape=(24, 40, 40))
+    bank = LesionBank.from_cases([case], [1])
+    recipe = Recipe(populate={"min_gap": 1})
+    # a map that is high on the existing lesions: a search over the whole map would land there
+    lmap = LikelihoodMap((case.labels == 1).astype(np.float32) + 0.01, case.geometry)
+    ctx = CaseContext(case, recipe)
+    sampler = location_sampler(case, lmap, ctx)
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        entry = bank[bank.pick(rng, recipe.populate.pick)]
+        params = sample_params(rng, recipe.populate, case.ndim)
+        prep = prepare_lesion(entry, params, ctx)
+        center, reason, tries = find_location(case, prep, sampler, ctx, np.random.default_rng(
+            [seed, 1]), recipe.populate.max_tries)
+        if center is None:
+            assert reason and tries == recipe.populate.max_tries
+            continue
+        assert reason == "" and 1 <= tries <= recipe.populate.max_tries
+        assert case.labels[tuple(int(c) for c in center)] != 1
+        assert check_location(case, prep, center, ctx) == ""
+        # populate_step, from the same draws, takes the same location
+        work = case.copy()
+        rng2 = np.random.default_rng(seed)
+        op = populate_step(work, bank, sampler, CaseContext(work, recipe), rng2)
+        rng3 = np.random.default_rng(seed)
+        entry3 = bank[bank.pick(rng3, recipe.populate.pick)]
+        prep3 = prepare_lesion(entry3, sample_params(rng3, recipe.populate, case.ndim), ctx)
+        c3, _, t3 = find_location(case, prep3, sampler, ctx, rng3, recipe.populate.max_tries)
+        if op.accepted:
+            assert tuple(op.center) == tuple(c3) and op.tries == t3
+        else:
+            assert c3 is None
