@@ -27,15 +27,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from napari_lesionmix.core.case import Case  # noqa: E402
+from napari_lesionmix.core.edits import CaseContext  # noqa: E402
 from napari_lesionmix.core.lesions import LesionBank, find_lesions, lesion_load  # noqa: E402
 from napari_lesionmix.core.likelihood import LikelihoodMap  # noqa: E402
-from napari_lesionmix.core.mix import (  # noqa: E402
-    CaseContext,
-    inpaint_step,
-    location_sampler,
-    populate_step,
-    synthesize,
-)
+from napari_lesionmix.core.mix import inpaint_step, location_sampler, populate_step, synthesize  # noqa: E402
 from napari_lesionmix.core.recipe import Recipe  # noqa: E402
 
 TARGETS = {"populate_ms": 10.0, "inpaint_ms": 15.0, "whole_case_s": 0.3,

@@ -12,22 +12,16 @@ Examples
 
 __version__ = "0.1.0"
 
-from .core.case import Case, CaseError, Geometry, read_image, write_image
+from .core.case import Case
+from .core.edits import CaseContext, Edit, inpaint_edit, populate_edit
+from .core.errors import CaseError
+from .core.geometry import Geometry
+from .core.image_io import read_image, write_image
 from .core.lesions import BankEntry, BankError, Lesion, LesionBank, find_lesions, lesion_load
 from .core.likelihood import LikelihoodError, LikelihoodMap
 from .core.load import LoadDistribution, LoadError
-from .core.mix import (
-    CaseContext,
-    Edit,
-    Provenance,
-    SynthResult,
-    case_seeds,
-    inpaint_edit,
-    populate_edit,
-    replay,
-    replay_from_files,
-    synthesize,
-)
+from .core.mix import SynthResult, case_seeds, replay, replay_from_files, synthesize
+from .core.provenance import Provenance
 from .core.recipe import Recipe, RecipeError
 from .core.transforms import LesionParams, augment, sample_params
 

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ._layers import layer_kwargs, looks_like_labels
-from .core.case import IMAGE_SUFFIXES, read_image
-from .core.image_io import label_dtype
+from .core.image_io import IMAGE_SUFFIXES, label_dtype, read_image
 
 __all__ = ["napari_get_reader", "read_layer_data", "can_read"]
 

@@ -284,8 +284,9 @@ def cmd_likelihood(a) -> int:
 
 def cmd_replay(a) -> int:
     from .batch.dataset import NNUNET_ENDINGS, split_ext
-    from .core.case import CaseError
-    from .core.mix import Provenance, replay_from_files
+    from .core.errors import CaseError
+    from .core.mix import replay_from_files
+    from .core.provenance import Provenance
 
     try:
         prov = Provenance.load(a.provenance)

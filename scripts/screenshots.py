@@ -136,7 +136,7 @@ def brain(out: Path) -> None:
     syn.load_reference_folder(labels_dir("brain_mr"))
     wait(lambda: not syn.workers)
     syn.form.combo.setCurrentText("high")
-    syn.synthesise_one()
+    syn.synthesize_one()
     wait(lambda: not syn.workers and syn.last_result is not None, 300)
     for layer in viewer.layers:
         if layer.name.endswith("_lmix"):

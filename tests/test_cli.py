@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from napari_lesionmix.cli import build_parser, main
-from napari_lesionmix.core.case import read_image
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from tests.batch.helpers import make_nnunet
 

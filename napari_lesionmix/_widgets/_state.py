@@ -63,9 +63,9 @@ from psygnal import Signal
 
 from .._layers import ROLE_KEY, geometry_of_layer
 from ..core.case import Case
+from ..core.edits import CaseContext, Edit
 from ..core.lesions import LesionBank, extract_entry, find_lesions, lesion_classes_of
 from ..core.likelihood import LikelihoodMap
-from ..core.mix import CaseContext, Edit
 from ..core.recipe import Recipe, RecipeError
 
 __all__ = ["LesionMixState", "StateError", "get_state", "is_helper_layer"]

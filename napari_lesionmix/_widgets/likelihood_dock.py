@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import ROLE_KEY
-from ..core.case import IMAGE_SUFFIXES
+from ..core.image_io import IMAGE_SUFFIXES
 from ..core.io_utils import is_temporary
 from ..core.likelihood import LikelihoodMap
 from ._base import LesionMixDock, notify

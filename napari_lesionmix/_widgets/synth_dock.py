@@ -206,7 +206,7 @@ class SynthDock(LesionMixDock):
         self.from_folder.clicked.connect(self._ask_folder)
         self.use_case.clicked.connect(self.use_case_reference)
         self.browse.clicked.connect(self._ask_output)
-        self.synth_btn.clicked.connect(self.synthesise_one)
+        self.synth_btn.clicked.connect(self.synthesize_one)
         self.export_btn.clicked.connect(self.export)
         self.cancel_btn.clicked.connect(self.cancel)
         self.save_btn.clicked.connect(self._ask_save)
@@ -390,7 +390,7 @@ class SynthDock(LesionMixDock):
             return False
         return True
 
-    def synthesise_one(self):
+    def synthesize_one(self):
         """Synthesise output ``k`` (the "Preview output #" box) of the current case in a
         worker and open it as new layers.
 

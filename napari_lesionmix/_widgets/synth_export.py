@@ -32,7 +32,8 @@ from ..batch.export import (
 )
 from ..batch.runner import cleanup
 from ..batch.tasks import BANK_FILE, MAP_FILE, PLAN_FILE
-from ..core.case import IMAGE_SUFFIXES, Case, read_image
+from ..core.case import Case
+from ..core.image_io import IMAGE_SUFFIXES, read_image
 from ..core.io_utils import atomic_write_text, is_temporary
 from ..core.lesions import LesionBank, lesion_classes_of, lesion_load
 from ..core.likelihood import LikelihoodMap

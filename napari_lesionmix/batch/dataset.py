@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.case import IMAGE_SUFFIXES, Case, CaseError
+from ..core.case import Case
+from ..core.errors import CaseError
+from ..core.image_io import IMAGE_SUFFIXES
 from ..core.io_utils import is_temporary
 
 __all__ = [

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.case import Case, CaseError, read_image, write_image
+from ..core.case import Case
+from ..core.errors import CaseError
+from ..core.image_io import read_image, write_image
 from ..core.io_utils import atomic_path, atomic_write_text, is_temporary
 from .dataset import Dataset, SourceCase, split_ext
 

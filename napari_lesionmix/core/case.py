@@ -4,12 +4,11 @@ A :class:`Case` holds co-registered image channels (float32), a label map and th
 :class:`Geometry` they share, read from and written to files through
 :func:`read_image` and :func:`write_image`.
 
-The building blocks live in their own modules and are re-exported here, so
-``from napari_lesionmix.core.case import ...`` keeps working for all of them:
+The building blocks live in their own modules; import each name from its own:
 
 - :mod:`~napari_lesionmix.core.geometry`: :class:`Geometry` (array vs SimpleITK order);
 - :mod:`~napari_lesionmix.core.image_io`: :func:`read_image`, :func:`write_image`,
-  :func:`label_dtype`, ``IMAGE_SUFFIXES`` (format precision notes, DICOM, detached
+  :func:`label_dtype`, file names and suffixes (format precision notes, DICOM, detached
   headers);
 - :mod:`~napari_lesionmix.core.nifti_check`: truncated-file and NaN checks for NIfTI;
 - :mod:`~napari_lesionmix.core.validate`: checks on image and label values;
@@ -30,15 +29,7 @@ from .geometry import Geometry
 from .image_io import IMAGE_SUFFIXES, label_dtype, read_image, write_image
 from .validate import same_grid, unique_values, validate_image, validate_labels
 
-__all__ = [
-    "CaseError",
-    "Geometry",
-    "Case",
-    "read_image",
-    "write_image",
-    "label_dtype",
-    "IMAGE_SUFFIXES",
-]
+__all__ = ["Case"]
 
 
 def _cast_to(array: np.ndarray, dtype: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 
 from napari_lesionmix.batch.export import Manifest, verify_output
 from napari_lesionmix.batch.runner import GenerateOptions, generate
-from napari_lesionmix.core.case import read_image
+from napari_lesionmix.core.image_io import read_image
 
 
 def run(inp, out, **kw):

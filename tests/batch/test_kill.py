@@ -18,7 +18,7 @@ import pytest
 import napari_lesionmix
 from napari_lesionmix.batch.export import Manifest, verify_output
 from napari_lesionmix.batch.runner import GenerateOptions, generate
-from napari_lesionmix.core.case import read_image
+from napari_lesionmix.core.image_io import read_image
 from tests.batch.helpers import make_nnunet
 
 N = 30

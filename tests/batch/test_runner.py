@@ -13,9 +13,11 @@ from napari_lesionmix.batch.export import Manifest, output_name, verify_output
 from napari_lesionmix.batch.prepare import prepare
 from napari_lesionmix.batch.runner import GenerateOptions, RunError, generate
 from napari_lesionmix.batch.tasks import PLAN_FILE
-from napari_lesionmix.core.case import Case, read_image
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
-from napari_lesionmix.core.mix import Provenance, case_seeds
+from napari_lesionmix.core.mix import case_seeds
+from napari_lesionmix.core.provenance import Provenance
 from napari_lesionmix.core.recipe import Recipe
 from tests.batch.helpers import make_nnunet
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 from napari_lesionmix.core.lesions import (
     BankError,
     LesionBank,

@@ -16,7 +16,8 @@ from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.synth_dock import SynthDock
 from napari_lesionmix.batch.export import Manifest, verify_output
 from napari_lesionmix.batch.runner import GenerateOptions, generate
-from napari_lesionmix.core.case import Case, read_image
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.lesions import LesionBank, lesion_load
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.mix import case_seeds, synthesize
@@ -73,7 +74,7 @@ def test_changing_the_distribution_updates_the_recipe(dock):
     assert st.recipe.seed == 42
 
 
-def test_synthesise_one_adds_layers_with_the_provenance_load(dock, qtbot):
+def test_synthesize_one_adds_layers_with_the_provenance_load(dock, qtbot):
     st = dock.state
     load0 = dock.case_load()
     dock.form.combo.setCurrentText("fixed")
@@ -186,7 +187,7 @@ def test_unwritable_output_notifies_and_writes_nothing(dock, tmp_path, notes):
 
 
 def test_reference_from_a_folder_becomes_the_recipe_reference(dock, qtbot, tmp_path):
-    from napari_lesionmix.core.case import write_image
+    from napari_lesionmix.core.image_io import write_image
 
     folder = tmp_path / "labels"
     expected = []
