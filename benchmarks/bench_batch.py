@@ -41,7 +41,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from napari_lesionmix.batch.dataset import open_dataset  # noqa: E402
-from napari_lesionmix.batch.export import Manifest, package_versions  # noqa: E402
+from napari_lesionmix.batch.manifest import Manifest, package_versions  # noqa: E402
 from napari_lesionmix.batch.runner import GenerateOptions, generate  # noqa: E402
 from napari_lesionmix.core.case import Case  # noqa: E402
 

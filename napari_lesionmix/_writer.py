@@ -16,7 +16,8 @@ import numpy as np
 
 from ._layers import geometry_from_attributes
 from .core.errors import CaseError
-from .core.image_io import IMAGE_SUFFIXES, label_dtype, write_image
+from .core.image_io import label_dtype, write_image
+from .core.io_utils import IMAGE_SUFFIXES
 
 __all__ = ["write_image_layer", "write_labels_layer"]
 

@@ -23,6 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 
+from ..core.case import Case
 from .tasks import TaskResult, TaskSpec, run_task, worker_init
 
 __all__ = ["Interrupt", "sigint_handler", "execute", "describe_executor"]
@@ -37,16 +38,21 @@ class Interrupt:
         Raise on the first press (in-process runs); else only on the second.
     notify : callable(str), optional
         Told what is happening (printed to stderr by the command line).
+    abort : callable() -> bool or threading.Event, optional
+        Polled between cases: true stops the run after the cases in progress (the
+        napari plugin's Cancel).
     """
 
-    def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None):
+    def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None,
+                 abort=None):
         self.count = 0
         self.immediate = immediate
         self.notify = notify
+        self.abort = abort.is_set if isinstance(abort, threading.Event) else abort
 
     @property
     def requested(self) -> bool:
-        return self.count > 0
+        return self.count > 0 or (self.abort is not None and bool(self.abort()))
 
     def __call__(self, signum=None, frame=None) -> None:
         self.count += 1
@@ -77,7 +83,8 @@ def describe_executor(workers: int, scheduler: str | None) -> str:
 
 
 def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = None,
-            interrupt: Interrupt | None = None) -> Iterator[TaskResult]:
+            interrupt: Interrupt | None = None,
+            memory: Callable[[str], Case] | None = None) -> Iterator[TaskResult]:
     """Run the tasks; yield each result as it finishes (in completion order).
 
     Parameters
@@ -90,8 +97,12 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
         ``workers``.
     interrupt : Interrupt, optional
         Checked between tasks; when set, nothing more is submitted.
+    memory : callable(source name) -> Case, optional
+        The source cases in memory: the tasks run in this process on them.
     """
     interrupt = interrupt or Interrupt()
+    if memory is not None:
+        return _inprocess(specs, interrupt, memory)
     if scheduler:
         return _dask(specs, scheduler, interrupt)
     if workers <= 1:
@@ -99,11 +110,11 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
     return _pool(specs, workers, interrupt)
 
 
-def _inprocess(specs, interrupt) -> Iterator[TaskResult]:
+def _inprocess(specs, interrupt, memory=None) -> Iterator[TaskResult]:
     for spec in specs:
         if interrupt.requested:
             return
-        yield run_task(spec)
+        yield run_task(spec, None if memory is None else memory(spec.source))
 
 
 def _failed(spec: TaskSpec, exc: BaseException) -> TaskResult:

@@ -17,7 +17,6 @@ The building blocks live in their own modules; import each name from its own:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,39 +25,11 @@ import numpy as np
 
 from .errors import CaseError
 from .geometry import Geometry
-from .image_io import IMAGE_SUFFIXES, label_dtype, read_image, write_image
+from .image_io import cast_to, label_dtype, read_image, write_image
+from .io_utils import image_stem, split_channel
 from .validate import same_grid, unique_values, validate_image, validate_labels
 
 __all__ = ["Case"]
-
-
-def _cast_to(array: np.ndarray, dtype: Any) -> np.ndarray:
-    """Cast to ``dtype``; for integer types round and clip to the type's range first."""
-    dt = np.dtype(dtype)
-    if array.dtype == dt:
-        return array
-    if dt.kind in "iu" and array.dtype.kind == "f":
-        info = np.iinfo(dt)
-        out = np.rint(array)
-        np.clip(out, info.min, info.max, out=out)
-        return out.astype(dt)
-    if dt.kind in "iu" and array.dtype.kind in "iu":
-        info = np.iinfo(dt)
-        return np.clip(array, info.min, info.max).astype(dt)
-    if dt.kind == "b":
-        return array != 0
-    return array.astype(dt)
-
-
-_CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
-
-
-def _stem(path: str | Path) -> str:
-    name = Path(path).name
-    for ext in IMAGE_SUFFIXES:
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return Path(name).stem if "." in name else name
 
 
 # --------------------------------------------------------------------------------------
@@ -247,9 +218,10 @@ class Case:
 
         if name is None:
             if label_path is not None:
-                name = _stem(label_path)
+                name = image_stem(label_path)
             else:
-                name = _CHANNEL_SUFFIX.sub("", _stem(image_paths[0]))
+                stem = image_stem(image_paths[0])
+                name = (split_channel(stem) or (stem, 0))[0]
         return cls(
             channels=stacked,
             labels=labels,
@@ -415,7 +387,7 @@ class Case:
                 if t.exists():
                     raise FileExistsError(f"{t}: already exists; refusing to overwrite it")
         for i, p in enumerate(image_paths):
-            arr = _cast_to(self.channels[i], self.image_dtypes[i])
+            arr = cast_to(self.channels[i], self.image_dtypes[i])
             write_image(arr, self.geometry, p, overwrite, compression_level=compression_level,
                         tmp_dir=tmp_dir)
         if label_path is not None:

@@ -50,11 +50,8 @@ __all__ = [
     "read_image",
     "write_image",
     "label_dtype",
-    "IMAGE_SUFFIXES",
+    "cast_to",
 ]
-
-#: File name endings that :func:`read_image` and :func:`write_image` know by name.
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 _MAX_MSG = 300
 
@@ -216,6 +213,33 @@ def read_image(
 # --------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------
+
+
+def cast_to(array: np.ndarray, dtype) -> np.ndarray:
+    """``array`` in ``dtype``: to an integer type, rounded and clipped to its range first.
+
+    What writing a float channel back in its source's integer type does, and what a
+    napari layer of an integer type shows of a float result.
+
+    Examples
+    --------
+    >>> cast_to(np.array([-1.6, 0.5, 1.5, 300.0]), np.uint8).tolist()
+    [0, 0, 2, 255]
+    """
+    dt = np.dtype(dtype)
+    if array.dtype == dt:
+        return array
+    if dt.kind in "iu" and array.dtype.kind == "f":
+        info = np.iinfo(dt)
+        out = np.rint(array)
+        np.clip(out, info.min, info.max, out=out)
+        return out.astype(dt)
+    if dt.kind in "iu" and array.dtype.kind in "iu":
+        info = np.iinfo(dt)
+        return np.clip(array, info.min, info.max).astype(dt)
+    if dt.kind == "b":
+        return array != 0
+    return array.astype(dt)
 
 
 def label_dtype(max_value: int) -> np.dtype:

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 import napari_lesionmix
-from napari_lesionmix.batch.export import Manifest, verify_output
+from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.batch.runner import GenerateOptions, generate
+from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core.image_io import read_image
 from tests.batch.helpers import make_nnunet
 

@@ -14,8 +14,9 @@ from qtpy.QtCore import Qt
 from napari_lesionmix._reader import read_layer_data
 from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.synth_dock import SynthDock
-from napari_lesionmix.batch.export import Manifest, verify_output
+from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.batch.runner import GenerateOptions, generate
+from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core.case import Case
 from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.lesions import LesionBank, lesion_load
