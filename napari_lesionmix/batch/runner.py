@@ -39,7 +39,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.io_utils import atomic_write_text
+from ..core.io_utils import atomic_path, atomic_write_text
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
 from .dataset import DatasetError, SourceCase, open_dataset
@@ -332,9 +332,11 @@ def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
         if removed:
             say(f"--overwrite: removed {', '.join(removed)} from {layout.root}")
     layout.make_folders()
-    setup.bank.save(layout.work / BANK_FILE)
+    with atomic_path(layout.work / BANK_FILE, tmp_dir=layout.tmp) as tmp:
+        setup.bank.save(tmp)
     if setup.lmap is not None:
-        setup.lmap.save(layout.work / MAP_FILE, overwrite=True)
+        with atomic_path(layout.work / MAP_FILE, tmp_dir=layout.tmp) as tmp:
+            setup.lmap.save(tmp, overwrite=True)
     else:
         (layout.work / MAP_FILE).unlink(missing_ok=True)
     reference = setup.reference_loads()
@@ -534,7 +536,8 @@ def finish(source, setup: Setup, plan: Plan, layout: OutputLayout, manifest: Man
         plot_loads(layout.plot, setup.reference_loads(),
                    [written[n]["target_load_mm3"] for n in done],
                    [written[n]["achieved_load_mm3"] for n in done],
-                   title=f"{layout.root.name}: {len(done)} synthesised case(s)")
+                   title=f"{layout.root.name}: {len(done)} synthesised case(s)",
+                   tmp_dir=layout.tmp)
     except Exception as exc:  # noqa: BLE001 - a plot never fails the run
         say(f"warning: could not draw {layout.plot}: {exc}")
 
