@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.case import Case
+from ..core.image_io import set_io_threads
 from ..core.io_utils import atomic_write_text
 from ..core.lesions import LesionBank
 from ..core.likelihood import LikelihoodMap
@@ -151,7 +152,8 @@ _LIMITED = False
 
 
 def limit_threads() -> None:
-    """Run SimpleITK, OpenCV and BLAS/OpenMP on one thread in this process (idempotent).
+    """Run SimpleITK, OpenCV, BLAS/OpenMP and file I/O on one thread in this process
+    (idempotent).
 
     Worker processes each do one case at a time; several native threads per worker
     would oversubscribe the cores.
@@ -164,6 +166,7 @@ def limit_threads() -> None:
         os.environ.setdefault(var, "1")
     import SimpleITK as sitk
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+    set_io_threads(1)
     try:
         import cv2
         cv2.setNumThreads(1)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import CaseError
 from .geometry import Geometry
-from .image_io import cast_to, label_dtype, read_image, write_image
+from .image_io import cast_to, label_dtype, parallel_map, read_image, write_image
 from .io_utils import image_stem, split_channel
 from .validate import same_grid, unique_values, validate_image, validate_labels
 
@@ -184,37 +184,35 @@ class Case:
                 )
             return arr, geom, dt
 
-        channels, dtypes = [], []
-        arr0, geom0, dt0 = load(image_paths[0])
-        for i, p in enumerate(image_paths):
-            if i == 0:
-                arr, geom, dt = arr0, geom0, dt0
-            else:
-                arr, geom, dt = load(p)
-                same_grid(arr0.shape, geom0, str(image_paths[0]), arr.shape, geom, str(p))
-            channels.append(validate_image(arr, str(p)))
-            dtypes.append(dt)
-        stacked = np.stack(channels) if len(channels) > 1 else channels[0][None]
-        del channels
+        # every file in its own thread (zlib-ng and numpy release the GIL), checked each
+        label_path = None if label_path is None else Path(label_path)
+        placement_path = None if placement_path is None else Path(placement_path)
+        jobs = [("image", p) for p in image_paths]
+        jobs += [("labels", label_path)] if label_path is not None else []
+        jobs += [("placement", placement_path)] if placement_path is not None else []
 
-        if label_path is not None:
-            label_path = Path(label_path)
-            larr, lgeom, _ = load(label_path)
-            same_grid(arr0.shape, geom0, str(image_paths[0]), larr.shape, lgeom, str(label_path))
-            labels = validate_labels(larr, str(label_path), allowed_labels)
-        else:
-            labels = np.zeros(arr0.shape, dtype=np.uint8)
+        def load_checked(job):
+            kind, p = job
+            arr, geom, dt = load(p)
+            if kind == "image":
+                arr = validate_image(arr, str(p))
+            elif kind == "labels":
+                arr = validate_labels(arr, str(p), allowed_labels)
+            elif arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                raise CaseError(f"{p}: placement mask holds NaN or Inf values")
+            return arr, geom, dt
 
-        placement = None
-        if placement_path is not None:
-            placement_path = Path(placement_path)
-            parr, pgeom, _ = load(placement_path)
-            same_grid(
-                arr0.shape, geom0, str(image_paths[0]), parr.shape, pgeom, str(placement_path)
-            )
-            if parr.dtype.kind == "f" and not np.all(np.isfinite(parr)):
-                raise CaseError(f"{placement_path}: placement mask holds NaN or Inf values")
-            placement = parr != 0
+        loaded = parallel_map(load_checked, jobs)
+        arr0, geom0, _ = loaded[0]
+        for (_, p), (arr, geom, _) in zip(jobs[1:], loaded[1:]):
+            same_grid(arr0.shape, geom0, str(image_paths[0]), arr.shape, geom, str(p))
+        n = len(image_paths)
+        dtypes = [dt for _, _, dt in loaded[:n]]
+        stacked = np.stack([a for a, _, _ in loaded[:n]]) if n > 1 else loaded[0][0][None]
+        labels = (loaded[n][0] if label_path is not None
+                  else np.zeros(arr0.shape, dtype=np.uint8))
+        placement = loaded[-1][0] != 0 if placement_path is not None else None
+        del loaded
 
         if name is None:
             if label_path is not None:
@@ -386,23 +384,21 @@ class Case:
             for t in targets:
                 if t.exists():
                     raise FileExistsError(f"{t}: already exists; refusing to overwrite it")
-        for i, p in enumerate(image_paths):
-            arr = cast_to(self.channels[i], self.image_dtypes[i])
-            write_image(arr, self.geometry, p, overwrite, compression_level=compression_level,
-                        tmp_dir=tmp_dir)
-        if label_path is not None:
-            lab = self.labels
-            if lab.size and lab.min() < 0:
-                raise CaseError(f"case {self.name!r}: negative label values cannot be written")
-            dt = label_dtype(int(lab.max()) if lab.size else 0)
-            write_image(
-                lab.astype(dt, copy=False),
-                self.geometry,
-                label_path,
-                overwrite,
-                compression_level=compression_level,
-                tmp_dir=tmp_dir,
-            )
+        if label_path is not None and self.labels.size and self.labels.min() < 0:
+            raise CaseError(f"case {self.name!r}: negative label values cannot be written")
+
+        def write_one(i: int) -> None:  # every file in its own thread (zlib-ng, numpy)
+            if i < len(image_paths):
+                arr = cast_to(self.channels[i], self.image_dtypes[i])
+                path = image_paths[i]
+            else:
+                lab = self.labels
+                arr = lab.astype(label_dtype(int(lab.max()) if lab.size else 0), copy=False)
+                path = label_path
+            write_image(arr, self.geometry, path, overwrite,
+                        compression_level=compression_level, tmp_dir=tmp_dir)
+
+        parallel_map(write_one, range(len(targets)))
 
     # -- helpers -----------------------------------------------------------------------
     def copy(self) -> Case:
