@@ -519,17 +519,17 @@ class SynthDock(LesionMixDock):
                     progress(done, total)
 
             try:
-                return generate(opts, messages.append, abort=abort, on_result=on_result,
-                                progress=report)
+                holder["summary"] = generate(opts, messages.append, abort=abort,
+                                             on_result=on_result, progress=report)
             except RunError as exc:  # the output changed between the check and the run
                 raise ValueError(str(exc)) from None
+            return holder["summary"]
 
         self.status.setText(f"exporting {n} case(s) to {out}…")
-        worker = self.run_worker(run, desc=f"Export {n} case(s)",
-                                 on_done=lambda s: self._export_done(s, messages))
+        worker = self.run_worker(run, desc=f"Export {n} case(s)")
         holder["worker"] = worker
         self.export_worker = worker
-        worker.finished.connect(_gui_safe(self._export_finished))
+        worker.finished.connect(_gui_safe(lambda: self._export_finished(holder, messages)))
         self.cancel_btn.setEnabled(True)
         self.update_enabled()
         return worker
@@ -549,7 +549,10 @@ class SynthDock(LesionMixDock):
         level = "info" if summary.exit_code == 0 and not summary.notes else "warning"
         notify(f"Export: {text}" + "".join(f"; {m.strip()}" for m in extra), level)
 
-    def _export_finished(self) -> None:
+    def _export_finished(self, holder: dict | None = None, messages=()) -> None:
+        """The export's worker ended (done, cancelled or failed): show its summary."""
+        if holder is not None and "summary" in holder:
+            self._export_done(holder["summary"], messages)
         self.export_worker = None
         self.cancel_btn.setEnabled(False)
         self.update_enabled()

@@ -7,7 +7,8 @@ not depend on the executor. At most ``2 × workers`` tasks are in flight; the re
 the parent, so stopping never has to cancel queued work on the workers.
 
 Ctrl-C (SIGINT): in this process it interrupts the running case at once (its atomic
-writes remove their temporary files). With a pool or a cluster the first Ctrl-C submits
+writes remove their temporary files; a case being written in the background finishes
+first, and the runner removes it as unrecorded). With a pool or a cluster the first Ctrl-C submits
 nothing more and waits for the running cases to finish (they are recorded); a second
 Ctrl-C stops the workers now (their unfinished cases are cleaned up by the runner).
 """
@@ -24,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from ..core.case import Case
-from .tasks import TaskResult, TaskSpec, run_task, worker_init
+from .tasks import TaskResult, TaskSpec, compute_task, run_task, worker_init, write_task
 
 __all__ = ["Interrupt", "sigint_handler", "execute", "describe_executor"]
 
@@ -111,10 +112,28 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
 
 
 def _inprocess(specs, interrupt, memory=None) -> Iterator[TaskResult]:
-    for spec in specs:
-        if interrupt.requested:
-            return
-        yield run_task(spec, None if memory is None else memory(spec.source))
+    """One case at a time in this process; a case is written in a background thread while
+    the next one is read and synthesised (zlib-ng and NumPy release the GIL), so the
+    write costs little wall time. A case's result is yielded once its files are written.
+    On a stop, the write in progress finishes before this returns (a Ctrl-C drops its
+    result: the runner's clean-up then removes its files)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="lesionmix-write") as writer:
+        pending = None
+        for spec in specs:
+            if interrupt.requested:
+                break
+            res, out = compute_task(spec, None if memory is None else memory(spec.source))
+            if pending is not None:
+                yield pending.result()
+                pending = None
+            if out is None:
+                yield res
+            else:
+                pending = writer.submit(write_task, spec, res, out)
+        if pending is not None:
+            yield pending.result()
 
 
 def _failed(spec: TaskSpec, exc: BaseException) -> TaskResult:

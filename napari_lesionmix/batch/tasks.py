@@ -32,7 +32,8 @@ from ..core.mix import SynthResult, case_seeds, synthesize
 from ..core.recipe import Recipe
 from .layout import output_name
 
-__all__ = ["TaskSpec", "TaskResult", "Shared", "run_task", "synthesize_output", "worker_init",
+__all__ = ["TaskSpec", "TaskResult", "Shared", "compute_task", "run_task", "synthesize_one",
+           "synthesize_output", "worker_init", "write_task",
            "limit_threads", "BANK_FILE", "MAP_FILE", "PLAN_FILE"]
 
 BANK_FILE = "bank.npz"
@@ -209,7 +210,7 @@ def shared(work_dir: str | Path) -> Shared:
 
 # ------------------------------------------------------------------------------ the task
 def run_task(spec: TaskSpec, case: Case | None = None) -> TaskResult:
-    """Synthesise and write one output case.
+    """Synthesise and write one output case (:func:`compute_task` then :func:`write_task`).
 
     Parameters
     ----------
@@ -225,10 +226,16 @@ def run_task(spec: TaskSpec, case: Case | None = None) -> TaskResult:
         ``KeyboardInterrupt`` propagates after the atomic writes have removed their
         temporary files.
     """
+    res, out = compute_task(spec, case)
+    return res if out is None else write_task(spec, res, out)
+
+
+def compute_task(spec: TaskSpec, case: Case | None = None
+                 ) -> tuple[TaskResult, SynthResult | None]:
+    """Read the source and synthesise: the result and the case to write (None: failed)."""
     if spec.limit_threads:
         limit_threads()
     res = TaskResult(spec.k, spec.name, spec.source, ok=False, pid=os.getpid())
-    tmp = Path(spec.work_dir) / "tmp"
     try:
         t0 = time.perf_counter()
         ctx = shared(spec.work_dir)
@@ -238,18 +245,33 @@ def run_task(spec: TaskSpec, case: Case | None = None) -> TaskResult:
         t2 = time.perf_counter()
         out = synthesize_output(case, ctx, spec.seed, spec.name)
         t3 = time.perf_counter()
+    except Exception as exc:  # noqa: BLE001 - reported per case, the run goes on
+        res.error = _error(exc)
+        return res, None
+    res.seconds = {"setup": t1 - t0, "read": t2 - t1, "synthesis": t3 - t2}
+    return res, out
+
+
+def write_task(spec: TaskSpec, res: TaskResult, out: SynthResult) -> TaskResult:
+    """Write a computed case: channels, label, provenance, each atomically via
+    ``.lesionmix/tmp``; ``res`` becomes the case's full result."""
+    tmp = Path(spec.work_dir) / "tmp"
+    try:
+        t0 = time.perf_counter()
         out.case.write(spec.image_paths, spec.label_path, overwrite=True,
                        compression_level=spec.compression, tmp_dir=tmp)
         atomic_write_text(spec.provenance_path, out.provenance.to_json(), tmp_dir=tmp)
-        t4 = time.perf_counter()
+        res.seconds["write"] = time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001 - reported per case, the run goes on
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-        res.error = f"{type(exc).__name__}: {exc}{where}"
+        res.error = _error(exc)
         return res
-    describe(res, out)
-    res.seconds = {"setup": t1 - t0, "read": t2 - t1, "synthesis": t3 - t2, "write": t4 - t3}
-    return res
+    return describe(res, out)
+
+
+def _error(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def describe(res: TaskResult, out: SynthResult) -> TaskResult:

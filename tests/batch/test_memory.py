@@ -87,19 +87,20 @@ def test_abort_flag_leaves_only_complete_cases_and_a_consistent_manifest(tmp_pat
 
     def on_result(res):
         seen.append(res.name)
-        if len(seen) == 2:  # the user presses Cancel while case 1 is being recorded
-            stop.set()
+        if len(seen) == 2:  # the user presses Cancel while case 1 is being recorded:
+            stop.set()      # case 2 is in progress (its write in the background)
 
     out = tmp_path / "out"
     s = generate(GenerateOptions(_memory_source(case, recipe), out, 5, recipe=recipe,
                                  progress=False), say=lambda m: None, abort=stop,
                  on_result=on_result)
     assert s.interrupted and s.exit_code == 130 and s.state == "interrupted"
+    assert len(seen) == 3  # the case in progress completed; cases 3 and 4 never started
     m = Manifest.load(out / "manifest.json")
     assert m.data["state"] == "interrupted" and sorted(m.written()) == sorted(seen) == s.names
     on_disk = sorted(p.name for p in (out / "labelsTr").iterdir())
     assert on_disk == sorted(["sub00.nii.gz"] + [f"{n}.nii.gz" for n in seen])
-    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 3
+    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 4
     assert [p for p in out.rglob("*") if ".tmp" in p.name] == []
     assert verify_output(out)[1] == []
 
