@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not copy the input cases into OUTPUT (by default they are copied "
                         "byte for byte when the format is the same)")
     g.add_argument("--compression", type=int, default=None, metavar="L",
-                   help="zlib level 1 (fast) .. 9 (small) of the written files; default "
-                        "SimpleITK's")
+                   help="zlib level 1 (fast) .. 9 (small) of the written .nii.gz files; "
+                        "default 3 (zlib-ng)")
     g.add_argument("--skip-bad", action="store_true",
                    help="go on without the bad input cases (listed in the summary and the "
                         "manifest); by default the run stops before writing anything")
