@@ -37,7 +37,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
-from napari_lesionmix.core.io_utils import atomic_path, atomic_write_text
+from napari_lesionmix.core.io_utils import atomic_path, atomic_write_text, channel_file
 
 HERE = Path(__file__).resolve().parent
 BRAIN_DIR = "brain_mr"
@@ -575,7 +575,7 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
     out = Path(out_dir)
     names = [f"{kind}{i + 1:02d}" for i in range(n)]
     targets = [out / "dataset.json", out / RECIPE_FILE] + [
-        p for c in names for p in ([out / "imagesTr" / f"{c}_{k:04d}.nii.gz"
+        p for c in names for p in ([out / "imagesTr" / channel_file(c, k, ".nii.gz")
                                     for k in range(channels)] + [out / "labelsTr" / f"{c}.nii.gz"])]
     clash = [str(p) for p in targets if p.exists()]
     if clash and not overwrite:
@@ -598,8 +598,8 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
             image, label = make_liver_case(case_rng(seed, _LIVER_CODE, i))
             extra = []
         for k, img in enumerate(extra, start=1):
-            write_nifti(img, out / "imagesTr" / f"{name}_{k:04d}.nii.gz", overwrite)
-        write_nifti(image, out / "imagesTr" / f"{name}_0000.nii.gz", overwrite)
+            write_nifti(img, out / "imagesTr" / channel_file(name, k, ".nii.gz"), overwrite)
+        write_nifti(image, out / "imagesTr" / channel_file(name, 0, ".nii.gz"), overwrite)
         write_nifti(label, out / "labelsTr" / f"{name}.nii.gz", overwrite)
         mask = sitk.GetArrayViewFromImage(label) == lesion_label
         info = {"case": name, "shape": list(image.GetSize()),
