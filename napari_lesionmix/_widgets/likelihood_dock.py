@@ -147,10 +147,7 @@ class LikelihoodDock(LesionMixDock):
         try:
             paths = label_files_of(folder)
         except OSError as exc:
-            notify(f"Likelihood: cannot list {folder}: {exc.strerror}", "warning")
-            return None
-        if not paths:
-            notify(f"Likelihood: {folder} holds no NIfTI, NRRD or MetaImage file", "warning")
+            notify(f"Likelihood: {exc}", "warning")
             return None
         r = self.state.recipe
         case = self.state.case

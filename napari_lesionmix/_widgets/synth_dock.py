@@ -308,10 +308,6 @@ class SynthDock(LesionMixDock):
         except OSError as exc:
             notify(f"Synthesise: {exc}", "warning")
             return None
-        if not paths:
-            notify(f"Synthesise: {folder} holds no NIfTI, NRRD or MetaImage label file",
-                   "warning")
-            return None
         r = self.state.recipe
         return self.run_worker(loads_from_files, paths, r.lesion_classes, r.organ_label,
                                desc=f"Lesion loads of {len(paths)} label files",

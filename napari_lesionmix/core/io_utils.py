@@ -124,15 +124,19 @@ def label_files_of(folder: str | Path) -> list[Path]:
     Raises
     ------
     FileNotFoundError
-        The folder does not exist.
+        The folder does not exist or holds no image file (the message says which).
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
     for sub in ("labelsTr", "labels"):
         if (root / sub).is_dir():
-            return list_image_files(root / sub)
-    return list_image_files(root)
+            root = root / sub
+            break
+    files = list_image_files(root)
+    if not files:
+        raise FileNotFoundError(f"{root}: holds no NIfTI, NRRD or MetaImage file")
+    return files
 
 
 # ------------------------------------------------------------------------------ modes
