@@ -43,8 +43,9 @@ from common import ForeignCPU, brain_cohort, output_args, save, scratch  # noqa:
 
 from napari_lesionmix.batch.dataset import open_dataset  # noqa: E402
 from napari_lesionmix.batch.manifest import Manifest, package_versions  # noqa: E402
+from napari_lesionmix.batch.options import GenerateOptions  # noqa: E402
 from napari_lesionmix.batch.prepare import prepare  # noqa: E402
-from napari_lesionmix.batch.runner import GenerateOptions, generate  # noqa: E402
+from napari_lesionmix.batch.runner import generate  # noqa: E402
 from napari_lesionmix.core.case import Case  # noqa: E402
 from napari_lesionmix.core.image_io import DEFAULT_LEVEL, io_threads, set_io_threads  # noqa: E402
 from napari_lesionmix.core.recipe import Recipe  # noqa: E402

@@ -14,7 +14,8 @@ Examples
 __version__ = "0.1.0"
 
 from .batch.memory import MemorySource
-from .batch.runner import GenerateOptions, RunError, RunSummary, generate
+from .batch.options import GenerateOptions, RunError, RunSummary
+from .batch.runner import generate
 from .batch.splits import grouped_splits, install_splits
 from .batch.verify import verify_output
 from .core.case import Case

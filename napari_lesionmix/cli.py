@@ -24,7 +24,7 @@ def _err(msg: str) -> None:
 
 
 def _default_workers() -> int:
-    from .batch.runner import default_workers
+    from .batch.options import default_workers
     return default_workers()
 
 
@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------------ commands
 def cmd_generate(a) -> int:
-    from .batch.runner import GenerateOptions, RunError, generate
+    from .batch.options import GenerateOptions, RunError
+    from .batch.runner import generate
 
     opts = GenerateOptions(input=a.input, output=a.output, n=a.n, recipe=a.recipe, seed=a.seed,
                            workers=a.workers, scheduler=a.scheduler, resume=a.resume,
@@ -213,7 +214,7 @@ def cmd_generate(a) -> int:
 
 def _dataset_and_recipe(path: Path, recipe_path: Path | None):
     from .batch.dataset import DatasetError, open_dataset
-    from .batch.runner import RunError, load_recipe
+    from .batch.options import RunError, load_recipe
     try:
         return open_dataset(path), load_recipe(recipe_path, None)
     except (DatasetError, RunError) as exc:

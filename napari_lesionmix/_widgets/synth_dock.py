@@ -42,8 +42,9 @@ from qtpy.QtWidgets import (
 
 from .._layers import GEOMETRY_KEY
 from ..batch.memory import MemorySource
+from ..batch.options import GenerateOptions, RunError
 from ..batch.prepare import loads_from_files
-from ..batch.runner import GenerateOptions, RunError, check_output, generate
+from ..batch.runner import check_output, generate
 from ..batch.tasks import Shared, synthesize_one
 from ..core.image_io import cast_to
 from ..core.io_utils import label_files_of

@@ -6,7 +6,7 @@ names are also in :mod:`napari_lesionmix`.
 
 Examples
 --------
->>> from napari_lesionmix.batch.runner import GenerateOptions, generate    # doctest: +SKIP
+>>> from napari_lesionmix import GenerateOptions, generate                  # doctest: +SKIP
 >>> summary = generate(GenerateOptions("Dataset001_MS", "out", n=100))    # doctest: +SKIP
 >>> summary.exit_code                                                      # doctest: +SKIP
 0

@@ -9,7 +9,7 @@ run uses those instead of building them from its cases.
 
 Examples
 --------
->>> from napari_lesionmix.batch.runner import GenerateOptions, generate     # doctest: +SKIP
+>>> from napari_lesionmix import GenerateOptions, generate                   # doctest: +SKIP
 >>> source = MemorySource.from_case(case, bank=bank, lmap=lmap)             # doctest: +SKIP
 >>> summary = generate(GenerateOptions(source, "out", n=10))                # doctest: +SKIP
 """

@@ -1,6 +1,7 @@
 """The one run: from a source of cases to a trainable nnU-Net v2 raw dataset.
 
-``lesionmix generate`` and the napari plugin's Export both call :func:`generate`; the
+``lesionmix generate`` and the napari plugin's Export both call :func:`generate` with
+:class:`~.options.GenerateOptions` (what it returns: :class:`~.options.RunSummary`); the
 source is a dataset on disk (:class:`~napari_lesionmix.batch.dataset.Dataset`) or cases
 in memory (:class:`~napari_lesionmix.batch.memory.MemorySource`). Its steps, in order,
 each a function of this module:
@@ -18,12 +19,12 @@ each a function of this module:
 4. :func:`write_shared`: ``overwrite`` removes what a previous run made (see
    ``layout.OWNED``); the bank, the map and the plan go to ``OUTPUT/.lesionmix/``; the
    manifest is started; the originals are copied.
-5. :func:`cleanup`: leftover temporary files and the files of cases that are not
+5. :func:`~.finish.cleanup`: leftover temporary files and the files of cases that are not
    complete are deleted, so what follows starts from complete cases only.
 6. :func:`run_tasks`: one task per missing case on the chosen executor; each finished
    case gets its manifest entry (the last thing written for a case). A Ctrl-C, or the
    caller's ``abort`` flag, stops after the cases in progress.
-7. :func:`finish`: clean-up, dataset.json (numTraining = complete cases), the grouped
+7. :func:`~.finish.finish`: clean-up, dataset.json (numTraining = complete cases), the grouped
    ``splits_final.json``, loads.png, the manifest's final state, and what the run could
    not do, said per case and, when cases equal their sources, with the likely cause.
 """
@@ -36,156 +37,25 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.io_utils import atomic_path, atomic_write_text
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
-from .dataset import DatasetError, SourceCase, open_dataset
+from .dataset import DatasetError, open_dataset
 from .executors import Interrupt, describe_executor, execute, sigint_handler
-from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from .layout import LMIX_PATTERN, OutputLayout, case_of_file, output_name, write_dataset_json
+from .finish import cleanup, finish
+from .layout import OutputLayout, output_name
 from .manifest import Manifest, file_sizes, package_versions
 from .memory import MemorySource
+from .options import GenerateOptions, Plan, RunError, RunSummary, check_options, load_recipe
 from .prepare import Setup, prepare
 from .progress import Progress
-from .report import organ_like_classes, unchanged_cause
-from .splits import write_splits
+from .report import organ_like_classes
 from .tasks import BANK_FILE, MAP_FILE, PLAN_FILE, TaskResult, TaskSpec
 
-__all__ = ["GenerateOptions", "Plan", "RunError", "RunSummary", "check_output", "cleanup",
-           "default_workers", "finish", "generate", "load_recipe", "make_plan", "read_input",
-           "run_tasks", "write_shared"]
-
-DESCRIPTION = "LesionMix augmented dataset (napari-lesionmix)"
-
-
-class RunError(Exception):
-    """The run cannot start (bad input, bad options, OUTPUT in the way). Exit code 2.
-    Nothing has been written or deleted."""
-
-
-@dataclass
-class GenerateOptions:
-    """Options of a run (``lesionmix generate --help`` describes each).
-
-    ``input`` is a dataset folder or a :class:`MemorySource`; ``recipe`` a recipe file,
-    a :class:`Recipe` or None (the defaults).
-    """
-
-    input: Path | MemorySource
-    output: Path
-    n: int
-    recipe: Path | Recipe | None = None
-    seed: int | None = None
-    workers: int = 1
-    scheduler: str | None = None
-    resume: bool = False
-    overwrite: bool = False
-    originals: bool = True
-    compression: int | None = None
-    skip_bad: bool = False
-    progress: bool = True
-
-
-@dataclass
-class RunSummary:
-    """How the run ended.
-
-    Attributes
-    ----------
-    names : list of str
-        Complete synthesised cases in output order (this run's and reused ones).
-    unchanged : list of str
-        Complete cases equal to their source (no voxel changed); ``notes`` says why.
-    notes : list of str
-        What the run could not do, in words (also printed and in the manifest).
-    state : str
-        The manifest's final state: complete, incomplete or interrupted.
-    setup_seconds : float
-        The one-off pass over the input (checks, bank, map).
-    """
-
-    planned: int = 0
-    written: int = 0
-    reused: int = 0
-    failed: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)
-    originals: int = 0
-    interrupted: bool = False
-    seconds: float = 0.0
-    output: Path | None = None
-    names: list = field(default_factory=list)
-    unchanged: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-    state: str = "running"
-    setup_seconds: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        return EXIT_OK if self.written + self.reused == self.planned and not self.failed \
-            else EXIT_FAILED
-
-    def line(self) -> str:
-        """One line: how many cases, failures, unchanged cases, time and where."""
-        done = self.written + self.reused
-        parts = [f"{done}/{self.planned} synthesised cases complete"]
-        if self.reused:
-            parts.append(f"{self.reused} from the previous run")
-        if self.originals:
-            parts.append(f"{self.originals} originals")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        if self.unchanged:
-            parts.append(f"{len(self.unchanged)} equal to their source (no voxel changed)")
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} bad input case(s) skipped: "
-                         + ", ".join(b["case"] for b in self.skipped))
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        parts.append(f"{self.seconds:.1f} s ({rate:.2f} cases/s)")
-        state = "interrupted" if self.interrupted else ("done" if self.exit_code == 0
-                                                        else "incomplete")
-        return f"{state}: " + ", ".join(parts) + f" -> {self.output}"
-
-
-@dataclass
-class Plan:
-    """Which source and seed each output case takes, and what the manifest records."""
-
-    names: list[str]
-    sources: list[SourceCase]
-    seeds: list
-    data: dict
-
-
-# ------------------------------------------------------------------------------ 1. output
-def load_recipe(recipe: Path | Recipe | None, seed: int | None) -> Recipe:
-    """The recipe (a file, a Recipe or the defaults), with the seed overridden if given."""
-    try:
-        if isinstance(recipe, Recipe):
-            out = recipe
-        else:
-            out = Recipe.from_json(recipe) if recipe is not None else Recipe()
-        if seed is not None:
-            out = out.replace(seed=int(seed))
-    except RecipeError as exc:
-        raise RunError(f"recipe: {exc}") from None
-    return out
-
-
-def check_options(opts: GenerateOptions) -> None:
-    """RunError for options that cannot work together."""
-    if opts.n < 1:
-        raise RunError(f"--n must be at least 1, got {opts.n}")
-    if opts.resume and opts.overwrite:
-        raise RunError("--resume and --overwrite exclude each other")
-    if opts.compression is not None and not 1 <= opts.compression <= 9:
-        raise RunError(f"--compression must be 1..9, got {opts.compression}")
-    if opts.workers < 1:
-        raise RunError(f"--workers must be at least 1, got {opts.workers}")
+__all__ = ["check_output", "generate", "make_plan", "open_source", "read_input", "run_tasks",
+           "write_shared"]
 
 
 def check_output(output, source, resume: bool = False,
@@ -374,52 +244,6 @@ def _executor(source, opts: GenerateOptions) -> str:
     return describe_executor(1 if opts.scheduler else opts.workers, opts.scheduler)
 
 
-# ------------------------------------------------------------------------------ 5. clean-up
-def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
-            keep: set | frozenset = frozenset()) -> int:
-    """Delete temporaries and the files of every planned case that is not complete.
-
-    A case is complete when its manifest entry says ``written`` and each of its files
-    exists with the recorded size; otherwise its entry is dropped and its files deleted.
-    Synthesised-looking files (``*_lmix*``) of cases outside the plan are deleted too.
-
-    Returns
-    -------
-    int
-        Files deleted.
-    """
-    removed = layout.remove_temporaries()
-    planned = set(names)
-    changed = False
-    for name in names:
-        entry = manifest.cases.get(name)
-        files = layout.case_files(name)
-        ok = entry is not None and entry.get("status") == "written" and all(
-            p.exists() for p in files)
-        if ok and entry.get("sizes"):
-            ok = file_sizes(files) == entry["sizes"]
-        if ok:
-            continue
-        if entry is not None and entry.get("status") == "written":
-            del manifest.cases[name]
-            changed = True
-        for p in files:
-            if p.exists():
-                p.unlink()
-                removed += 1
-    for folder in (layout.images, layout.labels, layout.provenance):
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            name = case_of_file(layout, folder, p.name)
-            if name and LMIX_PATTERN.search(name) and name not in planned and name not in keep:
-                p.unlink()
-                removed += 1
-    if changed:
-        manifest.save()
-    return removed
-
-
 # ------------------------------------------------------------------------------ 6. tasks
 def _specs(plan: Plan, layout: OutputLayout, complete: set, compression) -> list[TaskSpec]:
     specs = []
@@ -500,48 +324,6 @@ def _record(manifest: Manifest, layout: OutputLayout, res: TaskResult) -> None:
     manifest.record(res.name, entry)
 
 
-# ------------------------------------------------------------------------------ 7. finish
-def finish(source, setup: Setup, plan: Plan, layout: OutputLayout, manifest: Manifest,
-           summary: RunSummary, say: Callable[[str], None] = print) -> None:
-    """Clean-up, dataset.json, splits_final.json, loads.png, the manifest's final state,
-    and the notes on what could not be done."""
-    names = plan.names
-    cleanup(layout, manifest, names, keep=set(manifest.data.get("originals", {})))
-    written = manifest.written()
-    done = [n for n in names if n in written]
-    summary.names = done
-    n_orig = len(manifest.data.get("originals", {}))
-    write_dataset_json(layout, source.channel_names, source.labels, n_orig + len(done),
-                       source.meta, DESCRIPTION)
-    summary.unchanged = [n for n in done if written[n].get("unchanged")]
-    notes = []
-    if summary.unchanged:
-        cause = unchanged_cause([written[n] for n in summary.unchanged], setup.recipe,
-                                source.labels, setup.reference_loads())
-        notes.append(f"{len(summary.unchanged)} of {len(done)} synthesised case(s) equal their "
-                     f"source (no voxel changed): {cause}")
-    splits, message = write_splits(layout, manifest)
-    if splits is None:
-        notes.append(message)
-    summary.notes = notes
-    summary.state = ("interrupted" if summary.interrupted else
-                     "complete" if len(done) == len(names) else "incomplete")
-    manifest.data.update(state=summary.state, failed=summary.failed,
-                         unchanged=summary.unchanged, notes=notes)
-    manifest.save()
-    for note in notes:
-        say(f"note: {note}")
-    try:
-        from .plot import plot_loads
-        plot_loads(layout.plot, setup.reference_loads(),
-                   [written[n]["target_load_mm3"] for n in done],
-                   [written[n]["achieved_load_mm3"] for n in done],
-                   title=f"{layout.root.name}: {len(done)} synthesised case(s)",
-                   tmp_dir=layout.tmp)
-    except Exception as exc:  # noqa: BLE001 - a plot never fails the run
-        say(f"warning: could not draw {layout.plot}: {exc}")
-
-
 # ------------------------------------------------------------------------------ the run
 def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
              abort=None, on_result: Callable[[TaskResult], None] | None = None,
@@ -600,9 +382,4 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
     if summary.written == 0:
         summary.seconds = time.perf_counter() - t_start
     return summary
-
-
-def default_workers() -> int:
-    """The machine's cores (``os.cpu_count()``; at least 1)."""
-    return max(os.cpu_count() or 1, 1)
 

@@ -15,7 +15,8 @@ import pytest
 
 from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.batch.memory import MemorySource
-from napari_lesionmix.batch.runner import GenerateOptions, RunError, generate
+from napari_lesionmix.batch.options import GenerateOptions, RunError
+from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.batch.tasks import Shared, synthesize_one
 from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core.case import Case

@@ -11,8 +11,9 @@ import pytest
 from napari_lesionmix.batch.dataset import open_dataset
 from napari_lesionmix.batch.layout import output_name
 from napari_lesionmix.batch.manifest import Manifest
+from napari_lesionmix.batch.options import GenerateOptions, RunError
 from napari_lesionmix.batch.prepare import prepare
-from napari_lesionmix.batch.runner import GenerateOptions, RunError, generate
+from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.batch.tasks import PLAN_FILE
 from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core.case import Case

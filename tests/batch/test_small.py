@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 
 from napari_lesionmix.batch.manifest import Manifest
-from napari_lesionmix.batch.runner import GenerateOptions, generate
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core.recipe import Recipe
 from tests.batch.helpers import make_nnunet

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_lesionmix.batch.runner import GenerateOptions, generate
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.batch.splits import SplitError, grouped_splits, install_splits
 from napari_lesionmix.cli import main
 from tests.batch.helpers import make_nnunet

@@ -52,7 +52,8 @@ def test_files_get_the_mode_a_plain_open_gives(tmp_path, umask, mask):
 
 
 def test_a_whole_output_is_group_readable_under_umask_022(tmp_path, umask):
-    from napari_lesionmix.batch.runner import GenerateOptions, generate
+    from napari_lesionmix.batch.options import GenerateOptions
+    from napari_lesionmix.batch.runner import generate
     from tests.batch.helpers import make_nnunet
 
     ds = make_nnunet(tmp_path / "in", n_cases=2, channels=1)

@@ -14,7 +14,8 @@ from napari_lesionmix._reader import read_layer_data
 from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.synth_dock import SynthDock
 from napari_lesionmix.batch.manifest import Manifest
-from napari_lesionmix.batch.runner import GenerateOptions, generate
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core.case import Case
 from napari_lesionmix.core.image_io import read_image
