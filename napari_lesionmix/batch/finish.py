@@ -62,7 +62,6 @@ def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
     return removed
 
 
-
 def finish(source, setup: Setup, plan: Plan, layout: OutputLayout, manifest: Manifest,
            summary: RunSummary, say: Callable[[str], None] = print) -> None:
     """Clean-up, dataset.json, splits_final.json, loads.png, the manifest's final state,
