@@ -18,7 +18,7 @@ case): nothing is written and the run says so. Without the originals in OUTPUT
 
 The format is nnU-Net v2's: a list of ``{"train": [...], "val": [...]}`` of case
 identifiers. nnU-Net reads it from ``nnUNet_preprocessed/<DatasetXXX_Name>/``;
-``nnUNetv2_plan_and_preprocess`` (v2.2 and later) copies the one in the raw dataset
+``nnUNetv2_plan_and_preprocess`` (recent versions: 2.8.1, tested) copies the one in the raw dataset
 folder there when there is none yet, and :func:`install_splits` copies it for you.
 """
 
