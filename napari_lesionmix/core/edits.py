@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 from .blend import blend, blend_weights
 from .case import Case
 from .inpaint import inpaint_patch, region_for, ring_label
-from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region
+from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region, structure
 from .recipe import Recipe
 from .transforms import LesionParams, augment
 
@@ -106,7 +106,11 @@ class CaseContext:
 
 @dataclass
 class Prepared:
-    """An augmented lesion ready to place: image in the target's intensities, mask, alpha."""
+    """An augmented lesion ready to place: image in the target's intensities, mask, alpha.
+
+    ``lo`` and ``hi`` are the mask's bounding box in the patch (inclusive), so a location
+    can be refused when the volume border would cut the lesion.
+    """
 
     image: np.ndarray
     mask: np.ndarray
@@ -114,10 +118,29 @@ class Prepared:
     guard: np.ndarray
     centroid: np.ndarray
     label: int
+    lo: np.ndarray
+    hi: np.ndarray
 
     @property
     def voxels(self) -> int:
         return int(self.mask.sum())
+
+
+def drop_fragments(mask: np.ndarray, min_voxels: int, connectivity: str = "full") -> np.ndarray:
+    """``mask`` without its connected components of fewer than ``min_voxels`` voxels.
+
+    Such a fragment would be labelled as lesion without being a lesion (the bank and the
+    load loop do not count it), so it is never written.
+    """
+    if min_voxels <= 1 or not mask.any():
+        return mask
+    lab, n = ndi.label(mask, structure(mask.ndim, connectivity))
+    if n == 1 and mask.sum() >= min_voxels:
+        return mask
+    sizes = np.bincount(lab.ravel())
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return keep[lab]
 
 
 def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
@@ -132,6 +155,7 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
         else ctx.spacing_zyx
     image, mask = augment(entry.image, entry.mask, params, opts.interpolation,
                           stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target)
+    mask = drop_fragments(mask, ctx.recipe.min_voxels, ctx.recipe.connectivity)
     sigma = opts.blend_sigma if opts.blend == "soft" else 0.0
     pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)))
     if pad:
@@ -149,10 +173,15 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
                                     iterations=int(opts.min_gap))
     else:
         guard = mask
-    centroid = (np.array(ndi.center_of_mass(mask)) if mask.any()
-                else (np.array(mask.shape) - 1) / 2.0)
+    if mask.any():
+        centroid = np.array(ndi.center_of_mass(mask))
+        pts = np.nonzero(mask)
+        lo, hi = np.array([p.min() for p in pts]), np.array([p.max() for p in pts])
+    else:
+        centroid = (np.array(mask.shape) - 1) / 2.0
+        lo, hi = np.zeros(mask.ndim, int), np.array(mask.shape) - 1
     return Prepared(image.astype(np.float32, copy=False), mask, alpha, guard, centroid,
-                    int(entry.lesion.label))
+                    int(entry.lesion.label), lo, hi)
 
 
 def _boxes(shape, corner, patch_shape):
@@ -176,6 +205,9 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
     tgt, src = _boxes(case.labels.shape, corner, prep.mask.shape)
     if tgt is None:
         return "outside the image"
+    # on the outermost voxels a lesion cannot be told from one the border cuts: keep off them
+    if (corner + prep.lo < 1).any() or (corner + prep.hi > np.asarray(case.labels.shape) - 2).any():
+        return "cut by the volume border"
     if (ctx.lesion_voxels(case.labels[tgt]) & prep.guard[src]).any():
         return "touches an existing lesion"
     inside = np.count_nonzero(ctx.allowed[tgt] & prep.mask[src])
@@ -215,13 +247,23 @@ def find_location(case: Case, prep: Prepared, sampler, ctx: CaseContext,
 
 
 def place_edit(case: Case, prep: Prepared, center, ctx: CaseContext) -> Edit:
-    """The edit that inserts ``prep`` centred at ``center`` (no checks)."""
+    """The edit that inserts ``prep`` centred at ``center`` (no checks).
+
+    Whatever the location, nothing is written outside the allowed region (the lesion is cut
+    to it, and pieces left smaller than ``min_voxels`` are not written), and the voxels of
+    existing lesions keep their values: the blend only reaches allowed, lesion-free voxels
+    and the new lesion's own.
+    """
     corner = np.rint(np.asarray(center, float) - prep.centroid).astype(int)
     tgt, src = _boxes(case.labels.shape, corner, prep.mask.shape)
     if tgt is None:
         raise ValueError(f"the lesion centred at {tuple(center)} lies outside the image")
-    mask = prep.mask[src]
-    alpha = prep.alpha[src] * (ctx.allowed[tgt] | mask)
+    allowed = ctx.allowed[tgt]
+    mask = prep.mask[src] & allowed
+    if mask.sum() < prep.voxels:
+        mask = drop_fragments(mask, ctx.recipe.min_voxels, ctx.recipe.connectivity)
+    alpha = np.where(mask, prep.alpha[src],
+                     prep.alpha[src] * (allowed & ~ctx.lesion_voxels(case.labels[tgt])))
     background = case.channels[(slice(None),) + tgt]
     channels = blend(background, prep.image[(slice(None),) + src], alpha)
     channels = np.where(alpha > 0, channels, background).astype(case.channels.dtype)

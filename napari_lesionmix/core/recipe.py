@@ -98,7 +98,9 @@ class PopulateOptions:
     blend_sigma : float
         Gaussian sigma of the soft blend in voxels (choice: 1).
     min_inside : float
-        Fraction of the lesion mask that must lie in the allowed region (choice: 0.9).
+        Fraction of the lesion mask that must lie in the allowed region (choice: 1, the
+        whole lesion). Below 1 a lesion may be placed across the region's edge, but only
+        its part inside is written.
     min_gap : int
         Voxels between a new lesion and any existing lesion (choice: 1).
     max_tries : int
@@ -123,7 +125,7 @@ class PopulateOptions:
     interpolation: str = "linear"
     blend: str = "soft"
     blend_sigma: float = 1.0
-    min_inside: float = 0.9
+    min_inside: float = 1.0
     min_gap: int = 1
     max_tries: int = 50
     margin: int = 3
