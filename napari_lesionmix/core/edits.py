@@ -154,7 +154,8 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
     target = None if np.allclose(entry.spacing_zyx, ctx.spacing_zyx, rtol=1e-6) \
         else ctx.spacing_zyx
     image, mask = augment(entry.image, entry.mask, params, opts.interpolation,
-                          stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target)
+                          stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target,
+                          mask_interpolation=opts.mask_interpolation)
     mask = drop_fragments(mask, ctx.recipe.min_voxels, ctx.recipe.connectivity)
     sigma = opts.blend_sigma if opts.blend == "soft" else 0.0
     pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)))

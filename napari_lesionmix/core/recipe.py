@@ -23,6 +23,7 @@ LOAD_DISTRIBUTIONS = ("real", "uniform", "gaussian", "low", "medium", "high", "f
 INPAINT_METHODS = ("slices", "slice-axis", "3d")
 PICK_MODES = ("uniform", "class", "size")
 CONNECTIVITY = ("full", "face")
+MASK_INTERPOLATIONS = ("distance", "linear")
 
 
 class RecipeError(ValueError):
@@ -92,7 +93,11 @@ class PopulateOptions:
     noise_p, noise_std : float, (float, float)
         Additive Gaussian noise, std range in normalised (z-score) units (choice: [0, 0.1]).
     interpolation : {"linear", "cubic"}
-        Image interpolation; the mask is always linear then thresholded at 0.5.
+        Image interpolation.
+    mask_interpolation : {"distance", "linear"}
+        ``distance`` (choice, default): the mask is resampled through its signed distance
+        to the lesion's surface (shape-based interpolation), so lesions from thick slices
+        are not box-shaped on thin slices; ``linear``: linear then thresholded at 0.5.
     blend : {"soft", "hard"}
         Soft (default) blends with the mask smoothed by ``blend_sigma`` voxels.
     blend_sigma : float
@@ -123,6 +128,7 @@ class PopulateOptions:
     noise_p: float = 1.0
     noise_std: tuple = (0.0, 0.1)
     interpolation: str = "linear"
+    mask_interpolation: str = "distance"
     blend: str = "soft"
     blend_sigma: float = 1.0
     min_inside: float = 1.0
@@ -142,6 +148,7 @@ class PopulateOptions:
         self.brightness = _range(p + "brightness", self.brightness, 0.0, 10.0)
         self.noise_std = _range(p + "noise_std", self.noise_std, 0.0, 10.0)
         _choice(p + "interpolation", self.interpolation, ("linear", "cubic"))
+        _choice(p + "mask_interpolation", self.mask_interpolation, MASK_INTERPOLATIONS)
         _choice(p + "blend", self.blend, ("soft", "hard"))
         self.blend_sigma = _number(p + "blend_sigma", self.blend_sigma, 0.0, 20.0)
         self.min_inside = _prob(p + "min_inside", self.min_inside)

@@ -372,6 +372,7 @@ def augment(
     spacing=None,
     margin: int | None = None,
     target_spacing=None,
+    mask_interpolation: str = "distance",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply drawn parameters to one lesion's image and mask patch (deterministic).
 
@@ -384,8 +385,12 @@ def augment(
     transformed mask's bounding box plus ``margin`` voxels of context.
 
     Outside the input patch the image is extended by its nearest values (plausible
-    context) and the mask by 0. The mask is always resampled linearly and thresholded at
-    0.5. Cubic image interpolation uses scipy's spline prefilter (with the same
+    context) and the mask by 0. The mask is resampled through its signed distance map
+    (``mask_interpolation="distance"``: the distance in mm to the lesion's surface,
+    negative inside, interpolated linearly and cut at 0; shape-based interpolation, so a
+    lesion from thick slices is rounded between them, not a stack of slabs) or linearly
+    and thresholded at 0.5 (``"linear"``). Both give the input mask back under the
+    identity. Cubic image interpolation uses scipy's spline prefilter (with the same
     ``nearest`` boundary) and is clipped to each channel's input range to remove
     overshoot. Brightness multiplies the raw intensities; the noise is
     ``N(0, (noise_std * std_c)^2)`` per channel when ``stats`` is given, else
@@ -410,6 +415,8 @@ def augment(
     target_spacing : sequence of float, optional
         Spacing (array order) of the case the lesion goes to; the output patch is on that
         grid, so the lesion keeps its physical size. ``None``: the source's grid.
+    mask_interpolation : {"distance", "linear"}
+        How the mask is resampled (see above).
     margin : int, optional
         Context voxels kept around the transformed mask. ``None`` infers it from the input:
         the largest distance between the mask's bounding box and the patch border (the
@@ -450,6 +457,9 @@ def augment(
         raise ValueError(f"params are for {params.ndim}D, the lesion is {ndim}D")
     if interpolation not in _ORDERS:
         raise ValueError(f"interpolation must be 'linear' or 'cubic', got {interpolation!r}")
+    if mask_interpolation not in ("distance", "linear"):
+        raise ValueError(f"mask_interpolation must be 'distance' or 'linear', got "
+                         f"{mask_interpolation!r}")
     n_ch = image.shape[0]
     if stats is not None:
         stats = np.asarray(stats, dtype=float)
@@ -506,9 +516,20 @@ def augment(
             if a_inv[i, j] != 0.0:
                 coords[i] += a_inv[i, j] * grid[j]
 
-    mask_f = ndi.map_coordinates(mask.astype(np.float32), coords, order=1,
-                                 mode="constant", cval=0.0, output=np.float32)
-    out_mask = mask_f > 0.5
+    if mask_interpolation == "distance":
+        # shape-based interpolation: the signed distance to the lesion's surface (mm,
+        # negative inside) is interpolated and cut at 0, so a lesion from thick slices
+        # comes out rounded between them instead of as a stack of slabs
+        sp = _spacing(spacing, ndim, "spacing")
+        sdf = (ndi.distance_transform_edt(~mask, sampling=sp)
+               - ndi.distance_transform_edt(mask, sampling=sp)).astype(np.float32)
+        mask_f = ndi.map_coordinates(sdf, coords, order=1, mode="constant",
+                                     cval=float(sp.sum()), output=np.float32)
+        out_mask = mask_f < 0
+    else:
+        mask_f = ndi.map_coordinates(mask.astype(np.float32), coords, order=1,
+                                     mode="constant", cval=0.0, output=np.float32)
+        out_mask = mask_f > 0.5
     if not out_mask.any():
         return empty()
 

@@ -73,3 +73,31 @@ def test_no_fragment_smaller_than_min_voxels_is_created():
         back = replay(out.provenance.to_dict(), target, bank)
         assert np.array_equal(back.labels, out.case.labels)
     assert written > 10
+
+
+# ---------------------------------------------------------------- shape
+def _identical_slices(mask):
+    pairs = [(mask[k].any() and mask[k + 1].any(), np.array_equal(mask[k], mask[k + 1]))
+             for k in range(mask.shape[0] - 1)]
+    both = [same for full, same in pairs if full]
+    return np.mean(both)
+
+
+def test_a_thick_slice_lesion_is_rounded_on_thin_slices_not_a_stack_of_slabs():
+    from napari_lesionmix.core.transforms import augment
+    # a ball of radius 7 mm sampled on 3 mm slices (1 mm in plane), shown on 1 mm slices
+    z, y, x = np.mgrid[-4:5, -10:11, -10:11].astype(float)
+    ball = (3 * z) ** 2 + y ** 2 + x ** 2 <= 49
+    image = np.where(ball, 50.0, 100.0).astype(np.float32)[None]
+    ident = LesionParams.identity(3)
+    masks = {mode: augment(image, ball, ident, spacing=(3, 1, 1), target_spacing=(1, 1, 1),
+                           mask_interpolation=mode)[1] for mode in ("linear", "distance")}
+    assert _identical_slices(masks["linear"]) > 0.6       # slabs of three equal slices
+    assert _identical_slices(masks["distance"]) < 0.35    # a rounded shape
+    truth = 4 / 3 * np.pi * 7 ** 3
+    assert 0.7 * truth < masks["distance"].sum() < 1.3 * truth
+    # on its own grid, without a transform, both give the mask back
+    for mode in ("linear", "distance"):
+        back = augment(image, ball, ident, mask_interpolation=mode)[1]
+        crop = lambda m: m[ndi.find_objects(m.astype(int))[0]]  # noqa: E731
+        assert np.array_equal(crop(back), crop(ball))
