@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from .appearance import RING, ring_of
 from .blend import blend, blend_weights
 from .case import Case
 from .inpaint import inpaint_patch, region_for, ring_label
@@ -109,7 +110,10 @@ class Prepared:
     """An augmented lesion ready to place: image in the target's intensities, mask, alpha.
 
     ``lo`` and ``hi`` are the mask's bounding box in the patch (inclusive), so a location
-    can be refused when the volume border would cut the lesion.
+    can be refused when the volume border would cut the lesion. ``level`` is the lesion's
+    surroundings in its source case, per channel, in the target's intensities (None when
+    unknown); ``site`` the voxels its surroundings are compared on at a new place: the
+    mask and the 2-voxel ring around it.
     """
 
     image: np.ndarray
@@ -120,6 +124,8 @@ class Prepared:
     label: int
     lo: np.ndarray
     hi: np.ndarray
+    level: np.ndarray | None = None
+    site: np.ndarray | None = None
 
     @property
     def voxels(self) -> int:
@@ -153,21 +159,34 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
     opts = ctx.recipe.populate
     target = None if np.allclose(entry.spacing_zyx, ctx.spacing_zyx, rtol=1e-6) \
         else ctx.spacing_zyx
-    image, mask = augment(entry.image, entry.mask, params, opts.interpolation,
+    level = entry.level
+    image = entry.image
+    if entry.context is not None and level is not None:
+        # the patch's non-tissue (background, another organ, other lesions) is not pasted
+        # along with the lesion: it becomes the lesion's surroundings level
+        other = ~entry.context & ~entry.mask
+        if other.any():
+            image = image.copy()
+            image[:, other] = np.asarray(level, np.float32)[:, None]
+    image, mask = augment(image, entry.mask, params, opts.interpolation,
                           stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target,
-                          mask_interpolation=opts.mask_interpolation)
+                          mask_interpolation=opts.mask_interpolation,
+                          brightness=opts.brightness_mode, level=level, restore=opts.restore)
     mask = drop_fragments(mask, ctx.recipe.min_voxels, ctx.recipe.connectivity)
     sigma = opts.blend_sigma if opts.blend == "soft" else 0.0
-    pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)))
+    pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)), RING)
     if pad:
         width = [(0, 0)] + [(pad, pad)] * mask.ndim
         image = np.pad(image, width, mode="edge")
         mask = np.pad(mask, width[1:])
+    level = None if level is None else np.array(level, np.float64)
     if not np.array_equal(entry.stats, ctx.stats):
         src, dst = entry.stats, ctx.stats
         for c in range(image.shape[0]):
             cs = min(c, len(src) - 1)
             image[c] = (image[c] - src[cs, 0]) / src[cs, 1] * dst[c, 1] + dst[c, 0]
+            if level is not None:
+                level[c] = (level[c] - src[cs, 0]) / src[cs, 1] * dst[c, 1] + dst[c, 0]
     alpha = blend_weights(mask, opts.blend, sigma)
     if opts.min_gap > 0 and mask.any():
         guard = ndi.binary_dilation(mask, ndi.generate_binary_structure(mask.ndim, mask.ndim),
@@ -182,7 +201,7 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
         centroid = (np.array(mask.shape) - 1) / 2.0
         lo, hi = np.zeros(mask.ndim, int), np.array(mask.shape) - 1
     return Prepared(image.astype(np.float32, copy=False), mask, alpha, guard, centroid,
-                    int(entry.lesion.label), lo, hi)
+                    int(entry.lesion.label), lo, hi, level, mask | ring_of(mask))
 
 
 def _boxes(shape, corner, patch_shape):
@@ -214,7 +233,30 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
     inside = np.count_nonzero(ctx.allowed[tgt] & prep.mask[src])
     if inside < ctx.recipe.populate.min_inside * total:
         return f"only {inside / total:.0%} inside the allowed region"
+    tol = ctx.recipe.populate.surround_tol
+    if tol > 0 and prep.level is not None:
+        here = site_quartiles(case, prep, tgt, src, ctx)
+        if here is None:
+            return "no tissue around the location"
+        # the middle half of the tissue there must be like the lesion's own surroundings
+        off = np.abs(here[:, [0, 2]] - prep.level[:, None]).max(axis=1) / ctx.stats[:, 1]
+        if (off > tol).any():
+            c = int(np.argmax(off))
+            return (f"surroundings unlike the lesion's own (channel {c}: {off[c]:.1f} z "
+                    f"away, tolerance {tol:g})")
     return ""
+
+
+def site_quartiles(case: Case, prep: Prepared, tgt, src, ctx: CaseContext
+                   ) -> np.ndarray | None:
+    """Quartiles (25th, 50th, 75th percentile) of each channel of ``case`` over the tissue
+    where ``prep`` would sit and around it (its ``site`` without disallowed or lesion
+    voxels), ``(C, 3)``; None when the site holds no such voxel."""
+    site = prep.site[src] & ctx.allowed[tgt] & ~ctx.lesion_voxels(case.labels[tgt])
+    if not site.any():
+        return None
+    return np.array([np.quantile(case.channels[c][tgt][site], (0.25, 0.5, 0.75))
+                     for c in range(case.n_channels)])
 
 
 def find_location(case: Case, prep: Prepared, sampler, ctx: CaseContext,
@@ -266,7 +308,13 @@ def place_edit(case: Case, prep: Prepared, center, ctx: CaseContext) -> Edit:
     alpha = np.where(mask, prep.alpha[src],
                      prep.alpha[src] * (allowed & ~ctx.lesion_voxels(case.labels[tgt])))
     background = case.channels[(slice(None),) + tgt]
-    channels = blend(background, prep.image[(slice(None),) + src], alpha)
+    image = prep.image[(slice(None),) + src]
+    if ctx.recipe.populate.brightness_mode == "contrast" and prep.level is not None:
+        here = site_quartiles(case, prep, tgt, src, ctx)  # keep the contrast to the new place
+        if here is not None:
+            image = image + (here[:, 1] - prep.level).astype(np.float32).reshape(
+                (-1,) + (1,) * mask.ndim)
+    channels = blend(background, image, alpha)
     channels = np.where(alpha > 0, channels, background).astype(case.channels.dtype)
     labels = case.labels[tgt].copy()
     if prep.label > np.iinfo(labels.dtype).max:

@@ -27,6 +27,7 @@ CHOICES: dict[str, tuple] = {
     "populate.pick": ("uniform", "class", "size"),
     "populate.interpolation": ("linear", "cubic"),
     "populate.mask_interpolation": ("distance", "linear"),
+    "populate.brightness_mode": ("contrast", "raw"),
     "populate.blend": ("soft", "hard"),
     "inpaint.pick": ("uniform", "size"),
     "inpaint.method": ("slices", "slice-axis", "3d"),
@@ -60,6 +61,7 @@ BOUNDS: dict[str, tuple] = {
     "populate.noise_std": (0.0, 10.0),
     "populate.blend_sigma": (0.0, 20.0),
     "populate.min_inside": (0.0, 1.0),
+    "populate.surround_tol": (0.0, 100.0),
     "populate.min_gap": (0, 100),
     "populate.max_tries": (1, 100000),
     "populate.margin": (0, 100),
@@ -142,7 +144,17 @@ class PopulateOptions:
         random displacement field in voxels (paper: [3, 7]), and its largest displacement in
         voxels (choice: 2).
     brightness_p, brightness : float, (float, float)
-        Multiplicative brightness (paper: [0.9, 1.1]; p = 1 choice).
+        Brightness factor (paper: [0.9, 1.1]; p = 1 choice).
+    brightness_mode : {"contrast", "raw"}
+        ``contrast`` (choice, default): the factor scales the lesion's contrast to its
+        surroundings, so it means the same in every modality, and the lesion keeps that
+        contrast where it is placed (it is set relative to the tissue around its new
+        place); ``raw`` (the paper's): the factor multiplies the raw intensities and the
+        lesion keeps its z-scores.
+    restore : bool
+        Give a resampled lesion back its donor's contrast and texture (choice: on);
+        rotation, resizing and elastic deformation average neighbouring voxels and lower
+        both.
     noise_p, noise_std : float, (float, float)
         Additive Gaussian noise, std range in normalised (z-score) units (choice: [0, 0.1]).
     interpolation : {"linear", "cubic"}
@@ -161,6 +173,13 @@ class PopulateOptions:
         its part inside is written.
     min_gap : int
         Voxels between a new lesion and any existing lesion (choice: 1).
+    surround_tol : float
+        A location is accepted only where its surroundings look like the donor lesion's
+        own: in every channel, the middle half (25th to 75th percentile) of the tissue
+        under and 2 voxels around the placed lesion lies within ``surround_tol`` (z-score
+        units of the target) of the median of the 2-voxel ring around the lesion in its
+        source case (choice: 0.7; 0 turns the check off). So white-matter lesions land in
+        white matter, learnt from the data, with no atlas.
     max_tries : int
         Locations tried before a lesion is skipped (choice: 50).
     margin : int
@@ -180,12 +199,15 @@ class PopulateOptions:
     brightness: tuple = (0.9, 1.1)
     noise_p: float = 1.0
     noise_std: tuple = (0.0, 0.1)
+    brightness_mode: str = "contrast"
+    restore: bool = True
     interpolation: str = "linear"
     mask_interpolation: str = "distance"
     blend: str = "soft"
     blend_sigma: float = 1.0
     min_inside: float = 1.0
     min_gap: int = 1
+    surround_tol: float = 0.7
     max_tries: int = 50
     margin: int = 3
 
@@ -193,7 +215,7 @@ class PopulateOptions:
         p = f"{where}."
         _choice(p + "pick", self.pick)
         for name in ("flip_p", "rotate_p", "scale_p", "elastic_p", "brightness_p", "noise_p",
-                     "elastic_magnitude", "blend_sigma", "min_inside"):
+                     "elastic_magnitude", "blend_sigma", "min_inside", "surround_tol"):
             setattr(self, name, _number(p + name, getattr(self, name)))
         for name in ("rotate_deg", "scale", "elastic_sigma", "brightness", "noise_std"):
             setattr(self, name, _range(p + name, getattr(self, name)))
@@ -201,7 +223,10 @@ class PopulateOptions:
             setattr(self, name, _integer(p + name, getattr(self, name)))
         _choice(p + "interpolation", self.interpolation)
         _choice(p + "mask_interpolation", self.mask_interpolation)
+        _choice(p + "brightness_mode", self.brightness_mode)
         _choice(p + "blend", self.blend)
+        if not isinstance(self.restore, bool):
+            raise RecipeError(f"{p}restore: expected true or false, got {self.restore!r}")
 
 
 @dataclass

@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage as ndi
 
+from .appearance import restore as restore_appearance
+from .appearance import interior, surroundings, texture
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .recipe import PopulateOptions
 
@@ -374,6 +377,9 @@ def augment(
     margin: int | None = None,
     target_spacing=None,
     mask_interpolation: str = "distance",
+    brightness: str = "raw",
+    level=None,
+    restore: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply drawn parameters to one lesion's image and mask patch (deterministic).
 
@@ -393,7 +399,8 @@ def augment(
     and thresholded at 0.5 (``"linear"``). Both give the input mask back under the
     identity. Cubic image interpolation uses scipy's spline prefilter (with the same
     ``nearest`` boundary) and is clipped to each channel's input range to remove
-    overshoot. Brightness multiplies the raw intensities; the noise is
+    overshoot. Brightness multiplies the raw intensities or scales the lesion's contrast
+    (``brightness``), after the optional restoration (``restore``); the noise is
     ``N(0, (noise_std * std_c)^2)`` per channel when ``stats`` is given, else
     ``N(0, noise_std^2)``, drawn from ``default_rng(noise_seed)`` over the output patch.
 
@@ -418,6 +425,18 @@ def augment(
         grid, so the lesion keeps its physical size. ``None``: the source's grid.
     mask_interpolation : {"distance", "linear"}
         How the mask is resampled (see above).
+    brightness : {"raw", "contrast"}
+        ``raw`` (the paper's) multiplies the intensities by ``params.brightness``;
+        ``contrast`` scales the lesion's difference to its surroundings (``level``), so the
+        factor means the same in every modality.
+    level : sequence of float, optional
+        The lesion's surroundings per channel (:func:`.appearance.surroundings` of the
+        source case, which knows what is tissue); default: the ring around the mask in
+        the patch.
+    restore : bool
+        Give the resampled lesion back the mean contrast to ``level`` and the texture it
+        had in the patch (:func:`.appearance.restore`; resampling averages neighbouring
+        voxels, which lowers both).
     margin : int, optional
         Context voxels kept around the transformed mask. ``None`` infers it from the input:
         the largest distance between the mask's bounding box and the patch border (the
@@ -459,6 +478,8 @@ def augment(
     if interpolation not in _ORDERS:
         raise ValueError(f"interpolation must be one of {', '.join(map(repr, _ORDERS))}, "
                          f"got {interpolation!r}")
+    if brightness not in ("raw", "contrast"):
+        raise ValueError(f"brightness must be 'raw' or 'contrast', got {brightness!r}")
     if mask_interpolation not in ("distance", "linear"):
         raise ValueError(f"mask_interpolation must be 'distance' or 'linear', got "
                          f"{mask_interpolation!r}")
@@ -554,8 +575,21 @@ def augment(
         if order > 1:  # cubic splines overshoot at edges: keep the source's range
             np.clip(out_img[ch], src.min(), src.max(), out=out_img[ch])
 
+    if (restore or brightness == "contrast") and level is None:
+        level = surroundings(image, mask)
+        if level is None:
+            level = np.array([float(np.median(c)) for c in image])
+    if restore:
+        level = np.asarray(level, float)
+        contrast = image[:, mask].mean(axis=1) - level
+        restore_appearance(out_img, out_mask, contrast, texture(image, interior(mask)), level,
+                           [params.noise_seed, 1])
     if params.brightness != 1.0:
-        out_img *= np.float32(params.brightness)
+        if brightness == "contrast":  # scale the lesion's contrast to its surroundings
+            lvl = np.asarray(level, np.float32).reshape((n_ch,) + (1,) * ndim)
+            out_img[:] = lvl + (out_img - lvl) * np.float32(params.brightness)
+        else:                         # the paper's: scale the raw intensities
+            out_img *= np.float32(params.brightness)
     if params.noise_std > 0:
         std = np.full(n_ch, params.noise_std)
         if stats is not None:

@@ -101,3 +101,98 @@ def test_a_thick_slice_lesion_is_rounded_on_thin_slices_not_a_stack_of_slabs():
         back = augment(image, ball, ident, mask_interpolation=mode)[1]
         crop = lambda m: m[ndi.find_objects(m.astype(int))[0]]  # noqa: E731
         assert np.array_equal(crop(back), crop(ball))
+
+
+# ---------------------------------------------------------------- intensity and texture
+def _ball_patch(rng, noise=0.0, radius=5, size=21, lesion=50.0, tissue=100.0, offset=0.0):
+    g = np.indices((size,) * 3) - size // 2
+    ball = (g ** 2).sum(0) <= radius ** 2
+    img = np.where(ball, lesion, tissue) + offset + rng.normal(0, noise, ball.shape)
+    return img.astype(np.float32)[None], ball
+
+
+def test_brightness_scales_the_contrast_to_the_surroundings_not_the_raw_intensity():
+    from dataclasses import replace
+
+    from napari_lesionmix.core.transforms import augment
+    image, ball = _ball_patch(np.random.default_rng(0), offset=1000.0)  # a big baseline
+    params = replace(LesionParams.identity(3), brightness=1.1)
+    img, m = augment(image, ball, params, brightness="contrast")
+    assert np.allclose(img[0][m], 1045.0) and np.allclose(img[0][~m], 1100.0)
+    img, m = augment(image, ball, params, brightness="raw")  # the paper's: raw x 1.1
+    assert np.allclose(img[0][m], 1155.0) and np.allclose(img[0][~m], 1210.0)
+
+
+def test_resampling_keeps_the_lesions_contrast_and_texture_when_restored():
+    from dataclasses import replace
+
+    from napari_lesionmix.core.appearance import interior, texture
+    from napari_lesionmix.core.transforms import augment
+    rng = np.random.default_rng(1)
+    image, ball = _ball_patch(rng, noise=4.0, radius=6, size=25)
+    params = replace(LesionParams.identity(3), rotate=(30.0, 20.0, 0.0), scale=1.4)
+    donor_contrast = image[0][ball].mean() - 100.0
+    donor_grain = texture(image, interior(ball))[0]
+    for restore, lo, hi in ((False, 0.0, 0.85), (True, 0.9, 1.1)):
+        img, m = augment(image, ball, params, restore=restore, level=[100.0])
+        assert lo < texture(img, interior(m))[0] / donor_grain < hi
+        assert 0.9 < (img[0][m].mean() - 100.0) / donor_contrast < 1.1
+
+
+def _two_tissue_case(seed=0, n_lesions=4):
+    """Bright tissue (100) in the upper half of the foreground, dark (70) in the lower;
+    dark lesions (40) only ever in the bright half."""
+    rng = np.random.default_rng(seed)
+    shape = (24, 48, 48)
+    img = np.zeros(shape, np.float32)
+    img[2:-2, 2:24, 2:-2] = 100.0
+    img[2:-2, 24:-2, 2:-2] = 70.0
+    lab = np.zeros(shape, np.uint8)
+    placed = 0
+    while placed < n_lesions:
+        c = rng.integers([6, 7, 7], [18, 18, 41])
+        box = tuple(slice(v - 2, v + 2) for v in c)
+        if lab[tuple(slice(b.start - 2, b.stop + 2) for b in box)].any():
+            continue
+        lab[box] = 1
+        img[box] = 40.0
+        placed += 1
+    img += rng.normal(0, 2.0, shape).astype(np.float32) * (img > 0)
+    return Case.from_arrays(img[None], lab, name=f"two{seed}")
+
+
+def test_lesions_land_where_the_surroundings_look_like_their_own():
+    case = _two_tissue_case()
+    shares = {}
+    for tol in (0.7, 0.0):
+        recipe = Recipe(lesion_classes=[1], populate={"surround_tol": tol})
+        bank = LesionBank.from_recipe([case], recipe)
+        new = np.zeros(case.labels.shape, bool)
+        for seed in range(4):  # no likelihood map: uniform over the foreground
+            out = synthesize(case, bank, None, recipe, seed=seed, target_load=900.0).case
+            new |= (out.labels == 1) & (case.labels != 1)
+        shares[tol] = new[:, :24].sum() / new.sum()
+    assert shares[0.7] > 0.95 and shares[0.0] < 0.8
+
+
+def test_a_lesion_keeps_its_contrast_to_the_tissue_of_its_new_place():
+    donor = _two_tissue_case(seed=3)
+    target = _two_tissue_case(seed=4, n_lesions=1)
+    part = target.channels[:, :, :24, :24]
+    part += 30.0 * (part > 0)  # the target's tissue is brighter in one quarter (a bias)
+    z_donor = -60.0 / donor.intensity_stats()[0, 1]  # lesions 40 in tissue 100
+    errors = {}
+    for mode in ("contrast", "raw"):
+        recipe = Recipe(lesion_classes=[1], populate={"brightness_p": 0.0, "noise_p": 0.0,
+                                                      "brightness_mode": mode,
+                                                      "surround_tol": 0.0})
+        bank = LesionBank.from_recipe([donor], recipe)
+        out = synthesize(target, bank, None, recipe, seed=0, target_load=300.0).case
+        err = []
+        for new in _new_components(target, out):
+            ring = ndi.binary_dilation(new, FULL, iterations=2) & ~new & (out.labels == 0)
+            ring &= out.channels[0] > 0
+            contrast = out.channels[0][new].mean() - out.channels[0][ring].mean()
+            err.append(abs(contrast / target.intensity_stats()[0, 1] / z_donor - 1))
+        errors[mode] = np.mean(err)
+    assert errors["contrast"] < 0.1 < errors["raw"]
