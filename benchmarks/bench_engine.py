@@ -1,7 +1,8 @@
 """Engine benchmark on the 1 mm brain sample (197×233×189): populate, inpaint, a whole
 case to twice its load, peak memory, and CarveMix's core cost as the reference.
 
-Run: ``python benchmarks/bench_engine.py [--repeats N] [--out benchmarks/results/engine.json]``
+Run: ``python benchmarks/bench_engine.py [--repeats N] [--save]`` (``--save`` writes
+``benchmarks/results/engine.json``; without it the figures go to a temporary folder)
 
 The 1 mm cohort is generated on first use into ``benchmarks/_work/brain_1mm`` (not
 committed). All times are medians over repeats, measured in one run, so that ratios
@@ -16,6 +17,7 @@ import json
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -63,12 +65,13 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30, help="operations timed per figure")
     ap.add_argument("--cases", type=int, default=5, help="whole cases timed")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "engine.json")
+    ap.add_argument("--save", action="store_true", help="write benchmarks/results/engine.json")
+    ap.add_argument("--out", type=Path, default=None, help="write the figures here instead")
     args = ap.parse_args(argv)
 
     cases = brain_1mm(2)
     case = cases[0]
-    recipe = Recipe(lesion_classes=[1], likelihood={"sigma_mm": 2.0, "floor": 0.0})
+    recipe = Recipe(lesion_classes=[1], likelihood={"sigma_mm": 2.0})  # default floor
     bank = LesionBank.from_recipe(cases, recipe)
     lmap = LikelihoodMap.from_recipe(cases, recipe)
     load, voxels = lesion_load(case.labels, [1], case.geometry.spacing_zyx)
@@ -146,9 +149,11 @@ def main(argv=None) -> dict:
           f"ratio {res['whole_case_vs_reference']:.3f} (target <= 0.25)")
     print(f"peak memory               {res['peak_memory_mb']:8.1f} MB   "
           f"{res['peak_memory_vs_case']:.2f}x the case's float32 size (target <= 8x)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"saved {args.out}")
+    out = args.out or (HERE / "results" / "engine.json" if args.save else
+                       Path(tempfile.mkdtemp(prefix="bench_engine_")) / "engine.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"saved {out}")
     return res
 
 

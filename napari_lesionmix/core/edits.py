@@ -171,7 +171,8 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
     image, mask = augment(image, entry.mask, params, opts.interpolation,
                           stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target,
                           mask_interpolation=opts.mask_interpolation,
-                          brightness=opts.brightness_mode, level=level, restore=opts.restore)
+                          brightness=opts.brightness_mode, level=level, restore=opts.restore,
+                          donor=entry.appearance)
     mask = drop_fragments(mask, ctx.recipe.min_voxels, ctx.recipe.connectivity)
     sigma = opts.blend_sigma if opts.blend == "soft" else 0.0
     pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)), RING)
@@ -228,14 +229,15 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
     # on the outermost voxels a lesion cannot be told from one the border cuts: keep off them
     if (corner + prep.lo < 1).any() or (corner + prep.hi > np.asarray(case.labels.shape) - 2).any():
         return "cut by the volume border"
-    if (ctx.lesion_voxels(case.labels[tgt]) & prep.guard[src]).any():
+    lesions = ctx.lesion_voxels(case.labels[tgt])
+    if (lesions & prep.guard[src]).any():
         return "touches an existing lesion"
     inside = np.count_nonzero(ctx.allowed[tgt] & prep.mask[src])
     if inside < ctx.recipe.populate.min_inside * total:
         return f"only {inside / total:.0%} inside the allowed region"
     tol = ctx.recipe.populate.surround_tol
     if tol > 0 and prep.level is not None:
-        here = site_quartiles(case, prep, tgt, src, ctx)
+        here = site_quartiles(case, prep, tgt, src, ctx, lesions)
         if here is None:
             return "no tissue around the location"
         # the middle half of the tissue there must be like the lesion's own surroundings
@@ -247,12 +249,15 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
     return ""
 
 
-def site_quartiles(case: Case, prep: Prepared, tgt, src, ctx: CaseContext
-                   ) -> np.ndarray | None:
+def site_quartiles(case: Case, prep: Prepared, tgt, src, ctx: CaseContext,
+                   lesions: np.ndarray | None = None) -> np.ndarray | None:
     """Quartiles (25th, 50th, 75th percentile) of each channel of ``case`` over the tissue
     where ``prep`` would sit and around it (its ``site`` without disallowed or lesion
-    voxels), ``(C, 3)``; None when the site holds no such voxel."""
-    site = prep.site[src] & ctx.allowed[tgt] & ~ctx.lesion_voxels(case.labels[tgt])
+    voxels), ``(C, 3)``; None when the site holds no such voxel. ``lesions``: the lesion
+    voxels of the box ``tgt``, when known."""
+    if lesions is None:
+        lesions = ctx.lesion_voxels(case.labels[tgt])
+    site = prep.site[src] & ctx.allowed[tgt] & ~lesions
     if not site.any():
         return None
     return np.array([np.quantile(case.channels[c][tgt][site], (0.25, 0.5, 0.75))

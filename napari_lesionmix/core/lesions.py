@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from .appearance import surroundings
+from .appearance import interior, surroundings, texture
 from .io_utils import atomic_path
 
 
@@ -216,6 +216,20 @@ class BankEntry:
         cached = self.__dict__.get("_level", False)
         if cached is False:
             cached = self.__dict__["_level"] = surroundings(self.image, self.mask, self.context)
+        return cached
+
+    @property
+    def appearance(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(contrast, grain)`` per channel: the mean inside the lesion minus
+        :attr:`level`, and its texture away from its edge (computed once); None when the
+        level is unknown."""
+        cached = self.__dict__.get("_appearance", False)
+        if cached is False:
+            level = self.level
+            cached = None if level is None else (
+                self.image[:, self.mask].mean(axis=1) - level,
+                texture(self.image, interior(self.mask)))
+            self.__dict__["_appearance"] = cached
         return cached
 
     @property

@@ -380,6 +380,7 @@ def augment(
     brightness: str = "raw",
     level=None,
     restore: bool = False,
+    donor=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply drawn parameters to one lesion's image and mask patch (deterministic).
 
@@ -437,6 +438,10 @@ def augment(
         Give the resampled lesion back the mean contrast to ``level`` and the texture it
         had in the patch (:func:`.appearance.restore`; resampling averages neighbouring
         voxels, which lowers both).
+    donor : (contrast, grain), optional
+        The lesion's contrast to ``level`` and its texture away from its edge, per
+        channel, when known (a bank entry's :attr:`~.lesions.BankEntry.appearance`);
+        default: measured on the patch.
     margin : int, optional
         Context voxels kept around the transformed mask. ``None`` infers it from the input:
         the largest distance between the mask's bounding box and the patch border (the
@@ -581,9 +586,9 @@ def augment(
             level = np.array([float(np.median(c)) for c in image])
     if restore:
         level = np.asarray(level, float)
-        contrast = image[:, mask].mean(axis=1) - level
-        restore_appearance(out_img, out_mask, contrast, texture(image, interior(mask)), level,
-                           [params.noise_seed, 1])
+        if donor is None:
+            donor = (image[:, mask].mean(axis=1) - level, texture(image, interior(mask)))
+        restore_appearance(out_img, out_mask, donor[0], donor[1], level, [params.noise_seed, 1])
     if params.brightness != 1.0:
         if brightness == "contrast":  # scale the lesion's contrast to its surroundings
             lvl = np.asarray(level, np.float32).reshape((n_ch,) + (1,) * ndim)
