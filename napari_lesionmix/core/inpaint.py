@@ -8,8 +8,8 @@ lesion, never on the full volume:
 2. :func:`inpaint_patch` fills the region by fast marching (Telea): 2D slice-wise along
    every axis and averaged (``"slices"``, default), slice-wise along one axis
    (``"slice-axis"``), or a true 3D fill in distance order (``"3d"``); then smooths
-   across the region so no seam shows, and optionally adds noise with the std of the
-   surrounding ring's high-pass residual (``texture``);
+   across the region so no seam shows, and optionally adds noise with the grain of the
+   same tissue around it, estimated robustly (``texture``);
 3. :func:`ring_label` gives the label the region gets: the most common non-lesion label
    of the ring around it.
 
@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from .appearance import residual_gain, robust_std
 from .recipe import INPAINT_METHODS, InpaintOptions
 
 __all__ = ["inpaint_patch", "region_for", "ring_label"]
@@ -213,9 +214,9 @@ def inpaint_patch(image: np.ndarray, region: np.ndarray, options: InpaintOptions
     2. Seam: if ``seam_sigma > 0`` the region's values become those of a Gaussian of
        ``seam_sigma`` voxels over the filled patch (``mode="nearest"``; voxels neither
        known nor in the region excluded by normalised convolution).
-    3. Texture: if on, add ``N(0, s^2)`` inside the region, ``s`` the std of the
-       high-pass residual ``x - gaussian(x, 1)`` of the filled patch over the ring
-       (region dilated twice, full connectivity, minus the region, known voxels only).
+    3. Texture: if on, add ``N(0, s^2)`` inside the region, ``s`` sized from the grain
+       of the same tissue in the ring around it (region dilated twice, full connectivity,
+       known voxels only), estimated robustly: see :func:`_tissue_grain`.
 
     Examples
     --------
@@ -275,16 +276,39 @@ def inpaint_patch(image: np.ndarray, region: np.ndarray, options: InpaintOptions
         smooth = _smooth(filled, region, unknown, float(options.seam_sigma))
         filled[:, region] = smooth
     if options.texture:
-        ring = _dilate(region, 2) & source
+        stds = _tissue_grain(filled, region, source, unknown)
         for c in range(filled.shape[0]):
-            std = 0.0
-            if ring.any():
-                resid = filled[c][ring] - _smooth(filled[c:c + 1], ring, unknown, 1.0)[0]
-                std = float(resid.std(dtype=np.float64))
-            noise = rng.normal(0.0, std, size=int(region.sum()))
+            noise = rng.normal(0.0, stds[c], size=int(region.sum()))
             filled[c][region] += noise.astype(np.float32)
     out[:, region] = filled[:, region]
     return out
+
+
+def _tissue_grain(filled: np.ndarray, region: np.ndarray, source: np.ndarray,
+                  unknown: np.ndarray) -> np.ndarray:
+    """Std per channel of the noise that gives the filled region the grain of the same
+    tissue around it.
+
+    Over the ring of known voxels within 2 voxels of the region, the high-pass residual
+    ``x - gaussian(x, 1)`` is split from its low-pass part; the ring voxels whose low-pass
+    value is within 3 robust residual stds of the fill's median in every channel are the
+    same tissue as the fill (a ring around a white-matter lesion may also hold grey matter
+    or CSF, whose grain and edges are not the site's). The grain is the robust std (MAD)
+    of their residual, divided by the residual's gain on white noise, so that the noise's
+    own residual matches it. Too few such voxels (< 20): the whole ring.
+    """
+    n_chan = filled.shape[0]
+    ring = _dilate(region, 2) & source
+    if not ring.any():
+        return np.zeros(n_chan)
+    low = _smooth(filled, ring, unknown, 1.0)
+    resid = filled[:, ring] - low
+    spread = np.array([robust_std(r) for r in resid])
+    centre = np.median(filled[:, region], axis=1)
+    same = np.all(np.abs(low - centre[:, None]) <= 3.0 * spread[:, None] + 1e-12, axis=0)
+    if np.count_nonzero(same) >= 20:
+        spread = np.array([robust_std(r[same]) for r in resid])
+    return spread / residual_gain(region.ndim)
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:

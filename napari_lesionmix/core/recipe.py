@@ -251,7 +251,8 @@ class InpaintOptions:
         Gaussian sigma in voxels of the smoothing across the region after the fill
         (choice: 1; 0 turns it off).
     texture : bool
-        Add noise with the std of the surrounding ring's high-pass residual (choice: on).
+        Add noise with the grain of the same tissue around the region: a robust std of
+        the high-pass residual of the ring voxels that look like the fill (choice: on).
     """
 
     pick: str = "uniform"

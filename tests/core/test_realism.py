@@ -196,3 +196,23 @@ def test_a_lesion_keeps_its_contrast_to_the_tissue_of_its_new_place():
             err.append(abs(contrast / target.intensity_stats()[0, 1] / z_donor - 1))
         errors[mode] = np.mean(err)
     assert errors["contrast"] < 0.1 < errors["raw"]
+
+
+# ---------------------------------------------------------------- inpainted texture
+def test_an_inpainted_site_has_the_grain_of_the_same_tissue_around_it():
+    from napari_lesionmix.core.inpaint import inpaint_patch
+    from napari_lesionmix.core.recipe import InpaintOptions
+    rng = np.random.default_rng(3)
+    shape = (30, 40, 40)
+    z, y, x = np.indices(shape)
+    wm = y < 24  # the site's tissue: flat, fine grain
+    img = np.where(wm, 100.0 + rng.normal(0, 2.0, shape),  # next to it: folded and grainy
+                   60.0 + 15.0 * np.sin(x / 1.5) * np.cos(z / 2.0) + rng.normal(0, 6.0, shape))
+    region = ((z - 15) ** 2 + (y - 19) ** 2 + (x - 20) ** 2) <= 16  # a site in WM near GM
+    img[region] = 40.0
+    out = inpaint_patch(img.astype(np.float32)[None], region, InpaintOptions(),
+                        np.random.default_rng(0))[0]
+    hp = out - ndi.gaussian_filter(out, 1.0)
+    grain_here = hp[region].std()
+    grain_wm = (img - ndi.gaussian_filter(img, 1.0))[wm & ~region & (y < 12)].std()
+    assert 0.75 < grain_here / grain_wm < 1.35
