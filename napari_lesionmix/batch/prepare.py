@@ -37,6 +37,9 @@ class Prepared:
         zero-load cases included.
     recipe : Recipe
         The recipe with ``lesion_classes`` resolved (see :func:`resolve_classes`).
+    notices : list of str
+        What the user should know, e.g. cases that had to be registered to be in one
+        space with the others for the likelihood map, or that use their own map.
     """
 
     good: list[SourceCase] = field(default_factory=list)
@@ -45,6 +48,7 @@ class Prepared:
     lmap: LikelihoodMap | None = None
     loads: dict = field(default_factory=dict)
     recipe: Recipe | None = None
+    notices: list = field(default_factory=list)
 
     def reference_loads(self) -> list[float]:
         """Per-case loads in mm³ of every good case, in case order."""
@@ -120,7 +124,9 @@ def prepare(dataset: Dataset, recipe: Recipe, *, with_bank: bool = True, with_ma
     if with_map:
         try:
             out.lmap = LikelihoodMap.from_cases(
-                gen, classes, organ, recipe.likelihood.sigma_mm, recipe.likelihood.floor)
+                gen, classes, organ, recipe.likelihood.sigma_mm, recipe.likelihood.floor,
+                align=recipe.likelihood.align)
+            out.notices.extend(out.lmap.notices)
         except LikelihoodError:
             out.lmap = None  # no lesion anywhere: populate fails later with a clear error
     for _ in gen:

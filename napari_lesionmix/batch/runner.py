@@ -223,6 +223,8 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None) ->
         bar.close()
     for b in prep.bad:
         say(f"bad case {b.name}: {b.problem}")
+    for line in prep.notices:
+        say(f"likelihood map: {line}")
     if prep.bad and not opts.skip_bad:
         raise RunError(f"{len(prep.bad)} bad input case(s): "
                        f"{', '.join(b.name for b in prep.bad)}; nothing was written (fix them, "
@@ -275,6 +277,7 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None) ->
         manifest = Manifest.new(layout.manifest, plan=plan, recipe=recipe.to_dict(),
                                 versions=package_versions(), cases={})
     manifest.data["skipped"] = [b.to_dict() for b in prep.bad]
+    manifest.data["likelihood_notices"] = list(prep.notices)
     manifest.data["reference_loads"] = {s.name: prep.loads[s.name] for s in sources}
     manifest.data["executor"] = describe_executor(opts.workers, opts.scheduler)
     manifest.save()

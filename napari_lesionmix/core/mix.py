@@ -161,14 +161,15 @@ def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext):
         raise LikelihoodError(f"{case.name}: no voxel where lesions may go ({where})")
     if lmap is None:
         lmap = LikelihoodMap(ctx.allowed.astype(np.float32), case.geometry)
-    elif not lmap.on_grid(case.geometry, case.labels.shape):
-        # read the map on this case's grid once (through physical space), so that
-        # disallowed and occupied voxels can be left out of the draws
-        lmap = lmap.resample_to(case.geometry, case.labels.shape)
-        if not (lmap.prob[ctx.allowed] > 0).any():
+    else:
+        # the map on this case's grid, through its alignment (registered, its own map, or
+        # physical space), so that disallowed and occupied voxels can leave the draws
+        on_case = lmap.for_case(case)
+        if on_case is not lmap and not (on_case.prob[ctx.allowed] > 0).any():
             raise LikelihoodError(f"{case.name}: the likelihood map, read on this case's grid, is "
                                   "zero everywhere lesions are allowed; set likelihood.floor > 0 "
                                   "or check that the case overlaps the map in physical space")
+        lmap = on_case
     occupied = ctx.lesion_voxels(case.labels)
     sampler = lmap.sampler_for(case.geometry, case.labels.shape, ctx.allowed, occupied)
     if sampler.mass <= 0:

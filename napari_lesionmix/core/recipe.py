@@ -28,6 +28,7 @@ CHOICES: dict[str, tuple] = {
     "populate.interpolation": ("linear", "cubic"),
     "populate.mask_interpolation": ("distance", "linear"),
     "populate.brightness_mode": ("contrast", "raw"),
+    "likelihood.align": ("auto", "register", "none"),
     "populate.blend": ("soft", "hard"),
     "inpaint.pick": ("uniform", "size"),
     "inpaint.method": ("slices", "slice-axis", "3d"),
@@ -288,14 +289,23 @@ class LikelihoodOptions:
         (the rest follow the summed lesion masks), so that locations never seen with a
         lesion stay possible and a case whose own lesions make up the whole map (a
         one-case dataset) can still be populated (choice: 0.05, i.e. 5 % of the draws).
+    align : {"auto", "register", "none"}
+        How cases are put into one space before their masks are summed, and the map read
+        on each (choice: ``auto``): ``auto`` registers (SimpleITK, similarity transform) a
+        case whose allowed region overlaps the first case's with Dice < 0.9 in physical
+        space; ``register`` registers every case; ``none`` trusts the headers. A case
+        still overlapping with Dice < 0.8 after registration uses its own map, and the
+        user is told.
     """
 
     sigma_mm: float = 0.0
     floor: float = 0.05
+    align: str = "auto"
 
     def validate(self, where: str = "likelihood") -> None:
         self.sigma_mm = _number(f"{where}.sigma_mm", self.sigma_mm)
         self.floor = _number(f"{where}.floor", self.floor)
+        _choice(f"{where}.align", self.align)
 
 
 LOAD_KEYS = {

@@ -216,3 +216,65 @@ def test_an_inpainted_site_has_the_grain_of_the_same_tissue_around_it():
     grain_here = hp[region].std()
     grain_wm = (img - ndi.gaussian_filter(img, 1.0))[wm & ~region & (y < 12)].std()
     assert 0.75 < grain_here / grain_wm < 1.35
+
+
+# ---------------------------------------------------------------- cases not in one space
+def _turned(case: Case, degrees: float = 30.0, shift=(0.0, 6.0, 4.0)) -> Case:
+    """The same arrays under a header turned about the middle of the grid: the anatomy
+    moves in physical space (an oblique head)."""
+    from napari_lesionmix.core.geometry import Geometry
+    a = np.radians(degrees)
+    rot = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    g = case.geometry
+    centre = g.index_to_physical((np.array(case.labels.shape) - 1) / 2.0)
+    origin = centre + rot @ (np.asarray(g.origin) - centre) + np.asarray(shift)
+    geo = Geometry(g.spacing, tuple(origin), tuple((rot @ g.direction_matrix).ravel()))
+    return Case.from_arrays(case.channels, case.labels, geo, name=case.name + "_turned")
+
+
+def _head(seed, name):
+    case = blob_case(shape=(28, 40, 40), n_lesions=4, seed=seed, name=name,
+                     lesion_radius=(1.5, 2.5))
+    z = np.indices(case.labels.shape)[0]
+    case.channels[0] *= np.where(z < 14, 1.0, 1.3).astype(np.float32)  # not symmetric
+    return case
+
+
+def test_a_case_in_another_space_is_registered_for_the_map_and_read_through_it(tmp_path):
+    from napari_lesionmix.core.likelihood import LikelihoodMap
+    a, b = _head(1, "a"), _head(2, "b")
+    turned = _turned(b)
+    lmap = LikelihoodMap.from_cases([a, turned], [1], sigma_mm=2.0, floor=0.0)
+    assert lmap.alignment["a"].kind == "physical"
+    info = lmap.alignment["b_turned"]
+    assert info.kind == "registered" and info.before < 0.9 <= info.dice
+    assert any("b_turned" in n and "registered" in n for n in lmap.notices)
+    flat = LikelihoodMap.from_cases([a, turned], [1], sigma_mm=2.0, floor=0.0, align="none")
+    assert flat.alignment is None and flat.notices == []
+    # the turned case reads the map as its unturned self does (same arrays), not as its
+    # header says
+    straight = LikelihoodMap.from_cases([a, b], [1], sigma_mm=2.0, floor=0.0).for_case(b).prob
+    err = {name: np.abs(m.for_case(turned).prob - straight).sum() / straight.sum()
+           for name, m in (("aligned", lmap), ("physical", flat))}
+    assert err["aligned"] < 0.1 < 0.5 < err["physical"]
+    # saved and read back: the same alignment, the same map on the case
+    lmap.save(tmp_path / "map.nii.gz")
+    back = LikelihoodMap.load(tmp_path / "map.nii.gz")
+    assert back.alignment["b_turned"].params == info.params
+    np.testing.assert_allclose(back.for_case(turned).prob, lmap.for_case(turned).prob,
+                               atol=1e-6)
+
+
+def test_a_case_that_cannot_be_aligned_uses_its_own_map_and_the_user_is_told():
+    from napari_lesionmix.core.likelihood import LikelihoodMap
+    a = _head(1, "a")
+    odd = blob_case(shape=(28, 40, 40), n_lesions=3, seed=7, name="odd")
+    odd.channels[0] = np.where(np.indices(odd.labels.shape)[2] < 6, 100.0, 0.0)  # a slab
+    odd.labels[:] = 0
+    odd.labels[10:13, 10:13, 2:5] = 1
+    lmap = LikelihoodMap.from_cases([a, odd], [1], floor=0.05, align="register")
+    assert lmap.alignment["odd"].kind == "own"
+    assert any("odd" in n and "own lesion map" in n for n in lmap.notices)
+    own = lmap.for_case(odd)
+    assert own.prob[odd.labels == 1].max() == 1.0  # its own lesions lead its map
+    assert own.prob[odd.foreground()].min() > 0  # and the floor reaches all of it
