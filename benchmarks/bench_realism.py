@@ -42,7 +42,7 @@ import realism_measures as rm  # noqa: E402
 
 from napari_lesionmix.core.case import Case  # noqa: E402
 from napari_lesionmix.core.geometry import Geometry  # noqa: E402
-from napari_lesionmix.core.lesions import LesionBank, placement_region  # noqa: E402
+from napari_lesionmix.core.lesions import LesionBank, lesion_mask, placement_region  # noqa: E402
 from napari_lesionmix.core.likelihood import LikelihoodMap  # noqa: E402
 from napari_lesionmix.core.mix import (  # noqa: E402
     CaseContext,
@@ -115,6 +115,21 @@ def _recipe(kind, sample) -> Recipe:
 
 
 # ------------------------------------------------------------------------ measuring
+def measure_donors(co: Cohort, bank) -> dict:
+    """Each bank lesion measured where it is: key -> its measures."""
+    out = {}
+    for i, case in enumerate(co.cases):
+        allowed = co.allowed(case)
+        z = rm.zscores(case, placement_region(case, co.recipe.organ_label))
+        hp = rm.highpass(z)
+        lesion = co.lesions(case.labels)
+        for e in bank.entries:
+            if e.lesion.case_name == case.name:
+                local, box = lesion_mask(case.labels, e.lesion, co.recipe.connectivity, pad=4)
+                out[e.key] = rm.lesion_measures(z, hp, lesion, allowed, co.tissues[i], box, local)
+    return out
+
+
 def measure_real(co: Cohort) -> list[dict]:
     out = []
     for i, case in enumerate(co.cases):
@@ -128,8 +143,12 @@ def measure_real(co: Cohort) -> list[dict]:
     return out
 
 
-def measure_output(co: Cohort, i: int, out: Case) -> tuple[list, list, int]:
-    """Populated lesions, inpainted sites and new fragments of one synthesised case."""
+def measure_output(co: Cohort, i: int, out: Case, prov=None, donors=None
+                   ) -> tuple[list, list, int]:
+    """Populated lesions, inpainted sites and new fragments of one synthesised case.
+
+    With the provenance and ``donors`` (bank key -> the real lesion's measures), each
+    populated lesion also carries its donor's contrast and texture."""
     src = co.cases[i]
     before, after = co.lesions(src.labels), co.lesions(out.labels)
     allowed = co.allowed(src)
@@ -137,8 +156,19 @@ def measure_output(co: Cohort, i: int, out: Case) -> tuple[list, list, int]:
     z = rm.zscores(stats_case, placement_region(src, co.recipe.organ_label))
     hp = rm.highpass(z)
     added = after & ~before
-    populated = [rm.lesion_measures(z, hp, after, allowed, co.tissues[i], box, local)
-                 for box, local in rm.components(added)]
+    lab, _ = ndi.label(added, rm.FULL)
+    donor_of = {}
+    if prov is not None and donors:
+        for op in prov.accepted:
+            if op.kind == "populate":
+                donor_of[int(lab[tuple(int(c) for c in op.center)])] = donors.get(op.entry)
+    populated = []
+    for box, local in rm.components(added):
+        m = rm.lesion_measures(z, hp, after, allowed, co.tissues[i], box, local)
+        d = donor_of.get(int(lab[box][local][0]))
+        if d is not None:
+            m["donor_contrast"], m["donor_texture"] = d["contrast"], d["texture"]
+        populated.append(m)
     sites = []
     for box, local in rm.components(before & ~after, pad=8):
         region = ndi.binary_dilation(local, rm.FULL, iterations=co.recipe.inpaint.dilate)
@@ -155,13 +185,13 @@ def floor_share(co: Cohort, lmap) -> float:
     """Share of each case's sampling mass where no training lesion ever was (mean)."""
     if lmap is None:
         return float("nan")
-    seen = LikelihoodMap.from_cases(co.cases, co.classes, co.recipe.organ_label).prob > 0
+    seen_map = LikelihoodMap.from_cases(co.cases, co.classes, co.recipe.organ_label,
+                                        align=co.recipe.likelihood.align)
     shares = []
     for case in co.cases:
         ctx = CaseContext(case, co.recipe)
         sampler = location_sampler(case, lmap, ctx)
-        if not lmap.on_grid(case.geometry, case.labels.shape):
-            continue
+        seen = seen_map.for_case(case).prob > 0
         p = np.diff(np.concatenate([[0.0], sampler.cdf]))
         shares.append(float(p[~seen.ravel()[sampler.flat]].sum() / sampler.mass))
     return float(np.mean(shares)) if shares else float("nan")
@@ -173,6 +203,7 @@ def run_distributions(co: Cohort, bank, lmap, n_cases: int) -> dict:
     res = {"real": real, "loads": {}, "times_s": []}
     populated, sites, fragments, emptied = [], [], 0, 0
     replayed = []
+    donors = measure_donors(co, bank)
     for d, dist in enumerate(DISTS):
         recipe = co.recipe.replace(load_distribution=dist)
         seeds = np.random.SeedSequence([2024, d]).spawn(n_cases)
@@ -186,7 +217,7 @@ def run_distributions(co: Cohort, bank, lmap, n_cases: int) -> dict:
             statuses.append(prov.status)
             if prov.target_load_mm3 > 0 and not co.lesions(out.case.labels).any():
                 emptied += 1
-            p, s, f = measure_output(co, i, out.case)
+            p, s, f = measure_output(co, i, out.case, prov, donors)
             populated += p
             sites += s
             fragments += f
@@ -337,6 +368,10 @@ def report(name: str, res: dict, channels) -> None:
               f"{real[f'contrast_{c}_under_1']}/{real['lesions']})")
         print(f"{c:6s} texture inside real {rt:.3f} populated {pt:.3f} ratio {pt / rt:.2f} "
               f"(goal 0.75-1.25)")
+        if f"contrast_{c}_vs_donor_median" in pop:
+            print(f"{c:6s} each populated lesion against its own donor (median): contrast "
+                  f"x{pop[f'contrast_{c}_vs_donor_median']:.2f}, texture "
+                  f"x{pop[f'texture_{c}_vs_donor_median']:.2f}")
         if inp["sites"]:
             print(f"{c:6s} inpainted site texture {inp[f'texture_{c}']:.3f}, same tissue around "
                   f"(robust) {inp[f'around_{c}']:.3f}; per site ratio median "

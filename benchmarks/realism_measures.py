@@ -126,6 +126,14 @@ def summarise(measures: list[dict], channels: list[str]) -> dict:
     out["with_voxels_outside"] = int(sum(m["outside"] > 0 for m in measures))
     out["max_share_outside"] = float(max(m["outside"] / m["voxels"] for m in measures))
     out["touching_border"] = int(sum(m["border"] for m in measures))
+    paired = [m for m in measures if "donor_contrast" in m]
+    if paired:
+        out["paired_with_donor"] = len(paired)
+        for k, name in enumerate(channels):
+            c = np.array([m["contrast"][k] / m["donor_contrast"][k] for m in paired])
+            t = np.array([m["texture"][k] / m["donor_texture"][k] for m in paired])
+            out[f"contrast_{name}_vs_donor_median"] = float(np.nanmedian(c))
+            out[f"texture_{name}_vs_donor_median"] = float(np.nanmedian(t))
     out["pairs_identical"] = float(np.nanmean([m["pairs_identical"] for m in measures]))
     out["smooth_flips"] = float(np.nanmean([m["smooth_flips"] for m in measures]))
     return out

@@ -3,8 +3,9 @@
 The likelihood map sums lesion masks on one reference grid, which assumes every case is
 in one physical space. Cases of different subjects, scanners or headers often are not
 (an oblique header turns the whole head). For each case :func:`align_case` measures the
-overlap (Dice) of its allowed region (the brain, or the organ) with the reference's in
-physical space; when they overlap well the case is used as it is; else it is registered
+overlap (Dice) of its foreground (the placement mask, else its non-zero voxels: a
+skull-stripped brain, a CT's field of view) with the reference's in physical space (an
+organ's own shape varies too much between subjects to tell); when they overlap well the case is used as it is; else it is registered
 to the reference with SimpleITK (a similarity transform, Mattes mutual information on the
 first channel, two coarse levels, single-threaded and regularly sampled so the result is
 the same on every run). When even registration leaves the overlap poor, the case falls
@@ -78,7 +79,7 @@ class Alignment:
 
 
 class Reference:
-    """The case others are aligned to: its first channel and allowed region as images."""
+    """The case others are aligned to: its first channel and foreground as images."""
 
     def __init__(self, image: np.ndarray, region: np.ndarray, geometry: Geometry):
         self.geometry = geometry
@@ -91,7 +92,7 @@ class Reference:
         return self._region.shape
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(first channel, allowed region) as arrays, for saving."""
+        """(first channel, foreground) as arrays, for saving."""
         return sitk.GetArrayFromImage(self.image), self._region
 
     def dice(self, region: np.ndarray, geometry: Geometry,
@@ -150,7 +151,7 @@ def register(image: np.ndarray, geometry: Geometry, ref: Reference) -> sitk.Tran
 
 def align_case(image: np.ndarray, region: np.ndarray, geometry: Geometry, ref: Reference,
                mode: str = "auto") -> Alignment:
-    """How a case (first channel ``image``, allowed ``region``) goes into ``ref``'s space.
+    """How a case (first channel ``image``, foreground ``region``) goes into ``ref``'s space.
 
     ``auto``: as it is when its region overlaps the reference's with Dice >= ONE_SPACE,
     else registered; ``register``: always registered; ``none``: as it is. A registration

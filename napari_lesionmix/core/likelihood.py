@@ -138,8 +138,9 @@ class LikelihoodMap:
         progress : callable(done, total), optional
         align : {"auto", "register", "none"}
             Put each case into the first case's space before its mask is added
-            (:mod:`.align`): ``auto`` (default) registers a case whose allowed region
-            does not overlap the first's in physical space (Dice < 0.9), ``register``
+            (:mod:`.align`): ``auto`` (default) registers a case whose foreground (the
+            placement mask, else its non-zero voxels) does not overlap the first's in
+            physical space (Dice < 0.9), ``register``
             every case, ``none`` none. A case that cannot be aligned (Dice < 0.8 after
             registration) adds nothing and uses its own map (:meth:`for_case`); the map's
             :attr:`notices` say which. Only with the default ``reference`` grid.
@@ -153,16 +154,15 @@ class LikelihoodMap:
         if reference is None:
             reference = (first.geometry, first.spatial_shape)
             if align != "none":
-                ref = Reference(first.channels[0], placement_region(first, organ_label),
-                                first.geometry)
+                ref = Reference(first.channels[0], first.foreground(), first.geometry)
         alignment: dict = {}
 
         def items():
             for c in chain([first], it):
                 t = None
                 if ref is not None:
-                    a = alignment[c.name] = align_case(
-                        c.channels[0], placement_region(c, organ_label), c.geometry, ref, align)
+                    a = alignment[c.name] = align_case(c.channels[0], c.foreground(),
+                                                       c.geometry, ref, align)
                     if a.kind == "own":
                         continue
                     t = a.transform(c.ndim)
@@ -286,8 +286,8 @@ class LikelihoodMap:
             a = self.alignment.get(case.name)
             if a is None:
                 a = self.alignment[case.name] = align_case(
-                    case.channels[0], placement_region(case, self.build.get("organ_label")),
-                    case.geometry, self.reference, self.build.get("align", "auto"))
+                    case.channels[0], case.foreground(), case.geometry, self.reference,
+                    self.build.get("align", "auto"))
                 self.notices += alignment_notices({case.name: a}, "the map's reference")
         if a is None or a.kind == "physical":
             return self if self.on_grid(case.geometry, shape) else self.resample_to(

@@ -292,8 +292,8 @@ class LikelihoodOptions:
     align : {"auto", "register", "none"}
         How cases are put into one space before their masks are summed, and the map read
         on each (choice: ``auto``): ``auto`` registers (SimpleITK, similarity transform) a
-        case whose allowed region overlaps the first case's with Dice < 0.9 in physical
-        space; ``register`` registers every case; ``none`` trusts the headers. A case
+        case whose foreground (placement mask, else non-zero voxels) overlaps the first
+        case's with Dice < 0.9 in physical space; ``register`` registers every case; ``none`` trusts the headers. A case
         still overlapping with Dice < 0.8 after registration uses its own map, and the
         user is told.
     """
