@@ -77,15 +77,17 @@ def lesion_measures(z, hp, lesion_all, allowed, tissue, box, local) -> dict:
 
 
 def site_measures(hp, region_box, region, same_tissue_box) -> dict:
-    """Texture inside an inpainted region and of the same tissue around it (robust)."""
+    """Texture inside an inpainted region (plain and robust std) and of the same tissue
+    2-6 voxels around it (robust: anatomical edges do not count as grain)."""
     shell = ndi.binary_dilation(region, FULL, iterations=6) & ~ndi.binary_dilation(
         region, FULL, iterations=1)
     shell &= same_tissue_box
     hc = hp[(slice(None),) + region_box]
     inside = [float(c[region].std()) for c in hc]
+    inside_robust = [robust_std(c[region]) for c in hc]
     around = [robust_std(c[shell]) for c in hc]
-    return {"voxels": int(region.sum()), "inside": inside, "around": around,
-            "shell_voxels": int(shell.sum())}
+    return {"voxels": int(region.sum()), "inside": inside, "inside_robust": inside_robust,
+            "around": around, "shell_voxels": int(shell.sum())}
 
 
 def identical_pairs(mask: np.ndarray, axis: int = 0) -> float:

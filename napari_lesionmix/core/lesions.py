@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from .appearance import interior, surroundings, texture
+from .appearance import grain_size, interior, residual, surroundings
 from .io_utils import atomic_path
 
 
@@ -219,16 +219,21 @@ class BankEntry:
         return cached
 
     @property
-    def appearance(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(contrast, grain)`` per channel: the mean inside the lesion minus
-        :attr:`level`, and its texture away from its edge (computed once); None when the
-        level is unknown."""
+    def appearance(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(contrast, grain, size)`` per channel: the mean inside the lesion minus
+        :attr:`level`, its texture away from its edge, and its grain size per axis
+        (computed once); None when the level is unknown."""
         cached = self.__dict__.get("_appearance", False)
         if cached is False:
             level = self.level
-            cached = None if level is None else (
-                self.image[:, self.mask].mean(axis=1) - level,
-                texture(self.image, interior(self.mask)))
+            if level is None:
+                cached = None
+            else:
+                inner = interior(self.mask)
+                resid = residual(self.image)
+                cached = (self.image[:, self.mask].mean(axis=1) - level,
+                          np.array([float(r[inner].std()) for r in resid]),
+                          np.array([grain_size(r, inner) for r in resid]))
             self.__dict__["_appearance"] = cached
         return cached
 

@@ -438,10 +438,11 @@ def augment(
         Give the resampled lesion back the mean contrast to ``level`` and the texture it
         had in the patch (:func:`.appearance.restore`; resampling averages neighbouring
         voxels, which lowers both).
-    donor : (contrast, grain), optional
-        The lesion's contrast to ``level`` and its texture away from its edge, per
-        channel, when known (a bank entry's :attr:`~.lesions.BankEntry.appearance`);
-        default: measured on the patch.
+    donor : (contrast, grain[, size]), optional
+        The lesion's contrast to ``level``, its texture away from its edge and its grain
+        size, per channel, when known (a bank entry's
+        :attr:`~.lesions.BankEntry.appearance`); default: measured on the patch (white
+        grain).
     margin : int, optional
         Context voxels kept around the transformed mask. ``None`` infers it from the input:
         the largest distance between the mask's bounding box and the patch border (the
@@ -588,7 +589,8 @@ def augment(
         level = np.asarray(level, float)
         if donor is None:
             donor = (image[:, mask].mean(axis=1) - level, texture(image, interior(mask)))
-        restore_appearance(out_img, out_mask, donor[0], donor[1], level, [params.noise_seed, 1])
+        restore_appearance(out_img, out_mask, donor[0], donor[1], level, [params.noise_seed, 1],
+                           donor[2] if len(donor) > 2 else None)
     if params.brightness != 1.0:
         if brightness == "contrast":  # scale the lesion's contrast to its surroundings
             lvl = np.asarray(level, np.float32).reshape((n_ch,) + (1,) * ndim)
