@@ -181,20 +181,22 @@ def measure_output(co: Cohort, i: int, out: Case, prov=None, donors=None
     return populated, sites, fragments
 
 
-def floor_share(co: Cohort, lmap) -> float:
-    """Share of each case's sampling mass where no training lesion ever was (mean)."""
+def floor_share(co: Cohort, lmap) -> tuple[float, float]:
+    """Share of each case's sampling mass (mean over cases) where no training lesion ever
+    was, and where the smoothed lesion map is zero (what only the floor reaches)."""
     if lmap is None:
-        return float("nan")
-    seen_map = LikelihoodMap.from_cases(co.cases, co.classes, co.recipe.organ_label,
-                                        align=co.recipe.likelihood.align)
+        return float("nan"), float("nan")
+    lk = co.recipe.likelihood
+    maps = [LikelihoodMap.from_cases(co.cases, co.classes, co.recipe.organ_label, sigma,
+                                     align=lk.align) for sigma in (0.0, lk.sigma_mm)]
     shares = []
     for case in co.cases:
         ctx = CaseContext(case, co.recipe)
         sampler = location_sampler(case, lmap, ctx)
-        seen = seen_map.for_case(case).prob > 0
         p = np.diff(np.concatenate([[0.0], sampler.cdf]))
-        shares.append(float(p[~seen.ravel()[sampler.flat]].sum() / sampler.mass))
-    return float(np.mean(shares)) if shares else float("nan")
+        shares.append([float(p[~(m.for_case(case).prob > 0).ravel()[sampler.flat]].sum()
+                             / sampler.mass) for m in maps])
+    return tuple(float(v) for v in np.mean(shares, axis=0))
 
 
 # ------------------------------------------------------------------------ experiments
@@ -357,7 +359,9 @@ def report(name: str, res: dict, channels) -> None:
         print(f"tissue under lesions       real WM {real['in_WM']:.1%} GM {real['in_GM']:.1%} "
               f"CSF {real['in_CSF']:.1%} | populated WM {pop['in_WM']:.1%} GM {pop['in_GM']:.1%} "
               f"CSF {pop['in_CSF']:.1%}   (goal WM >= 80%, CSF <= 2%)")
-    print(f"sampling mass where no lesion was seen: {res['floor_share']:.1%}")
+    print(f"sampling mass where no lesion was ever seen {res['mass_never_seen']:.1%}; "
+          f"reached only through the floor {res['mass_floor_only']:.1%} "
+          f"(floor {res['floor']:g})")
     print(f"containment                populated with voxels outside: "
           f"{pop['with_voxels_outside']} (max share {pop['max_share_outside']:.1%}); "
           f"touching the border {pop['touching_border']}; new fragments < min_voxels "
@@ -402,7 +406,8 @@ def main(argv=None) -> dict:
         bank = LesionBank.from_recipe(co.cases, co.recipe)
         lmap = LikelihoodMap.from_recipe(co.cases, co.recipe)
         res = run_distributions(co, bank, lmap, args.cases)
-        res["floor_share"] = floor_share(co, lmap)
+        res["floor"] = co.recipe.likelihood.floor
+        res["mass_never_seen"], res["mass_floor_only"] = floor_share(co, lmap)
         report(co.name, res, co.channels)
         if co.name == "brain":
             res["shape"] = run_shape(co)

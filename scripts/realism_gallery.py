@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import bench_realism as br  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import realism_measures as rm  # noqa: E402
 
 from napari_lesionmix.core.lesions import LesionBank, placement_region  # noqa: E402

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage as ndi
 
-from .appearance import restore as restore_appearance
 from .appearance import interior, surroundings, texture
+from .appearance import restore as restore_appearance
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .recipe import PopulateOptions

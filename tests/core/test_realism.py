@@ -5,7 +5,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_lesionmix.core.case import Case
-from napari_lesionmix.core.edits import CaseContext, check_location, place_edit, prepare_lesion
+from napari_lesionmix.core.edits import CaseContext, check_location, prepare_lesion
 from napari_lesionmix.core.lesions import LesionBank
 from napari_lesionmix.core.mix import replay, synthesize
 from napari_lesionmix.core.recipe import Recipe
