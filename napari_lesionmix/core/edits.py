@@ -234,7 +234,7 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
         return "touches an existing lesion"
     inside = np.count_nonzero(ctx.allowed[tgt] & prep.mask[src])
     if inside < ctx.recipe.populate.min_inside * total:
-        return f"only {inside / total:.0%} inside the allowed region"
+        return f"only {inside} of its {total} voxels inside the allowed region"
     tol = ctx.recipe.populate.surround_tol
     if tol > 0 and prep.level is not None:
         here = site_quartiles(case, prep, tgt, src, ctx, lesions)
