@@ -113,6 +113,8 @@ def resample_mask(mask: np.ndarray, geometry: Geometry, ref: Reference,
                   transform: sitk.Transform | None = None) -> np.ndarray:
     """A mask of a case on the reference's grid (nearest neighbour) through ``transform``
     (reference → case points; identity: physical)."""
+    if transform is None and geometry.matches(ref.geometry) and mask.shape == ref.shape:
+        return np.asarray(mask, bool)  # already on the reference's grid
     img = _image(np.asarray(mask, np.uint8), geometry)
     t = transform if transform is not None else sitk.Transform(geometry.ndim, sitk.sitkIdentity)
     out = sitk.Resample(img, ref.region, t, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
