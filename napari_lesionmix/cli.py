@@ -308,13 +308,16 @@ def cmd_likelihood(a) -> int:
             changes["organ_label"] = a.organ_label
         lk = recipe.likelihood
         changes["likelihood"] = {"sigma_mm": lk.sigma_mm if a.sigma is None else a.sigma,
-                                 "floor": lk.floor if a.floor is None else a.floor}
+                                 "floor": lk.floor if a.floor is None else a.floor,
+                                 "align": lk.align}
         recipe = recipe.replace(**changes)
         prep = prepare(dataset, recipe, with_bank=False)
     except RecipeError as exc:
         return _fail(f"recipe: {exc}")
     for b in prep.bad:
         print(f"bad case {b.name}: {b.problem} (left out of the map)", file=sys.stderr)
+    for line in prep.notices:
+        print(f"notice: {line}", file=sys.stderr)
     if prep.lmap is None:
         return _fail(f"{dataset.root}: no lesion of classes {prep.recipe.lesion_classes} in any "
                      "case: the map would be zero everywhere (use --floor)")
