@@ -147,7 +147,10 @@ def register(image: np.ndarray, geometry: Geometry, ref: Reference) -> sitk.Tran
         result = result.GetNthTransform(result.GetNumberOfTransforms() - 1)
     out = sitk.Similarity3DTransform() if ndim == 3 else sitk.Similarity2DTransform()
     out.SetFixedParameters(result.GetFixedParameters())
-    out.SetParameters(result.GetParameters())
+    # ITK's smoothing pyramid runs on its global thread pool, which leaves the optimum
+    # different in the last bits from run to run; rounding to 1e-9 (radians, mm, scale)
+    # makes two builds of the same map give the same transform, far below a voxel
+    out.SetParameters([round(float(v), 9) for v in result.GetParameters()])
     return out
 
 
