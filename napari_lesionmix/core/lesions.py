@@ -389,8 +389,12 @@ class LesionBank:
 
     @classmethod
     def load(cls, path: str | Path) -> LesionBank:
-        """Read a bank written by :meth:`save`."""
+        """Read a bank written by :meth:`save`, or map a bank folder written by
+        :func:`~napari_lesionmix.core.bank_files.save_bank_folder`."""
         import json
+        if Path(path).is_dir():
+            from .bank_files import load_bank_folder
+            return load_bank_folder(path)
         try:
             with np.load(path) as z:
                 header = json.loads(bytes(z["header"]).decode())
