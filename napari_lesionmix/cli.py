@@ -1,7 +1,7 @@
 """``lesionmix``: the command line, thin over :mod:`napari_lesionmix.core` and ``batch``.
 
 Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``splits``,
-``demo``. Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
+``prepare``, ``demo``. Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
 
 Exit codes (:mod:`napari_lesionmix.batch.exit_codes`): 0 success; 1 some cases failed (or
 verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C.
@@ -184,6 +184,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="nnU-Net's dataset name (default: OUTPUT's folder name)")
     sp.add_argument("--overwrite", action="store_true",
                     help="with --install: replace a different splits_final.json already there")
+
+    pr = sub.add_parser(
+        "prepare", formatter_class=_Formatter,
+        help="build the lesion bank, likelihood map and reference loads for training-time "
+             "LesionMix",
+        description=(
+            "Read every case of DATASET once and write what the TorchIO, MONAI and nnU-Net "
+            "transforms share into OUT:\nprepared.json (recipe, reference loads, per-case "
+            "statistics), bank/ (the lesion bank, memory-mapped by\nevery data-loader "
+            "worker), likelihood.nii.gz and, with --case-maps, the map on each case's grid."))
+    pr.add_argument("input", type=Path, metavar="DATASET", help="input dataset folder")
+    pr.add_argument("output", type=Path, metavar="OUT", help="folder to write")
+    pr.add_argument("--recipe", type=Path, default=None,
+                    help="recipe JSON (default: the dataset's lesionmix_recipe.json if it has "
+                         "one, else the built-in recipe)")
+    pr.add_argument("--case-maps", action="store_true",
+                    help="also write the map read on each case's grid (maps/<case>.npy, one "
+                         "float32 volume per case): patches of a case then read it by slicing")
+    pr.add_argument("--skip-bad", action="store_true",
+                    help="go on without bad cases (by default they stop the command)")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace a prepared folder already in OUT")
 
     d = sub.add_parser("demo", formatter_class=_Formatter,
                        help="open napari with the brain sample and the plugin's docks",
@@ -409,6 +431,25 @@ def cmd_splits(a) -> int:
     return EXIT_OK
 
 
+def cmd_prepare(a) -> int:
+    from .core.recipe import RecipeError
+    from .integrations.prepared import PrepareError, write_prepared
+
+    dataset, recipe = _dataset_and_recipe(a.input, a.recipe)
+    try:
+        data = write_prepared(dataset, recipe, a.output, case_maps=a.case_maps,
+                              overwrite=a.overwrite, skip_bad=a.skip_bad,
+                              description=dataset.describe())
+    except (RecipeError, PrepareError) as exc:
+        return _fail(str(exc))
+    except FileExistsError as exc:
+        return _fail(str(exc))
+    for line in data.notices:
+        print(f"notice: {line}", file=sys.stderr)
+    print(f"wrote {data.describe()}")
+    return EXIT_OK
+
+
 def cmd_demo(a) -> int:
     import importlib.util
     if importlib.util.find_spec("napari") is None:
@@ -450,7 +491,8 @@ def _display_problem() -> str:
 
 
 COMMANDS = {"generate": cmd_generate, "stats": cmd_stats, "likelihood": cmd_likelihood,
-            "replay": cmd_replay, "verify": cmd_verify, "splits": cmd_splits, "demo": cmd_demo}
+            "replay": cmd_replay, "verify": cmd_verify, "splits": cmd_splits,
+            "prepare": cmd_prepare, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

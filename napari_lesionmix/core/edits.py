@@ -61,16 +61,22 @@ class CaseContext:
         The target.
     recipe : Recipe
         Its lesion classes, organ label and placement options.
+    extra_classes : iterable of int
+        Classes that count as lesions even if the case lacks them (the bank's).
+    stats : ndarray (C, 2), optional
+        The case's intensity statistics when the case is a patch of a larger one (measured
+        on the whole case); default: measured on ``case``'s allowed region.
     """
 
-    def __init__(self, case: Case, recipe: Recipe, extra_classes=()):
+    def __init__(self, case: Case, recipe: Recipe, extra_classes=(), stats=None):
         self.recipe = recipe
         classes = set(lesion_classes_of(case.labels, recipe.lesion_classes, recipe.organ_label))
         if recipe.lesion_classes is None:  # the bank's classes count even if this case lacks them
             classes |= {int(c) for c in extra_classes}
         self.classes = sorted(classes)
         self.allowed = placement_region(case, recipe.organ_label)
-        self.stats = case.intensity_stats(self.allowed)
+        self.stats = (case.intensity_stats(self.allowed) if stats is None
+                      else np.asarray(stats, np.float64).reshape(case.n_channels, 2))
         self.voxel_volume = float(case.geometry.voxel_volume)
         self.spacing_zyx = np.asarray(case.geometry.spacing_zyx, float)
         kind = case.labels.dtype
@@ -99,6 +105,8 @@ class CaseContext:
 
     def count_lesion_voxels(self, labels: np.ndarray) -> int:
         """Number of lesion-class voxels in a label map (one pass)."""
+        if len(self.classes) <= 4 and labels.dtype.kind in "iu":  # a few compares, no copy
+            return int(sum(np.count_nonzero(labels == c) for c in self.classes))
         if labels.dtype.itemsize <= 2 and labels.size:
             counts = np.bincount(labels.ravel())
             return int(sum(counts[c] for c in self.classes if c < counts.size))

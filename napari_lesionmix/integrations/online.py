@@ -1,0 +1,259 @@
+"""LesionMix on one training sample: arrays in, arrays out, one seed per sample.
+
+The TorchIO, MONAI and nnU-Net integrations turn their sample into a :class:`Sample`
+(channels, labels, geometry, and what is known of the case it comes from), draw one seed
+from their framework's random generator, and call :meth:`OnlineLesionMix.apply`, which runs
+the engine's :func:`~napari_lesionmix.core.mix.synthesize` with the prepared bank, map and
+reference loads and the recipe: the same engine and the same recipe as ``lesionmix
+generate``, so a recipe tuned offline means the same thing on the fly.
+
+Per sample, ``SeedSequence(seed)`` is split in two: one stream draws the target load, the
+other is the synthesis's own stream. The recipe's ``online`` section decides how often a
+sample is changed (``p``, drawn by the integration) and whether lesions may be removed.
+
+A sample may be a patch of a prepared case (nnU-Net's): its target load is scaled by the
+share of the case's allowed region it holds, its intensity statistics are the whole
+case's (given by the integration), and it reads the map on the case's grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.case import Case
+from ..core.geometry import Geometry
+from ..core.image_io import label_dtype
+from ..core.likelihood import LikelihoodError, LikelihoodMap
+from ..core.load import LoadDistribution
+from ..core.mix import replay, synthesize
+from ..core.provenance import Provenance
+from ..core.recipe import Recipe
+from .prepared import PreparedData
+
+__all__ = ["OnlineLesionMix", "Outcome", "Sample"]
+
+
+@dataclass
+class Sample:
+    """One training sample, in the engine's terms.
+
+    Attributes
+    ----------
+    channels : ndarray (C, *spatial)
+        Image channels in array order (any real dtype; a view is fine, it is not changed).
+    labels : ndarray (*spatial), integer
+        Label map. Negative values (nnU-Net's -1, outside the image's non-zero region)
+        are kept as they are and mark where lesions may not go.
+    geometry : Geometry
+        Index → physical (ITK's LPS) of this sample's grid.
+    name : str, optional
+        The case it comes from, when the prepared folder may know it.
+    offset : tuple of int, optional
+        Corner of this sample in the named case's own grid (voxels), when it is a patch
+        of that case on the same grid (negative where it was padded).
+    stats : ndarray (C, 2), optional
+        Intensity statistics of the whole case (default: the prepared case's when the
+        sample is a patch of it, else measured on the sample).
+    """
+
+    channels: np.ndarray
+    labels: np.ndarray
+    geometry: Geometry
+    name: str | None = None
+    offset: tuple | None = None
+    stats: np.ndarray | None = None
+
+
+@dataclass
+class Outcome:
+    """What :meth:`OnlineLesionMix.apply` made of a sample.
+
+    ``channels`` are float32 in the sample's own intensity units; ``labels`` have the
+    sample's dtype (negative values kept). ``provenance`` is None when nothing was tried,
+    with ``note`` saying why.
+    """
+
+    channels: np.ndarray
+    labels: np.ndarray
+    provenance: Provenance | None
+    note: str = ""
+
+    @property
+    def added(self) -> int:
+        """Lesions added."""
+        return 0 if self.provenance is None else sum(
+            1 for o in self.provenance.accepted if o.kind == "populate")
+
+    @property
+    def removed(self) -> int:
+        """Lesions removed."""
+        return 0 if self.provenance is None else sum(
+            1 for o in self.provenance.accepted if o.kind == "inpaint")
+
+
+class OnlineLesionMix:
+    """LesionMix for training samples, over a prepared bank, map and reference loads.
+
+    Parameters
+    ----------
+    prepared : PreparedData or path-like
+        A folder written by ``lesionmix prepare`` (or :func:`write_prepared`), or
+        :meth:`PreparedData.from_objects`.
+    recipe : Recipe, optional
+        Default: the prepared folder's recipe. Its lesion classes must be the bank's.
+
+    Pickles small when built from a folder: each process maps the bank on first use.
+    """
+
+    def __init__(self, prepared, recipe: Recipe | None = None):
+        if isinstance(prepared, (str, Path)):
+            prepared = PreparedData.open(prepared)
+        self.prepared: PreparedData = prepared
+        self.recipe = recipe if recipe is not None else prepared.recipe
+        self._physical: LikelihoodMap | None = None
+
+    @property
+    def p(self) -> float:
+        """The recipe's ``online.p``: probability that a sample is changed."""
+        return float(self.recipe.online.p)
+
+    @property
+    def ndim(self) -> int:
+        """2 or 3: the lesion bank's (3 when the bank is empty)."""
+        bank = self.prepared.bank
+        return int(bank[0].mask.ndim) if len(bank) else 3
+
+    def __getstate__(self):
+        return {"prepared": self.prepared, "recipe": self.recipe, "_physical": None}
+
+    # ------------------------------------------------------------------ one sample
+    def apply(self, sample: Sample, seed) -> Outcome:
+        """LesionMix on ``sample`` with its own seed (int or ``numpy.random.SeedSequence``).
+
+        The sample's arrays are not changed. The same sample and seed give the same
+        result bit for bit, in any process.
+        """
+        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
+        ss_target, ss_ops = ss.spawn(2)
+        data = self.prepared
+        case, outside = self._case(sample)
+        known = sample.name is not None and sample.name in data.cases
+        patch = known and sample.offset is not None
+        stats = sample.stats
+        if stats is None and patch:
+            stats = np.asarray(data.cases[sample.name]["stats"], np.float64)
+        target = self._target(case, sample, ss_target, known)
+        classes = self.recipe.lesion_classes or data.bank.classes()
+        voxels = sum(int(np.count_nonzero(case.labels == c)) for c in classes)
+        load = voxels * float(case.geometry.voxel_volume)
+        if self.recipe.online.direction == "populate" and load >= target * (1 - self.recipe.tolerance):
+            return Outcome(case.channels, sample.labels, None,
+                           f"populate only: the sample's load {load:.1f} mm3 is at or above "
+                           f"its target {target:.1f} mm3")
+        lmap = self._map_for(case, sample, known)
+        out = synthesize(case, data.bank, lmap, self.recipe, seed=ss_ops, target_load=target,
+                         name=case.name, stats=stats)
+        labels = out.case.labels.astype(sample.labels.dtype, copy=False)
+        if outside is not None:
+            labels = np.where(outside, sample.labels, labels)
+        return Outcome(out.case.channels, labels, out.provenance)
+
+    def replay(self, sample: Sample, provenance) -> Outcome:
+        """Apply the accepted operations of an earlier :meth:`apply` (its provenance, a
+        :class:`Provenance` or its dict) to the same sample again: no random draw, the same
+        arrays bit for bit."""
+        prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
+        case, outside = self._case(sample)
+        stats = sample.stats
+        if stats is None and sample.offset is not None and sample.name in self.prepared.cases:
+            stats = np.asarray(self.prepared.cases[sample.name]["stats"], np.float64)
+        out = replay(prov, case, self.prepared.bank, stats=stats)
+        labels = out.labels.astype(sample.labels.dtype, copy=False)
+        if outside is not None:
+            labels = np.where(outside, sample.labels, labels)
+        return Outcome(out.channels, labels, prov)
+
+    def _case(self, sample: Sample) -> tuple[Case, np.ndarray | None]:
+        """The sample as a Case (its channels as float32, no copy when they already are)."""
+        ch = np.asarray(sample.channels)
+        if ch.ndim == np.asarray(sample.labels).ndim:
+            ch = ch[None]
+        ch = ch.astype(np.float32, copy=False)
+        if self.prepared.channels is not None and ch.shape[0] != self.prepared.channels:
+            raise ValueError(f"sample {sample.name or ''}: {ch.shape[0]} image channel(s), but the "
+                             f"lesion bank was built from {self.prepared.channels}")
+        lab = np.asarray(sample.labels)
+        if lab.shape != ch.shape[1:]:
+            raise ValueError(f"sample {sample.name or ''}: labels of shape {lab.shape} do not "
+                             f"match the images' {ch.shape[1:]}")
+        outside = None
+        if lab.dtype.kind == "i" and lab.size and lab.min() < 0:
+            outside = lab < 0
+            lab = np.where(outside, 0, lab)
+        top = int(lab.max()) if lab.size else 0
+        lab = lab.astype(label_dtype(max(top, *(self.recipe.lesion_classes or [0]))), copy=False)
+        # nnU-Net's -1 marks what lies outside the image's non-zero region: lesions stay
+        # out of it (an organ label, when the recipe names one, bounds placement anyway)
+        placement = ~outside if outside is not None and self.recipe.organ_label is None else None
+        case = Case(ch, lab, sample.geometry, name=sample.name or "sample", placement=placement,
+                    image_dtypes=["float32"] * ch.shape[0])
+        return case, outside
+
+    def _target(self, case: Case, sample: Sample, ss, known: bool) -> float:
+        """The sample's target load: drawn from the recipe's distribution over the
+        reference loads, times the share of the case's allowed region the sample holds
+        when it is a part of a prepared case."""
+        rng = np.random.default_rng(ss)
+        refs = self.prepared.reference
+        target = LoadDistribution.from_recipe(self.recipe, refs).sample(rng)
+        if known:
+            rec = self.prepared.cases[sample.name]
+            if tuple(rec["shape"]) != case.spatial_shape:
+                from ..core.lesions import placement_region
+                mine = np.count_nonzero(placement_region(case, self.recipe.organ_label))
+                whole = rec["allowed_voxels"] * rec["voxel_volume"]
+                share = mine * float(case.geometry.voxel_volume) / whole if whole > 0 else 1.0
+                target *= min(1.0, share)
+        return float(target)
+
+    def _map_for(self, case: Case, sample: Sample, known: bool) -> LikelihoodMap | None:
+        """The likelihood map for this sample.
+
+        A patch of a case with its map written on its grid: a slice of that map. A
+        prepared case: the map through the case's alignment found when it was prepared.
+        Any other sample: the map through physical coordinates (no registration on the
+        fly).
+        """
+        data = self.prepared
+        if data.lmap is None:
+            return None
+        if known:
+            whole = data.case_map(sample.name)
+            if whole is not None:
+                offset = sample.offset or (0,) * case.ndim
+                prob = _window(whole, offset, case.spatial_shape)
+                try:
+                    return LikelihoodMap(prob, case.geometry)
+                except LikelihoodError:  # no mass in this window: uniform over it
+                    return None
+            return data.lmap
+        if self._physical is None:  # the same map, without the alignment of named cases
+            self._physical = LikelihoodMap(data.lmap.prob, data.lmap.geometry)
+        return self._physical
+
+
+def _window(array: np.ndarray, corner, shape) -> np.ndarray:
+    """``array[corner : corner + shape]``, zero where the window leaves the array."""
+    out = np.zeros(tuple(shape), np.float32)
+    src, dst = [], []
+    for c, n, size in zip(corner, shape, array.shape):
+        a, b = max(int(c), 0), min(int(c) + int(n), size)
+        if a >= b:
+            return out
+        src.append(slice(a, b))
+        dst.append(slice(a - int(c), b - int(c)))
+    out[tuple(dst)] = array[tuple(src)]
+    return out
