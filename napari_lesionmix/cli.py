@@ -1,7 +1,7 @@
 """``lesionmix``: the command line, thin over :mod:`napari_lesionmix.core` and ``batch``.
 
 Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``splits``,
-``prepare``, ``demo``. Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
+``prepare``, ``nnunet``, ``demo``. Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
 
 Exit codes (:mod:`napari_lesionmix.batch.exit_codes`): 0 success; 1 some cases failed (or
 verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C.
@@ -206,6 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="go on without bad cases (by default they stop the command)")
     pr.add_argument("--overwrite", action="store_true",
                     help="replace a prepared folder already in OUT")
+
+    nn = sub.add_parser(
+        "nnunet", formatter_class=_Formatter,
+        help="make nnU-Net v2 find the LesionMix trainer (install-trainer / uninstall-trainer)",
+        description=(
+            "nnU-Net v2 finds a trainer only among the modules of its own folder "
+            "nnunetv2/training/nnUNetTrainer\n(or of the folders in $nnUNet_extTrainer). "
+            "install-trainer writes one small module there,\nnnUNetTrainerLesionMix.py, that "
+            "imports napari-lesionmix's trainer; then\n  nnUNetv2_train DATASET 3d_fullres FOLD "
+            "-tr nnUNetTrainerLesionMix\ntrains with LesionMix. uninstall-trainer removes the "
+            "module. Neither touches a file it did not write."))
+    nn_sub = nn.add_subparsers(dest="nnunet_command", metavar="ACTION", required=True)
+    for action, text in (("install-trainer", "write the trainer module into nnU-Net's folder"),
+                         ("uninstall-trainer", "remove the trainer module written by "
+                                               "install-trainer")):
+        x = nn_sub.add_parser(action, formatter_class=_Formatter, help=text, description=text)
+        x.add_argument("--into", type=Path, default=None, metavar="DIR",
+                       help="another folder (one listed in $nnUNet_extTrainer); default: "
+                            "nnunetv2/training/nnUNetTrainer of this Python's nnU-Net")
 
     d = sub.add_parser("demo", formatter_class=_Formatter,
                        help="open napari with the brain sample and the plugin's docks",
@@ -450,6 +469,23 @@ def cmd_prepare(a) -> int:
     return EXIT_OK
 
 
+def cmd_nnunet(a) -> int:
+    from .integrations.nnunet.install import InstallError, install_trainer, uninstall_trainer
+
+    try:
+        if a.nnunet_command == "install-trainer":
+            path, what = install_trainer(a.into)
+            print(f"{what}: {path}\n"
+                  "train with: nnUNetv2_train DATASET 3d_fullres FOLD -tr nnUNetTrainerLesionMix"
+                  + (f"\n(after: export nnUNet_extTrainer={path.parent})" if a.into else ""))
+        else:
+            path, what = uninstall_trainer(a.into)
+            print(f"{what}: {path}" if what == "removed" else f"nothing to remove: no {path}")
+    except InstallError as exc:
+        return _fail(str(exc))
+    return EXIT_OK
+
+
 def cmd_demo(a) -> int:
     import importlib.util
     if importlib.util.find_spec("napari") is None:
@@ -492,7 +528,7 @@ def _display_problem() -> str:
 
 COMMANDS = {"generate": cmd_generate, "stats": cmd_stats, "likelihood": cmd_likelihood,
             "replay": cmd_replay, "verify": cmd_verify, "splits": cmd_splits,
-            "prepare": cmd_prepare, "demo": cmd_demo}
+            "prepare": cmd_prepare, "nnunet": cmd_nnunet, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

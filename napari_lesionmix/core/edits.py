@@ -360,7 +360,9 @@ def inpaint_edit(case: Case, lesion: Lesion, ctx: CaseContext, noise_seed: int) 
     """The edit that removes ``lesion``: Telea fill of its dilated region, ring label.
 
     The fill draws only on voxels of the allowed region (foreground, organ or placement
-    mask) that are not lesions, so neither the background nor other lesions bleed in.
+    mask) that are not lesions, so neither the background nor other lesions bleed in, and
+    it writes only there and on the lesion: voxels outside the allowed region keep their
+    values.
 
     Only the lesion's own voxels change label (to the most common non-lesion label of the
     ring around it); the dilation changes image values only, so context labels stay.
@@ -370,7 +372,9 @@ def inpaint_edit(case: Case, lesion: Lesion, ctx: CaseContext, noise_seed: int) 
     mask, box = lesion_mask(case.labels, lesion, ctx.recipe.connectivity, pad=pad)
     labels = case.labels[box]
     others = ctx.lesion_voxels(labels) & ~mask
-    region = region_for(mask, opts.dilate, others, ctx.recipe.connectivity)
+    # the dilation stays in the allowed region: a lesion at the edge of the brain (or of
+    # nnU-Net's non-zero region) is not painted over the background next to it
+    region = region_for(mask, opts.dilate, others, ctx.recipe.connectivity) & (ctx.allowed[box] | mask)
     channels = inpaint_patch(case.channels[(slice(None),) + box], region, opts,
                              np.random.default_rng(noise_seed),
                              known=ctx.allowed[box] & ~(region | others))

@@ -56,3 +56,27 @@ def oblique_copy(dest: Path, names=("brain01", "brain02"), recipe: dict | None =
 def copy_sample(dest: Path) -> Path:
     shutil.copytree(BRAIN, dest)
     return dest
+
+
+def tiny_nnunet(raw: Path, name: str = "Dataset990_TinyBrain", recipe: dict | None = None) -> Path:
+    """The 2 mm brain sample cut to a 48 × 50 × 45 box around the periventricular white
+    matter (where its lesions are), so nnU-Net plans a small network: an nnU-Net v2 raw
+    dataset ``raw/name`` with its ``lesionmix_recipe.json``."""
+    dest = raw / name
+    for sub in ("imagesTr", "labelsTr"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    box = (slice(30, 78), slice(35, 85), slice(25, 70))  # z, y, x
+    for case in CASES:
+        for src, dst in ((BRAIN / "imagesTr" / f"{case}_0000.nii.gz",
+                          dest / "imagesTr" / f"{case}_0000.nii.gz"),
+                         (BRAIN / "labelsTr" / f"{case}.nii.gz", dest / "labelsTr" / f"{case}.nii.gz")):
+            img = sitk.ReadImage(str(src))
+            cut = img[box[2], box[1], box[0]]  # SimpleITK indexes x, y, z
+            sitk.WriteImage(cut, str(dst))
+    meta = json.loads((BRAIN / "dataset.json").read_text())
+    meta.update(name=name, numTraining=len(CASES))
+    (dest / "dataset.json").write_text(json.dumps(meta, indent=1))
+    full = Recipe.from_json(BRAIN / "lesionmix_recipe.json").to_dict()
+    full.update(recipe or {})
+    (dest / "lesionmix_recipe.json").write_text(json.dumps(full, indent=1))
+    return dest
