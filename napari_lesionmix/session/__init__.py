@@ -1,0 +1,30 @@
+"""The edit session behind the napari docks: a model with no napari and no Qt.
+
+One :class:`EditSession` holds what a person editing one case works with: the case, the
+recipe, the lesions and the selected one, the likelihood map, the location where a
+lesion goes, the preview (an :class:`~napari_lesionmix.core.edits.Edit` that is shown
+but never written into the case) and the undo history of applied changes. It tells its
+views what changed through psygnal signals.
+
+The docks in :mod:`napari_lesionmix._widgets` are views over it: they build widgets and
+connect them to the session; the layers of a napari viewer are synchronised with it
+there too. Like ``core/`` and ``batch/``, this package imports neither napari nor Qt, so
+its tests run without a display.
+
+- :mod:`.session`: :class:`EditSession`, :class:`SessionError`, :class:`Change`.
+- :mod:`.augment`: computing add and remove previews and sampling a location, with the
+  engine's functions.
+- :mod:`.recipes`: which recipe a session adopts when a dataset brings its own.
+"""
+
+from .augment import preview_add, preview_remove, sample_location
+from .session import Change, EditSession, SessionError
+
+__all__ = [
+    "Change",
+    "EditSession",
+    "SessionError",
+    "preview_add",
+    "preview_remove",
+    "sample_location",
+]
