@@ -1,4 +1,5 @@
-"""The Examples sections of the engine's docstrings run as written."""
+"""The Examples sections of the engine's, the session's and the layer module's docstrings
+run as written."""
 
 import doctest
 import importlib
@@ -7,8 +8,11 @@ import pkgutil
 import pytest
 
 import napari_lesionmix.core as core
+import napari_lesionmix.session as session
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(core.__path__, core.__name__ + "."))
+MODULES = sorted(m.name for pkg in (core, session)
+                 for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."))
+MODULES.append("napari_lesionmix._layers")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -17,13 +17,14 @@ its tests run without a display.
 - :mod:`.recipes`: which recipe a session adopts when a dataset brings its own.
 """
 
-from .augment import preview_add, preview_remove, sample_location
+from .augment import outside_batch, preview_add, preview_remove, sample_location
 from .session import Change, EditSession, SessionError
 
 __all__ = [
     "Change",
     "EditSession",
     "SessionError",
+    "outside_batch",
     "preview_add",
     "preview_remove",
     "sample_location",

@@ -16,7 +16,7 @@ from ..core.mix import location_sampler
 from ..core.transforms import LesionParams
 from .session import EditSession, SessionError
 
-__all__ = ["preview_add", "preview_remove", "sample_location"]
+__all__ = ["outside_batch", "preview_add", "preview_remove", "sample_location"]
 
 
 def _entry(session: EditSession):
@@ -94,3 +94,71 @@ def sample_location(session: EditSession, params: LesionParams,
                       f"{tries} draws (last: {reason})")
     session.set_location(chosen)
     return tuple(int(v) for v in chosen), ""
+
+
+#: LesionParams field -> (recipe.populate probability field, range field, the "off" value)
+BATCH_FIELDS = {
+    "rotate": ("rotate_p", "rotate_deg", 0.0),
+    "scale": ("scale_p", "scale", 1.0),
+    "elastic_sigma": ("elastic_p", "elastic_sigma", 0.0),
+    "brightness": ("brightness_p", "brightness", 1.0),
+    "noise_std": ("noise_p", "noise_std", 0.0),
+}
+
+
+def outside_batch(params: LesionParams, populate) -> dict[str, str]:
+    """The exact values batch generation would never draw with ``populate``'s ranges.
+
+    A rotation is drawn as an angle in the range with either sign; a value equal to the
+    transform's "off" value (no rotation, scale 1, ...) is drawn whenever its probability
+    is below 1. The elastic strength is the recipe's own value.
+
+    Parameters
+    ----------
+    params : LesionParams
+    populate : PopulateOptions
+
+    Returns
+    -------
+    dict
+        ``{field: why}`` for each :class:`LesionParams` field out of the batch's reach
+        (``rotate0``, ``rotate1``, ``rotate2`` for the angles, ``flip`` for the flips).
+
+    Examples
+    --------
+    >>> from napari_lesionmix.core.recipe import PopulateOptions
+    >>> p = LesionParams.identity(3)
+    >>> outside_batch(p, PopulateOptions())
+    {}
+    >>> from dataclasses import replace
+    >>> outside_batch(replace(p, scale=2.5), PopulateOptions())
+    {'scale': 'outside the batch range [0.5, 1.8]'}
+    """
+    out: dict[str, str] = {}
+
+    def check(name: str, value: float, prob: float, bounds: tuple, off: float,
+              magnitude: bool = False) -> None:
+        lo, hi = bounds
+        v = abs(value) if magnitude else value
+        if value == off:
+            if prob >= 1.0 and not (lo <= v <= hi):
+                out[name] = f"the batch always applies it (p = 1), range [{lo:g}, {hi:g}]"
+            return
+        if prob <= 0.0:
+            out[name] = "the batch never applies it (p = 0)"
+        elif not lo - 1e-9 <= v <= hi + 1e-9:
+            out[name] = f"outside the batch range [{lo:g}, {hi:g}]"
+
+    for field, (p_field, range_field, off) in BATCH_FIELDS.items():
+        prob, bounds = getattr(populate, p_field), getattr(populate, range_field)
+        if field == "rotate":
+            for k, angle in enumerate(params.rotate):
+                check(f"rotate{k}", angle, prob, bounds, off, magnitude=True)
+        else:
+            check(field, getattr(params, field), prob, bounds, off)
+    if params.elastic_sigma and params.elastic_magnitude != populate.elastic_magnitude:
+        out["elastic_magnitude"] = (f"the batch uses the recipe's strength "
+                                    f"{populate.elastic_magnitude:g}")
+    if any(params.flip) and populate.flip_p <= 0.0:
+        out["flip"] = "the batch never flips (p = 0)"
+    return out
