@@ -72,7 +72,7 @@ class AugmentDock(LesionMixDock):
         self.last_preview_ms = 0.0
         self._lesion_key = None
         self._draws = 0
-        self._shortcut_window = None
+        self._shortcut_owner = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
@@ -237,23 +237,27 @@ class AugmentDock(LesionMixDock):
 
     # -- keyboard ---------------------------------------------------------------------------
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
-        """Install the shortcuts on the window that shows the dock."""
+        """Shown on its own (not in the panel): the shortcuts live on the dock."""
         super().showEvent(event)
-        self.install_shortcuts(self.window())
+        if self._shortcut_owner is None:
+            self.install_shortcuts(self)
 
-    def install_shortcuts(self, window) -> None:
-        """Make the keys of :data:`SHORTCUTS` work anywhere in ``window`` (once)."""
-        if window is not self._shortcut_window:
-            self._shortcut_window = window
-            actions = {"apply": self.apply_btn.click, "undo": self.undo_key,
-                       "next lesion": lambda: self.state.select_step(1),
-                       "previous lesion": lambda: self.state.select_step(-1),
-                       "preview on / off": self.live.toggle}
-            self.shortcuts = []
-            for key, what in SHORTCUTS.items():
-                shortcut = QShortcut(QKeySequence(key), window)
-                shortcut.activated.connect(self._safe(actions[what]))
-                self.shortcuts.append(shortcut)
+    def install_shortcuts(self, owner) -> None:
+        """Make the keys of :data:`SHORTCUTS` work anywhere in the window that shows
+        ``owner`` (the panel, or this dock), while ``owner`` is shown; once."""
+        if self._shortcut_owner is not None:
+            return
+        self._shortcut_owner = owner
+        actions = {"apply": self.apply_btn.click, "undo": self.undo_key,
+                   "next lesion": lambda: self.state.select_step(1),
+                   "previous lesion": lambda: self.state.select_step(-1),
+                   "preview on / off": self.live.toggle}
+        self.shortcuts = []
+        for key, what in SHORTCUTS.items():
+            shortcut = QShortcut(QKeySequence(key), owner)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(self._safe(actions[what]))
+            self.shortcuts.append(shortcut)
 
     def _safe(self, fn):
         def call():

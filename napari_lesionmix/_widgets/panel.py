@@ -64,11 +64,8 @@ class LesionMixPanel(QWidget):
             self.docks[name] = dock
         layout.addWidget(self.tabs, 1)
         self.setMinimumWidth(WIDTH)
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
-        """The keyboard shortcuts work anywhere in the window, whichever tab is shown."""
-        super().showEvent(event)
-        self.docks["Augment"].install_shortcuts(self.window())
+        # the keyboard shortcuts work anywhere in the window, whichever tab is shown
+        self.docks["Augment"].install_shortcuts(self)
 
     def show_step(self, name: str) -> None:
         """Bring a step's tab to the front."""
