@@ -171,25 +171,34 @@ class LesionMixDock(QWidget):
         # quit the workers when the dock or the viewer's window goes away
         workers = self.workers
         self.destroyed.connect(lambda *_: _quit_all(workers))
-        self._watched_window = None  # the main window watched by _watch_window
+        # the main window watched by _watch_window (weakly: a dock held by someone must not
+        # keep its closed window, and so its viewer, alive)
+        self._watched_window = lambda: None
 
     # -- signals ---------------------------------------------------------------------
     def listen(self, signal: Any, callback: Callable) -> None:
-        """Connect a state (psygnal) signal; disconnected when the dock is destroyed.
+        """Connect a session (psygnal) signal; disconnected when the dock is destroyed.
 
-        The callback gets no arguments beyond what it accepts (psygnal's rule).
+        The callback gets no arguments beyond what it accepts (psygnal's rule). A method
+        of the dock is held by name only: the session outlives its docks and must not
+        keep them (and their viewer) alive.
         """
         me = weakref.ref(self)
-        name = getattr(callback, "__name__", None)
-        is_method = getattr(callback, "__self__", None) is self
+        if getattr(callback, "__self__", None) is self:
+            name = callback.__name__
+
+            def target(dock):
+                return getattr(dock, name)
+        else:
+            def target(dock, fn=callback):
+                return fn
 
         def relay(*args):
             dock = me()
             if dock is None:
                 return
             try:
-                fn = getattr(dock, name) if is_method else callback
-                _call_flexible(fn, args)
+                _call_flexible(target(dock), args)
             except Exception as exc:  # noqa: BLE001 - a slot: errors become notifications
                 if _is_deleted_error(exc):  # the Qt object was deleted meanwhile
                     return
@@ -326,8 +335,8 @@ class LesionMixDock(QWidget):
         widget = self.parentWidget()
         while widget is not None and not isinstance(widget, QMainWindow):
             widget = widget.parentWidget()
-        if widget is not None and widget is not self._watched_window:
-            self._watched_window = widget
+        if widget is not None and widget is not self._watched_window():
+            self._watched_window = weakref.ref(widget)
             _WindowWatcher(widget, self.workers, self)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
