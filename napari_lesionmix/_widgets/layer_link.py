@@ -18,7 +18,7 @@ import numpy as np
 from psygnal import Signal
 
 from ..session import Change, EditSession, SessionError
-from .case_from_layers import case_from_layers, dataset_recipe_of
+from .case_from_layers import case_from_layers, channel_layers, dataset_recipe_of, is_helper
 
 __all__ = ["LayerLink"]
 
@@ -70,8 +70,15 @@ class LayerLink:
             link = me()
             if link is not None:
                 link._on_removed(event.value)
+                link.auto_use()
+
+        def inserted(event):
+            link = me()
+            if link is not None:
+                link.auto_use()
 
         viewer.layers.events.removed.connect(removed)
+        viewer.layers.events.inserted.connect(inserted)
 
     # -- choosing --------------------------------------------------------------------
     def use(self, image_layers: Sequence, label_layer: Any, placement_layer: Any = None,
@@ -106,6 +113,20 @@ class LayerLink:
                 self.session.set_case_error(str(exc))
             return str(exc)
         return ""
+
+    def auto_use(self) -> None:
+        """Without a case, build one from the viewer's first label layer and every image
+        on its grid (whichever docks are open); the session says why when that fails."""
+        viewer = self._viewer()
+        if viewer is None or self.session.case is not None:
+            return
+        from napari.layers import Image, Labels
+
+        labels = [lay for lay in viewer.layers if isinstance(lay, Labels) and not is_helper(lay)]
+        if not labels:
+            return
+        images = [lay for lay in viewer.layers if isinstance(lay, Image)]
+        self.try_use(channel_layers(images, labels[0]), labels[0])
 
     @property
     def layers(self) -> list:

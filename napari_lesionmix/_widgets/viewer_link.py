@@ -62,6 +62,7 @@ class ViewerLink:
         #: extra views that follow the session (the three-plane view registers itself)
         self.views: list = []
         install_clicks(viewer, self.session, self.layers)
+        self.layers.auto_use()
         self.session.focus_requested.connect(self.show)
         self.session.message.connect(lambda level, text: notify(f"LesionMix: {text}", level))
 
