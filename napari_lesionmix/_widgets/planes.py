@@ -14,7 +14,8 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from .._layers import ROLE_KEY
 from ..session import SessionError
@@ -91,11 +92,29 @@ class PlanesDock(QWidget):
         s.location_changed.connect(self._on_location)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
-        """Fit the planes once their canvases have their size."""
+        """Fit the planes once their canvases have their size; close them with the window
+        that holds the dock (a dock's own close event does not come then)."""
         super().showEvent(event)
-        from qtpy.QtCore import QTimer
-
         QTimer.singleShot(0, self.reset_view)
+        window = self.parentWidget()
+        while window is not None and not isinstance(window, QMainWindow):
+            window = window.parentWidget()
+        if window is not None and getattr(self, "_closer", None) is None:
+            self._closer = _CloseWith(window, self)
+
+    def close_canvases(self) -> None:
+        """Close the three canvases (their GL resources go) and stop following."""
+        self._detach()
+        for canvas in self.canvases.values():
+            canvas.close()
+        self.canvases.clear()
+        self.models.clear()
+        self.crosshairs.clear()
+        self.letters.clear()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.close_canvases()
+        super().closeEvent(event)
 
     def reset_view(self, *_) -> None:
         """Fit every plane to the data."""
@@ -103,6 +122,9 @@ class PlanesDock(QWidget):
             model.reset_view()
 
     def _detach(self) -> None:
+        if getattr(self, "_detached", False):
+            return
+        self._detached = True
         link = self.link
         if self in link.views:
             link.views.remove(self)
@@ -198,3 +220,19 @@ class PlanesDock(QWidget):
                 pass
 
         return navigate
+
+
+class _CloseWith(QObject):
+    """Closes a planes dock's canvases when the main window that holds it closes."""
+
+    def __init__(self, window: QObject, dock: PlanesDock):
+        super().__init__(dock)
+        self._dock = weakref.ref(dock)
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Close:
+            dock = self._dock()
+            if dock is not None:
+                dock.close_canvases()
+        return False
