@@ -44,6 +44,9 @@ def seed_box() -> QLargeIntSpinBox:
     """A box for a seed: any 64-bit value the recipe takes (``BOUNDS["seed"]``)."""
     box = QLargeIntSpinBox()
     box.setRange(*BOUNDS["seed"])
+    # typed (19 digits) or stepped with the wheel and the arrow keys; no buttons, so the
+    # widest seed fits a narrow panel
+    box.setButtonSymbols(QLargeIntSpinBox.ButtonSymbols.NoButtons)
     box.setToolTip(f"seed, 0 … {BOUNDS['seed'][1]}")
     return box
 

@@ -56,15 +56,33 @@ DECIMALS = {"rotate_deg": 1, "scale": 2, "elastic_sigma": 1, "elastic_magnitude"
 FLAG_STYLE = "QLabel { color: #ff9f1c; }"
 
 
+class RangeBox(QDoubleSpinBox):
+    """A spin box without buttons, never narrower than its widest value."""
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt API
+        hint = super().minimumSizeHint()
+        texts = (self.textFromValue(self.minimum()), self.textFromValue(self.maximum()))
+        need = max(self.fontMetrics().horizontalAdvance(t) for t in texts) + 22
+        hint.setWidth(need)
+        return hint
+
+    def sizeHint(self):  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        hint.setWidth(self.minimumSizeHint().width())
+        return hint
+
+
 def _spin(field: str, decimals: int, step: float) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
+    box = RangeBox()
     box.setRange(*BOUNDS[f"populate.{field}"])
     box.setDecimals(decimals)
     box.setSingleStep(step)
     box.setKeyboardTracking(False)
-    # wide enough for the widest value the field takes, arrows included
-    widest = f"{BOUNDS[f'populate.{field}'][1]:.{decimals}f}"
-    box.setMinimumWidth(box.fontMetrics().horizontalAdvance(widest) + 34)
+    # a compact table of numbers: typed, or changed with the wheel and the arrow keys (the
+    # viewer's style sheet would make every box 90 px wide)
+    box.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
+    box.setStyleSheet("QDoubleSpinBox { min-width: 30px; padding: 1px 4px; }")
+    box.setAlignment(Qt.AlignmentFlag.AlignRight)
     return box
 
 

@@ -97,10 +97,11 @@ class AugmentDock(LesionMixDock):
         for b in (self.add_mode, self.remove_mode):
             self._mode_group.addButton(b)
             modes.addWidget(b)
+        modes.addStretch(1)
+        lay.addLayout(modes)
         self.live = QCheckBox("Preview (H)")
         self.live.setChecked(True)
-        modes.addWidget(self.live)
-        lay.addLayout(modes)
+        self.live.setToolTip("show the preview; H turns it on and off")
         # The verdict wraps over up to three lines of a fixed height, so a new text never
         # changes the dock's layout; the preview time has its own fixed-size label.
         self.status = QLabel("")
@@ -130,6 +131,7 @@ class AugmentDock(LesionMixDock):
         self.timing.setFixedSize(metrics.horizontalAdvance("preview 00000 ms") + 6,
                                  metrics.height() + 4)
         self.timing.setToolTip("time to compute the last preview")
+        row.addWidget(self.live)
         row.addWidget(self.history, 1)
         row.addWidget(self.timing)
         lay.addLayout(row)
@@ -161,10 +163,13 @@ class AugmentDock(LesionMixDock):
         add.addWidget(self.location_label)
         row = QHBoxLayout()
         self.seed = seed_box()
-        self.randomise = QPushButton("Randomise")
-        self.identity = QPushButton("Identity")
+        self.seed.setToolTip("the seed Randomise draws this lesion's values with")
         row.addWidget(QLabel("Seed"))
         row.addWidget(self.seed, 1)
+        add.addLayout(row)
+        row = QHBoxLayout()
+        self.randomise = QPushButton("Randomise")
+        self.identity = QPushButton("Identity")
         row.addWidget(self.randomise)
         row.addWidget(self.identity)
         add.addLayout(row)

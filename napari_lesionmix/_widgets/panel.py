@@ -58,7 +58,7 @@ class LesionMixPanel(QWidget):
             scroll = QScrollArea()
             scroll.setWidget(dock)
             scroll.setWidgetResizable(True)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
             self.tabs.addTab(scroll, f"{i} {name}")
             self.docks[name] = dock

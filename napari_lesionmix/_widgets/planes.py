@@ -59,6 +59,8 @@ class PlanesDock(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         for name in PLANES:
             model = ViewerModel(title=name)
+            # letters before the canvas: its overlays are then made once, with it
+            self.letters[name] = OrientationLetters(model)
             canvas = QtViewer(model, show_welcome_screen=False)
             canvas.dims.setVisible(False)
             box = QVBoxLayout()
@@ -67,8 +69,7 @@ class PlanesDock(QWidget):
             row.addLayout(box, 1)
             self.models[name], self.canvases[name] = model, canvas
         self.mirror = LayerMirror(napari_viewer, list(self.models.values()))
-        for name, model in self.models.items():
-            self.letters[name] = OrientationLetters(model)
+        for model in self.models.values():
             install_clicks(model, self.link.session, self.link.layers)
             model.mouse_drag_callbacks.append(self._navigator())
         self.setMinimumHeight(180)
