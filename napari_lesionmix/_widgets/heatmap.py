@@ -1,6 +1,7 @@
 """The likelihood map as a heatmap a person can read over any image.
 
-- translucent (not additive), so a bright white matter does not wash it out;
+- translucent (not additive) and in saturated colours, so bright white matter does not
+  wash it out;
 - thresholded: values below ``threshold`` (a fraction of the map's maximum) are not drawn;
 - masked to the allowed region of the case (where a lesion may go), on the case's grid;
 - placed just below the user's label layer, so the labels keep their own colours;
@@ -28,7 +29,9 @@ ROLE = "likelihood"
 
 
 def heat_colormap(threshold: float):
-    """A napari colour map: transparent below ``threshold``, then dark red to yellow.
+    """A napari colour map: transparent below ``threshold``, then saturated colours from
+    deep blue through magenta to orange (``plasma`` without its pale yellow end, which is
+    lost over white matter).
 
     Parameters
     ----------
@@ -39,7 +42,7 @@ def heat_colormap(threshold: float):
     from napari.utils.colormaps import Colormap
 
     t = float(np.clip(threshold, 0.0, 0.99))
-    ramp = colormaps["inferno"](np.linspace(0.35, 1.0, 32))
+    ramp = colormaps["plasma"](np.linspace(0.0, 0.85, 32))
     ramp[:, 3] = 1.0
     controls = np.concatenate([[0.0, t], np.linspace(t + 1e-6, 1.0, 32)])
     colors = np.vstack([[0, 0, 0, 0], [0, 0, 0, 0], ramp])

@@ -15,7 +15,7 @@ import weakref
 
 import numpy as np
 from qtpy.QtCore import QEvent, QObject, QTimer
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .._layers import ROLE_KEY
 from ..session import SessionError
@@ -78,6 +78,10 @@ class PlanesDock(QWidget):
         self.reset_view()
         self.link.views.append(self)
         self.destroyed.connect(lambda *_: self._detach())
+        # close the canvases with the viewer's window (a dock's own close event does not
+        # come then); napari gives no public handle on that window
+        window = getattr(getattr(napari_viewer, "window", None), "_qt_window", None)
+        self._closer = _CloseWith(window, self) if window is not None else None
 
     def _connect(self) -> None:
         v, s = self.viewer, self.link.session
@@ -93,15 +97,9 @@ class PlanesDock(QWidget):
         s.location_changed.connect(self._on_location)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
-        """Fit the planes once their canvases have their size; close them with the window
-        that holds the dock (a dock's own close event does not come then)."""
+        """Fit the planes once their canvases have their size."""
         super().showEvent(event)
         QTimer.singleShot(0, self.reset_view)
-        window = self.parentWidget()
-        while window is not None and not isinstance(window, QMainWindow):
-            window = window.parentWidget()
-        if window is not None and getattr(self, "_closer", None) is None:
-            self._closer = _CloseWith(window, self)
 
     def close_canvases(self) -> None:
         """Close the three canvases (their GL resources go) and stop following."""

@@ -186,6 +186,8 @@ class EditSession:
         return None if self.case is None else self.case.copy()
 
     def _case_replaced(self) -> None:
+        previous = self.selected_lesion  # the same lesion stays selected in the same data
+        self.lesions, self.selected = [], None  # nothing of the old case while views update
         self.version += 1
         self._context = self._entry_cache = None
         if self._bank_from_case:
@@ -196,7 +198,7 @@ class EditSession:
         self.history_changed.emit()
         if self._bank_from_case:
             self.bank_changed.emit()
-        self.refresh_lesions()
+        self.refresh_lesions(previous)
 
     # ------------------------------------------------------------------ recipe
     def set_recipe(self, recipe: Recipe, origin: str = "edited",
@@ -331,9 +333,10 @@ class EditSession:
             return None
         return self.lesions[self.selected]
 
-    def refresh_lesions(self) -> None:
-        """Find the lesions again; the selection stays on the same lesion if it exists."""
-        previous = self.selected_lesion
+    def refresh_lesions(self, previous=None) -> None:
+        """Find the lesions again; the selection stays on the same lesion if it exists
+        (``previous``: the lesion to keep selected, default the selected one)."""
+        previous = previous if previous is not None else self.selected_lesion
         if self.case is None:
             self.lesions = []
         else:

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import blob_case
 
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.recipe import Recipe
@@ -20,6 +19,7 @@ from napari_lesionmix.session import (
     preview_remove,
     sample_location,
 )
+from tests.conftest import blob_case
 
 
 def _free_voxel(session: EditSession) -> tuple:

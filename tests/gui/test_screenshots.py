@@ -1,0 +1,157 @@
+"""What the canvas shows (Xvfb), pixel by pixel: orientation against the anatomy,
+orientation letters, the heatmap over the image and the labels, the preview."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from gui_helpers import add_case, canvas_pixel, synthetic_case
+from qtpy.QtWidgets import QApplication
+
+from napari_lesionmix._demo import open_demo
+from napari_lesionmix._widgets.panel import LesionMixPanel
+from napari_lesionmix._widgets.viewer_link import get_link
+from napari_lesionmix.core.likelihood import LikelihoodMap
+from napari_lesionmix.sample_data import sample_paths
+
+
+def _shot(viewer):
+    QApplication.processEvents()
+    return viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+
+
+def _window(shot, rc, r=2):
+    return shot[rc.y() - r: rc.y() + r + 1, rc.x() - r: rc.x() + r + 1]
+
+
+@pytest.fixture
+def brain(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer, docks = open_demo(viewer, "brain_mr", planes=False)
+    QApplication.processEvents()
+    return viewer, docks
+
+
+def test_an_axial_slice_of_the_brain_shows_anterior_up_and_right_on_the_left(brain):
+    viewer, docks = brain
+    image = viewer.layers[0]
+    for layer in list(viewer.layers)[1:]:
+        layer.visible = False
+    z = float(image.data_to_world((47, 58, 49))[0])
+    viewer.dims.set_point(0, z)
+    viewer.reset_view()
+    camera = viewer.scene.camera
+    assert tuple(str(v) for v in camera.orientation2d) == ("down", "right")
+    shot = _shot(viewer)
+    # the anatomy as SimpleITK puts it in LPS order, independently of the plugin
+    lps = sitk.DICOMOrient(sitk.ReadImage(str(sample_paths("brain_mr")[0][0][0])), "LPS")
+    grid = sitk.GetArrayFromImage(lps).astype(float)
+    rng = np.random.default_rng(0)
+    rendered, truth, flipped = [], [], []
+    canvas = viewer.window._qt_viewer.canvas.native
+    while len(rendered) < 300:
+        y, x = rng.uniform(-90, 60), rng.uniform(-70, 70)  # mm, LPS
+        pix = canvas_pixel(viewer, (z, y, x))
+        if not (2 <= pix.x() < canvas.width() - 2 and 2 <= pix.y() < canvas.height() - 2):
+            continue
+        idx = lps.TransformPhysicalPointToIndex((x, y, z))
+        mirrored = lps.TransformPhysicalPointToIndex((x, 2 * 18.0 - y, z))  # A <-> P
+        if not all(0 <= i < n for i, n in zip(idx + mirrored, lps.GetSize() * 2)):
+            continue
+        if grid[idx[::-1]] <= 0 or grid[mirrored[::-1]] <= 0:
+            continue  # inside the brain both ways: the anatomy, not the outline, decides
+        rendered.append(_window(shot, pix, 0).mean())
+        truth.append(grid[idx[::-1]])
+        flipped.append(grid[mirrored[::-1]])
+    right = np.corrcoef(rendered, truth)[0, 1]
+    wrong = np.corrcoef(rendered, flipped)[0, 1]
+    assert right > 0.9 and wrong < right - 0.4, (right, wrong)
+
+
+def test_orientation_letters_are_drawn_on_the_edges(brain):
+    viewer, docks = brain
+    letters = get_link(viewer).letters
+    assert {e: o.text for e, o in letters.overlays.items()} == {
+        "top": "A", "bottom": "P", "left": "R", "right": "L"}
+    with_letters = _shot(viewer)
+    for overlay in letters.overlays.values():
+        overlay.visible = False
+    without = _shot(viewer)
+    changed = np.abs(with_letters - without).sum(axis=-1) > 60
+    h, w = changed.shape
+    assert changed[: h // 8, w // 3: 2 * w // 3].any()  # top: A
+    assert changed[-h // 8:, w // 3: 2 * w // 3].any()  # bottom: P
+    assert changed[h // 3: 2 * h // 3, : w // 8].any()  # left: R
+    assert changed[h // 3: 2 * h // 3, -w // 8:].any()  # right: L
+    # coronal: superior up
+    viewer.dims.order = (1, 0, 2)
+    assert letters.overlays["top"].text == "S" and letters.overlays["left"].text == "R"
+
+
+def test_the_liver_sample_shows_the_liver_on_the_screens_left(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)
+    viewer, docks = open_demo(viewer, "liver_ct", planes=False)
+    labels = viewer.layers[1]
+    liver = np.argwhere(labels.data == 1).mean(axis=0)
+    viewer.dims.set_point(0, float(labels.data_to_world(liver)[0]))
+    viewer.reset_view()
+    with_labels = _shot(viewer)
+    labels.visible = False
+    without = _shot(viewer)
+    cols = np.nonzero(np.abs(with_labels - without).sum(axis=(0, 2)) > 0)[0]
+    weights = np.abs(with_labels - without).sum(axis=(0, 2))[cols]
+    assert np.average(cols, weights=weights) < with_labels.shape[1] / 2
+
+
+@pytest.fixture
+def shown(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    img, lab = add_case(viewer, synthetic_case())
+    panel = LesionMixPanel(viewer)
+    viewer.window.add_dock_widget(panel)
+    viewer.dims.set_point(0, 12)
+    viewer.reset_view()
+    return viewer, img, lab, get_link(viewer).session
+
+
+def test_the_heatmap_is_readable_and_leaves_the_labels_alone(shown):
+    viewer, img, lab, session = shown
+    prob = np.zeros(session.case.spatial_shape, np.float32)
+    prob[:, 20:28, 20:28] = 1.0  # over the bright image
+    prob[:, 30:34, 30:34] = 0.02  # below the threshold: not drawn (a lesion is there too)
+    prob[:, 0:6, 0:6] = 1.0  # outside the allowed region: not drawn
+    session.set_likelihood(LikelihoodMap(prob, session.case.geometry))
+    heat = get_link(viewer).heatmap.layer()
+    with_map = _shot(viewer)
+    heat.visible = False
+    without = _shot(viewer)
+    hot = canvas_pixel(viewer, (12, 24, 24))
+    gain = np.abs(_window(with_map, hot) - _window(without, hot)).mean()
+    assert gain > 40  # clearly visible over white matter
+    for quiet in ((12, 32, 32), (12, 2.5, 2.5)):  # the lesion (labels keep their colour)
+        px = canvas_pixel(viewer, quiet)
+        assert np.abs(_window(with_map, px) - _window(without, px)).max() <= 2
+
+
+def test_the_preview_changes_pixels_only_near_the_lesion(shown, qtbot):
+    viewer, img, lab, session = shown
+    session.select(0)
+    loc = (12, 24, 8)
+    session.set_location(loc)
+    qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
+    before = _shot(viewer)
+    dock = get_link(viewer)
+    del dock
+    session.clear_preview()
+    plain = _shot(viewer)
+    diff = np.abs(before - plain).sum(axis=-1)
+    near = canvas_pixel(viewer, loc)
+    zoom = viewer.scene.camera.zoom
+    rows, cols = np.nonzero(diff > 3)
+    assert rows.size > 0
+    assert np.all(np.abs(rows - near.y()) <= 10 * zoom) and np.all(
+        np.abs(cols - near.x()) <= 10 * zoom)
+    cyan = before[near.y(), :, :]
+    assert ((cyan[:, 1] > 180) & (cyan[:, 2] > 180) & (cyan[:, 0] < 80)).any()  # outline
