@@ -29,6 +29,8 @@ __all__ = ["PLANES", "PlanesDock"]
 #: plane name -> the world axis it cuts (z, y, x numbering) and its dims order
 PLANES = {"axial": (0, (0, 1, 2)), "coronal": (1, (1, 0, 2)), "sagittal": (2, (2, 0, 1))}
 CROSSHAIR_COLOUR = "#ffd166"
+#: the planes redraw a preview this long after the main canvas (ms)
+PLANES_LAG_MS = 40
 
 
 class PlanesDock(QWidget):
@@ -73,11 +75,17 @@ class PlanesDock(QWidget):
             install_clicks(model, self.link.session, self.link.layers)
             model.mouse_drag_callbacks.append(self._navigator())
         self.setMinimumHeight(180)
+        self._pending: list = []
+        self._lag = QTimer(self)
+        self._lag.setSingleShot(True)
+        self._lag.setInterval(PLANES_LAG_MS)
+        self._lag.timeout.connect(self._refresh_planes)
         self._connect()
         self.follow()
         self.reset_view()
         self.link.views.append(self)
-        self.destroyed.connect(lambda *_: self._detach())
+        self._detach = _detacher(self.link, self.mirror, napari_viewer, self.follow)
+        self.destroyed.connect(self._detach)
         # close the canvases with the viewer's window (a dock's own close event does not
         # come then); napari gives no public handle on that window
         window = getattr(getattr(napari_viewer, "window", None), "_qt_window", None)
@@ -91,10 +99,21 @@ class PlanesDock(QWidget):
         v.events.reset_view.connect(self.reset_view)
         self.link.layers.written.connect(lambda layers: self.mirror.refresh(layers,
                                                                               extent=False))
-        self.link.preview.written.connect(lambda layers: self.mirror.refresh(
-            layers, thumbnail=False, extent=False, highlight=False))
+        self.link.preview.written.connect(self._preview_written)
         s.selection_changed.connect(self._on_selection)
         s.location_changed.connect(self._on_location)
+
+    def _preview_written(self, layers) -> None:
+        """The preview changed: the planes follow shortly after the main canvas, at most
+        every :data:`PLANES_LAG_MS` while a slider is dragged (the main canvas first)."""
+        self._pending = list(layers)
+        if not self._lag.isActive():
+            self._lag.start()
+
+    def _refresh_planes(self) -> None:
+        layers, self._pending = self._pending, []
+        self.mirror.refresh([lay for lay in layers if lay in self.viewer.layers],
+                            thumbnail=False, extent=False, highlight=False)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Fit the planes once their canvases have their size."""
@@ -119,16 +138,6 @@ class PlanesDock(QWidget):
         """Fit every plane to the data."""
         for model in self.models.values():
             model.reset_view()
-
-    def _detach(self) -> None:
-        if getattr(self, "_detached", False):
-            return
-        self._detached = True
-        link = self.link
-        if self in link.views:
-            link.views.remove(self)
-        self.mirror.close()
-        self.viewer.dims.events.point.disconnect(self.follow)
 
     # -- the cursor -------------------------------------------------------------------------
     def cursor(self) -> np.ndarray | None:
@@ -219,6 +228,21 @@ class PlanesDock(QWidget):
                 pass
 
         return navigate
+
+
+def _detacher(link, mirror, viewer, follow):
+    """Stop a planes dock following its viewer (once; safe after its Qt side is gone)."""
+    done = []
+
+    def detach(*_):
+        if done:
+            return
+        done.append(True)
+        link.views[:] = [v for v in link.views if getattr(v, "mirror", None) is not mirror]
+        mirror.close()
+        viewer.dims.events.point.disconnect(follow)
+
+    return detach
 
 
 class _CloseWith(QObject):

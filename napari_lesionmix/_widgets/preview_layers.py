@@ -1,22 +1,26 @@
 """The preview in its own layers, drawn so that it cannot be taken for data.
 
 The session's preview is an edit of a small box of the case; it is shown in layers of
-its own, placed on that box, above the user's label layer:
+its own, above the user's label layer, over a *window* of the case around the edit:
 
-- one image layer per channel, ``"LesionMix preview: <channel>"``, holding the box's new
-  values in the channel layer's colour map and contrast, opaque, so inside the box one
-  sees the result;
-- one label layer, ``"LesionMix preview: labels (not applied)"``, holding the box's new
-  labels as outlines in the preview colour (lesions cyan, other labels teal), with the
-  box framed in the same colour.
+- one image layer per channel, ``"LesionMix preview: <channel>"``, holding the window's
+  values with the edit written in, in the channel layer's colour map and contrast,
+  opaque, so inside the window one sees the result;
+- one label layer, ``"LesionMix preview: labels (not applied)"``, holding the window's
+  labels with the edit, as outlines in the preview colour (lesions cyan, other labels
+  teal; filled in the 3D view, where napari draws no outlines), the window framed in the
+  same colour.
 
-The user's layers are not touched: saving one during a preview writes the data without
-it. The layers are made on the first preview, updated in place while it changes, and
-removed when it is cleared or applied.
+The window is twice the edit's size, so a slider that grows or moves the lesion only
+rewrites values in place (the layers never move while one drags); the layers move when
+the edit leaves the window. The user's layers are not touched: saving one during a
+preview writes the data without it. The layers are made on the first preview and removed
+when it is cleared or applied.
 """
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Any
 
@@ -30,11 +34,24 @@ from .layer_link import LayerLink
 
 __all__ = ["PREVIEW_COLOUR", "PreviewLayers"]
 
-#: the preview's own colour (outlines, frame); other labels in the box are teal
+#: the preview's own colour (outlines, frame); other labels in the window are teal
 PREVIEW_COLOUR = "#00e5ff"
 CONTEXT_COLOUR = "#2a9d8f"
 LABELS_NAME = "LesionMix preview: labels (not applied)"
 ROLE = "preview"
+
+
+def _window_around(slices: tuple, shape: tuple) -> tuple:
+    """A box twice the size of ``slices`` around them, within ``shape``."""
+    out = []
+    for s, n in zip(slices, shape):
+        pad = max(s.stop - s.start, 4) // 2 + 2
+        out.append(slice(max(s.start - pad, 0), min(s.stop + pad, n)))
+    return tuple(out)
+
+
+def _inside(slices: tuple, window: tuple) -> bool:
+    return all(w.start <= s.start and s.stop <= w.stop for s, w in zip(slices, window))
 
 
 def _box_geometry(geometry: Geometry, slices: tuple) -> Geometry:
@@ -68,9 +85,15 @@ class PreviewLayers:
         self.link = link
         self.images: list = []
         self.labels = None
-        self._box: tuple | None = None
         self.visible = True
+        self._window: tuple | None = None  # the box of the case the layers show
+        self._written: tuple | None = None  # the box of the edit written into them
         session.preview_changed.connect(self.update)
+        viewer.dims.events.ndisplay.connect(self._on_ndisplay, position="first")
+        # napari slices once in 3D before any callback of the switch can drop the outline,
+        # and would show its "contours are not displayed in 3D" warning as a notice
+        warnings.filterwarnings("ignore", message="Contours are not displayed during 3D",
+                                category=UserWarning)
 
     @property
     def layers(self) -> list:
@@ -85,26 +108,26 @@ class PreviewLayers:
 
     def update(self) -> None:
         """Draw the session's preview (or remove the layers when there is none)."""
-        viewer, edit = self._viewer(), self.session.preview
+        viewer, edit, case = self._viewer(), self.session.preview, self.session.case
         if viewer is None:
             return
-        if edit is None or self.session.case is None:
+        if edit is None or case is None:
             self.remove()
             return
-        shape = tuple(edit.labels.shape)
-        if self.labels is None or len(self.images) != edit.channels.shape[0] or \
-                tuple(self.labels.data.shape) != shape:
+        if self.labels is None or len(self.images) != edit.channels.shape[0]:
             self.remove()
-            self._make(viewer, edit)
+            self._window = _window_around(edit.slices, case.spatial_shape)
+            self._make(viewer)
+        elif not _inside(edit.slices, self._window):
+            self._window = _window_around(edit.slices, case.spatial_shape)
+            self._refill()
         else:
-            for layer, values in zip(self.images, edit.channels):
-                layer.data[...] = values
-            self.labels.data[...] = edit.labels
-            if self._box != tuple(edit.slices):
-                self._place(edit.slices)
-            for layer in self.layers:
-                layer.refresh(thumbnail=False, extent=False, highlight=False)
-            self.written.emit(self.layers)
+            self._restore(self._written)
+        self._write(edit)
+        self._written = tuple(edit.slices)
+        for layer in self.layers:
+            layer.refresh(thumbnail=False, extent=False, highlight=False)
+        self.written.emit(self.layers)
 
     def remove(self) -> None:
         """Take the preview layers out of the viewer."""
@@ -112,52 +135,88 @@ class PreviewLayers:
         for layer in self.layers:
             if viewer is not None and layer in viewer.layers:
                 viewer.layers.remove(layer)
-        self.images, self.labels, self._box = [], None, None
+        self.images, self.labels, self._window, self._written = [], None, None, None
 
-    # -- making the layers -------------------------------------------------------------
-    def _place(self, slices: tuple) -> None:
-        kw = grid_kwargs(_box_geometry(self.session.case.geometry, slices))
+    # -- the window ---------------------------------------------------------------------
+    def _local(self, slices: tuple) -> tuple:
+        return tuple(slice(s.start - w.start, s.stop - w.start)
+                     for s, w in zip(slices, self._window))
+
+    def _restore(self, slices: tuple | None) -> None:
+        """Put the case's own values back where the last edit was written."""
+        if slices is None:
+            return
+        case, local = self.session.case, self._local(slices)
+        for c, layer in enumerate(self.images):
+            layer.data[local] = case.channels[(c, *slices)]
+        self.labels.data[local] = case.labels[slices]
+
+    def _write(self, edit) -> None:
+        local = self._local(edit.slices)
+        for layer, values in zip(self.images, edit.channels):
+            layer.data[local] = values
+        self.labels.data[local] = edit.labels
+
+    def _refill(self) -> None:
+        """A new window (the edit left the old one): the case's values there, and the
+        layers moved to it."""
+        case, window = self.session.case, self._window
+        for c, layer in enumerate(self.images):
+            layer.data = np.array(case.channels[(c, *window)], np.float32)
+        self.labels.data = np.array(case.labels[window])
+        kw = grid_kwargs(_box_geometry(case.geometry, window))
         for layer in self.layers:
             layer.affine = kw["affine"]
-        self._box = tuple(slices)
 
-    def _make(self, viewer: Any, edit) -> None:
+    # -- making the layers -------------------------------------------------------------
+    def _make(self, viewer: Any) -> None:
         from napari.layers import Image, Labels
         from napari.utils.colormaps import DirectLabelColormap
 
-        kw = grid_kwargs(_box_geometry(self.session.case.geometry, edit.slices))
+        case, window = self.session.case, self._window
+        kw = grid_kwargs(_box_geometry(case.geometry, window))
         meta = {ROLE_KEY: ROLE}
         sources = self.link.image_layers
         lowest = True
-        for c, values in enumerate(edit.channels):
+        for c in range(case.n_channels):
             src = sources[c] if c < len(sources) else None
             name = f"LesionMix preview: {src.name if src is not None else f'channel {c}'}"
-            layer = Image(np.array(values, np.float32), name=name, metadata=dict(meta), **kw)
+            values = np.array(case.channels[(c, *window)], np.float32)
+            layer = Image(values, name=name, metadata=dict(meta), **kw)
             if src is not None:
                 layer.colormap = src.colormap
                 layer.contrast_limits = src.contrast_limits
                 layer.gamma = src.gamma
                 layer.visible = src.visible and self.visible
-                # the lowest shown preview covers the user's labels in the box
+                # the lowest shown preview covers the user's labels in the window
                 layer.blending = "translucent" if (lowest and src.visible) else src.blending
                 lowest = lowest and not src.visible
             self.images.append(layer)
         colours = {None: CONTEXT_COLOUR, 0: "transparent"}
         colours.update({int(c): PREVIEW_COLOUR for c in self.session.lesion_classes})
-        self.labels = Labels(np.array(edit.labels), name=LABELS_NAME, metadata=dict(meta),
-                             opacity=1.0, visible=self.visible,
+        self.labels = Labels(np.array(case.labels[window]), name=LABELS_NAME,
+                             metadata=dict(meta), opacity=1.0, visible=self.visible,
                              colormap=DirectLabelColormap(color_dict=colours), **kw)
-        self.labels.contour = 1
+        self.labels.contour = self._contour(viewer)
         box = self.labels.bounding_box
         box.points, box.line_color, box.line_thickness = False, PREVIEW_COLOUR, 2
         box.visible = True
-        self._box = tuple(edit.slices)
         index = self._insert_at(viewer)
         active = viewer.layers.selection.active
         for k, layer in enumerate(self.layers):
             viewer.layers.insert(index + k, layer)
         if active is not None and active in viewer.layers:
             viewer.layers.selection.active = active  # keep the user's active layer
+
+    @staticmethod
+    def _contour(viewer: Any) -> int:
+        """Outlines in 2D; napari draws no contours in 3D, where the preview is filled."""
+        return 1 if viewer.dims.ndisplay == 2 else 0
+
+    def _on_ndisplay(self, event=None) -> None:
+        viewer = self._viewer()
+        if viewer is not None and self.labels is not None:
+            self.labels.contour = self._contour(viewer)
 
     def _insert_at(self, viewer: Any) -> int:
         """Just above the label layer (else on top)."""

@@ -70,15 +70,21 @@ def test_a_preview_lives_in_its_own_layers(shown, qtbot):
     # the user's layers are untouched, and the preview sits on the edited box
     np.testing.assert_array_equal(img.data, img0)
     np.testing.assert_array_equal(lab.data, lab0)
-    box = session.preview.slices
-    corner = lab.data_to_world([s.start for s in box])
-    np.testing.assert_allclose(layers[1].data_to_world(np.zeros(3)), corner)
-    np.testing.assert_array_equal(layers[1].data, session.preview.labels)
+    edit = session.preview
+    start = np.rint(layers[1].world_to_data(lab.data_to_world([s.start for s in edit.slices])))
+    local = tuple(slice(int(a), int(a) + n) for a, n in zip(start, edit.labels.shape))
+    np.testing.assert_array_equal(layers[1].data[local], edit.labels)  # on the edited box
+    np.testing.assert_array_equal(layers[0].data[local], edit.channels[0])
     # a dragged slider changes the preview, still not the data
-    n_small = int((layers[1].data == 1).sum())
+    n_small = int((edit.labels == 1).sum())
     drag_slider(qtbot, dock.grid.sliders["scale"], 1.7)
-    qtbot.waitUntil(lambda: int((_preview_layers(viewer)[1].data == 1).sum()) > 2 * n_small,
+    qtbot.waitUntil(lambda: int((session.preview.labels == 1).sum()) > 2 * n_small,
                     timeout=5000)
+    shown = _preview_layers(viewer)[1]
+    edit = session.preview
+    start = np.rint(shown.world_to_data(lab.data_to_world([s.start for s in edit.slices])))
+    local = tuple(slice(int(a), int(a) + n) for a, n in zip(start, edit.labels.shape))
+    np.testing.assert_array_equal(shown.data[local], edit.labels)
     assert dock.grid.sliders["scale"].value() == pytest.approx(1.7, abs=0.05)
     np.testing.assert_array_equal(lab.data, lab0)
     click(qtbot, dock.clear_btn)

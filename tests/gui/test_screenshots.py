@@ -135,23 +135,27 @@ def test_the_heatmap_is_readable_and_leaves_the_labels_alone(shown):
         assert np.abs(_window(with_map, px) - _window(without, px)).max() <= 2
 
 
-def test_the_preview_changes_pixels_only_near_the_lesion(shown, qtbot):
+def test_the_preview_changes_pixels_only_in_its_framed_window(shown, qtbot):
     viewer, img, lab, session = shown
     session.select(0)
     loc = (12, 24, 8)
     session.set_location(loc)
     qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
+    preview = get_link(viewer).preview
+    window = preview._window
     before = _shot(viewer)
-    dock = get_link(viewer)
-    del dock
     session.clear_preview()
     plain = _shot(viewer)
     diff = np.abs(before - plain).sum(axis=-1)
-    near = canvas_pixel(viewer, loc)
-    zoom = viewer.scene.camera.zoom
     rows, cols = np.nonzero(diff > 3)
     assert rows.size > 0
-    assert np.all(np.abs(rows - near.y()) <= 10 * zoom) and np.all(
-        np.abs(cols - near.x()) <= 10 * zoom)
-    cyan = before[near.y(), :, :]
-    assert ((cyan[:, 1] > 180) & (cyan[:, 2] > 180) & (cyan[:, 0] < 80)).any()  # outline
+    corners = [canvas_pixel(viewer, lab.data_to_world((loc[0], w1.start - 0.5, w2.start - 0.5)))
+               for w1, w2 in [window[1:]]]
+    far = [canvas_pixel(viewer, lab.data_to_world((loc[0], w1.stop - 0.5, w2.stop - 0.5)))
+           for w1, w2 in [window[1:]]]
+    top, left, bottom, right = corners[0].y(), corners[0].x(), far[0].y(), far[0].x()
+    assert rows.min() >= top - 3 and rows.max() <= bottom + 3  # inside the frame
+    assert cols.min() >= left - 3 and cols.max() <= right + 3
+    # the frame and the outlines are drawn in the preview's own colour
+    cyan = before[(before[..., 0] < 80) & (before[..., 1] > 180) & (before[..., 2] > 180)]
+    assert len(cyan) > 20
