@@ -7,8 +7,8 @@
   the heatmap along it (a 3D location needs a heatmap: the message says so). A drag
   pans, and is not a click.
 - :func:`go_to`: move a viewer's slice and camera to a voxel of the case.
-- :class:`Marks`: a square around the selected lesion and a cross outline on the
-  location, in helper Points layers on the case's grid.
+- :class:`Marks`: a square around the selected lesion and a thin x on the location, in
+  helper Points layers on the case's grid.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def install_clicks(viewer: Any, session: EditSession, link: LayerLink) -> None:
 
 
 class Marks:
-    """A yellow square around the selected lesion and a magenta cross on the location.
+    """A yellow square around the selected lesion and a thin magenta x on the location.
 
     Both are helper Points layers on the case's grid (made again when the case changes
     its number of dimensions), named ``"LesionMix selection"`` and ``"LesionMix location"``.
@@ -164,7 +164,7 @@ class Marks:
             extent = max(sl.stop - sl.start for sl in lesion.bbox) + 4
             self._set("selection", lesion.centroid, size=float(extent))
         spacing = float(min(s.case.geometry.spacing)) if s.case is not None else 1.0
-        self._set("location", s.location, size=4.0 * spacing)
+        self._set("location", s.location, size=3.0 * spacing)
 
     def _set(self, role: str, where, size: float = 6.0) -> None:
         viewer, case = self._viewer(), self.session.case
@@ -182,8 +182,9 @@ class Marks:
             colour = "yellow" if role == "selection" else "magenta"
             layer = viewer.add_points(
                 np.zeros((0, case.ndim)), name=SELECTION_NAME if role == "selection"
-                else LOCATION_NAME, symbol="square" if role == "selection" else "cross",
-                face_color="transparent", border_color=colour, border_width=0.12,
+                else LOCATION_NAME, symbol="square" if role == "selection" else "x",
+                face_color="transparent", border_color=colour,
+                border_width=0.12 if role == "selection" else 0.06,
                 metadata={ROLE_KEY: role}, **kw)
             if active is not None:
                 viewer.layers.selection.active = active  # keep the user's active layer
