@@ -249,12 +249,14 @@ class LikelihoodOptions:
     sigma_mm : float
         Gaussian smoothing of the summed masks, in mm (choice: 0 = none).
     floor : float
-        Uniform floor inside the allowed region, as a fraction of the map's maximum, so that
-        locations never seen with a lesion stay possible (choice: 0.0).
+        Share of the placement draws that go uniformly anywhere in the allowed region
+        (the rest follow the summed lesion masks), so that locations never seen with a
+        lesion stay possible and a case whose own lesions make up the whole map (a
+        one-case dataset) can still be populated (choice: 0.05, i.e. 5 % of the draws).
     """
 
     sigma_mm: float = 0.0
-    floor: float = 0.0
+    floor: float = 0.05
 
     def validate(self, where: str = "likelihood") -> None:
         self.sigma_mm = _number(f"{where}.sigma_mm", self.sigma_mm)
