@@ -186,7 +186,8 @@ def bench_slider(n_changes: int, profile: bool) -> dict:
             slider.setValue(v)
             canvases = [draws, *plane_draws]
             try:
-                pump(lambda: all(c.first_after(seen) is not None for c in canvases), 20)
+                pump(lambda seen=seen, canvases=canvases: all(
+                    c.first_after(seen) is not None for c in canvases), 20)
             except TimeoutError:
                 raise TimeoutError(f"no draw after the preview of scale {v}") from None
             main_ms.append((draws.first_after(seen) - t) * 1000)

@@ -184,8 +184,8 @@ class Marks:
                 np.zeros((0, case.ndim)), name=SELECTION_NAME if role == "selection"
                 else LOCATION_NAME, symbol="square" if role == "selection" else "x",
                 face_color="transparent", border_color=colour,
-                border_width=0.12 if role == "selection" else 0.06,
-                metadata={ROLE_KEY: role}, **kw)
+                border_width=0.05 if role == "selection" else 0.06,
+                opacity=1.0 if role == "selection" else 0.7, metadata={ROLE_KEY: role}, **kw)
             if active is not None:
                 viewer.layers.selection.active = active  # keep the user's active layer
         elif not (np.allclose(layer.scale, kw["scale"])

@@ -12,6 +12,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import numpy as np
+
 __all__ = ["LayerMirror"]
 
 #: properties never copied: they belong to each viewer, or are handled apart
@@ -35,11 +37,29 @@ def _synced_properties(layer: Any) -> list[str]:
 
 
 def copy_layer(layer: Any) -> Any:
-    """A new layer of the same type over the same data, with the same state."""
+    """A new layer of the same type over the same data, with the same state (the
+    properties the layer's state leaves out, e.g. a label outline, included)."""
     from napari.layers import Layer
 
     data, state, kind = layer.as_layer_data_tuple()
-    return Layer.create(data, state, kind)
+    copy = Layer.create(data, state, kind)
+    for name in _synced_properties(layer):
+        if name in state:
+            continue
+        try:
+            value = getattr(layer, name)
+            if not _same(getattr(copy, name), value):
+                setattr(copy, name, value)
+        except (ValueError, TypeError, AttributeError):
+            pass  # a property the copy cannot take
+    return copy
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.all(np.asarray(a) == np.asarray(b)))
+    except (ValueError, TypeError):
+        return a is b
 
 
 class LayerMirror:

@@ -198,14 +198,20 @@ class PlanesDock(QWidget):
             from napari.layers import Vectors
 
             layer = Vectors(vectors, name="crosshair", edge_color=CROSSHAIR_COLOUR,
-                            edge_width=max(float(np.min(self.viewer.layers.extent.step[-3:])) *
-                                           0.4, 0.2), vector_style="line",
+                            edge_width=self._line_width(model), vector_style="line",
                             metadata={ROLE_KEY: "crosshair"}, opacity=0.8,
                             units=self.viewer.layers[0].units if len(self.viewer.layers) else None)
             model.layers.append(layer)
             self.crosshairs[name] = layer
+            model.scene.camera.events.zoom.connect(
+                lambda e, m=model, lay=layer: setattr(lay, "edge_width", self._line_width(m)))
         else:
             layer.data = vectors
+
+    @staticmethod
+    def _line_width(model) -> float:
+        """A crosshair line width of about 1.5 screen pixels, in world mm."""
+        return 1.5 / max(float(model.scene.camera.zoom), 1e-6)
 
     def _navigator(self):
         """A click (no drag) in a plane moves the cursor there."""

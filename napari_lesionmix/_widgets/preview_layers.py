@@ -8,8 +8,9 @@ its own, above the user's label layer, over a *window* of the case around the ed
   opaque, so inside the window one sees the result;
 - one label layer, ``"LesionMix preview: labels (not applied)"``, holding the window's
   labels with the edit, as outlines in the preview colour (lesions cyan, other labels
-  teal; filled in the 3D view, where napari draws no outlines), the window framed in the
-  same colour.
+  teal; filled in the 3D view, where napari draws no outlines);
+- a line on the canvas, in the same colour, saying that a preview is shown and that it
+  is not applied.
 
 The window is twice the edit's size, so a slider that grows or moves the lesion only
 rewrites values in place (the layers never move while one drags); the layers move when
@@ -39,6 +40,7 @@ PREVIEW_COLOUR = "#00e5ff"
 CONTEXT_COLOUR = "#2a9d8f"
 LABELS_NAME = "LesionMix preview: labels (not applied)"
 ROLE = "preview"
+BANNER = "PREVIEW (not applied)"
 
 
 def _window_around(slices: tuple, shape: tuple) -> tuple:
@@ -88,6 +90,11 @@ class PreviewLayers:
         self.visible = True
         self._window: tuple | None = None  # the box of the case the layers show
         self._written: tuple | None = None  # the box of the edit written into them
+        from napari.components.overlays import TextOverlay
+
+        self.banner = TextOverlay(text=BANNER, position="bottom_left", color=PREVIEW_COLOUR,
+                                  font_size=10, visible=False)
+        viewer.canvas.overlays["lesionmix_preview"] = self.banner
         session.preview_changed.connect(self.update)
         viewer.dims.events.ndisplay.connect(self._on_ndisplay, position="first")
         # napari slices once in 3D before any callback of the switch can drop the outline,
@@ -105,6 +112,7 @@ class PreviewLayers:
         self.visible = bool(on)
         for layer in self.layers:
             layer.visible = self.visible
+        self.banner.visible = self.visible and bool(self.layers)
 
     def update(self) -> None:
         """Draw the session's preview (or remove the layers when there is none)."""
@@ -125,6 +133,7 @@ class PreviewLayers:
             self._restore(self._written)
         self._write(edit)
         self._written = tuple(edit.slices)
+        self.banner.visible = self.visible
         for layer in self.layers:
             layer.refresh(thumbnail=False, extent=False, highlight=False)
         self.written.emit(self.layers)
@@ -132,6 +141,7 @@ class PreviewLayers:
     def remove(self) -> None:
         """Take the preview layers out of the viewer."""
         viewer = self._viewer()
+        self.banner.visible = False
         for layer in self.layers:
             if viewer is not None and layer in viewer.layers:
                 viewer.layers.remove(layer)
@@ -198,9 +208,6 @@ class PreviewLayers:
                              metadata=dict(meta), opacity=1.0, visible=self.visible,
                              colormap=DirectLabelColormap(color_dict=colours), **kw)
         self.labels.contour = self._contour(viewer)
-        box = self.labels.bounding_box
-        box.points, box.line_color, box.line_thickness = False, PREVIEW_COLOUR, 2
-        box.visible = True
         index = self._insert_at(viewer)
         active = viewer.layers.selection.active
         for k, layer in enumerate(self.layers):

@@ -65,7 +65,9 @@ def test_a_preview_lives_in_its_own_layers(shown, qtbot):
     assert names == ["LesionMix preview: image", "LesionMix preview: labels (not applied)"]
     # drawn so it cannot be taken for data: outlines in the preview colour, a frame
     labels_preview = layers[1]
-    assert labels_preview.contour == 1 and labels_preview.bounding_box.visible
+    assert labels_preview.contour == 1  # outlines in the preview's own colour
+    banner = get_link(viewer).preview.banner
+    assert banner.visible and "PREVIEW, not applied" in banner.text
     assert viewer.layers.index(layers[0]) == viewer.layers.index(lab) + 1  # over the labels
     # the user's layers are untouched, and the preview sits on the edited box
     np.testing.assert_array_equal(img.data, img0)
@@ -89,6 +91,7 @@ def test_a_preview_lives_in_its_own_layers(shown, qtbot):
     np.testing.assert_array_equal(lab.data, lab0)
     click(qtbot, dock.clear_btn)
     assert _preview_layers(viewer) == [] and not session.has_preview
+    assert not get_link(viewer).preview.banner.visible
 
 
 def test_saving_a_layer_during_a_preview_writes_the_data_without_it(shown, qtbot, tmp_path):

@@ -135,7 +135,7 @@ def test_the_heatmap_is_readable_and_leaves_the_labels_alone(shown):
         assert np.abs(_window(with_map, px) - _window(without, px)).max() <= 2
 
 
-def test_the_preview_changes_pixels_only_in_its_framed_window(shown, qtbot):
+def test_the_preview_changes_pixels_only_in_its_window_and_says_so(shown, qtbot):
     viewer, img, lab, session = shown
     session.select(0)
     loc = (12, 24, 8)
@@ -147,6 +147,9 @@ def test_the_preview_changes_pixels_only_in_its_framed_window(shown, qtbot):
     session.clear_preview()
     plain = _shot(viewer)
     diff = np.abs(before - plain).sum(axis=-1)
+    h, w = diff.shape
+    assert diff[: h // 12, : w // 2].max() > 0  # the banner, top left
+    diff[: h // 12, :] = 0
     rows, cols = np.nonzero(diff > 3)
     assert rows.size > 0
     corners = [canvas_pixel(viewer, lab.data_to_world((loc[0], w1.start - 0.5, w2.start - 0.5)))
@@ -154,8 +157,8 @@ def test_the_preview_changes_pixels_only_in_its_framed_window(shown, qtbot):
     far = [canvas_pixel(viewer, lab.data_to_world((loc[0], w1.stop - 0.5, w2.stop - 0.5)))
            for w1, w2 in [window[1:]]]
     top, left, bottom, right = corners[0].y(), corners[0].x(), far[0].y(), far[0].x()
-    assert rows.min() >= top - 3 and rows.max() <= bottom + 3  # inside the frame
+    assert rows.min() >= top - 3 and rows.max() <= bottom + 3  # inside the window
     assert cols.min() >= left - 3 and cols.max() <= right + 3
-    # the frame and the outlines are drawn in the preview's own colour
+    # the outlines and the banner are drawn in the preview's own colour
     cyan = before[(before[..., 0] < 80) & (before[..., 1] > 180) & (before[..., 2] > 180)]
     assert len(cyan) > 20
