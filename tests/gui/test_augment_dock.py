@@ -67,7 +67,7 @@ def test_a_preview_lives_in_its_own_layers(shown, qtbot):
     labels_preview = layers[1]
     assert labels_preview.contour == 1  # outlines in the preview's own colour
     banner = get_link(viewer).preview.banner
-    assert banner.visible and "PREVIEW, not applied" in banner.text
+    assert banner.visible and banner.text == "PREVIEW (not applied)"
     assert viewer.layers.index(layers[0]) == viewer.layers.index(lab) + 1  # over the labels
     # the user's layers are untouched, and the preview sits on the edited box
     np.testing.assert_array_equal(img.data, img0)
