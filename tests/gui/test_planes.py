@@ -85,3 +85,54 @@ def test_a_preview_shows_in_every_plane(planes, qtbot):
     for model in dock.models.values():
         assert name in model.layers
         assert model.layers[name].data is viewer.layers[name].data
+
+
+@pytest.fixture
+def in_3d(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    img, lab = add_case(viewer, synthetic_case())
+    panel = LesionMixPanel(viewer)
+    viewer.window.add_dock_widget(panel, name="LesionMix")
+    viewer.dims.ndisplay = 3
+    viewer.reset_view()
+    QApplication.processEvents()
+    return viewer, panel, get_link(viewer).session, lab
+
+
+def _click_centre(qtbot, viewer, world):
+    """Centre the 3D camera on a world point and click the middle of the canvas."""
+    from gui_helpers import move_mouse
+
+    viewer.scene.camera.center = tuple(world)
+    QApplication.processEvents()
+    canvas = viewer.window._qt_viewer.canvas.native
+    pos = QPoint(canvas.width() // 2, canvas.height() // 2)
+    move_mouse(canvas, pos)
+    qtbot.mousePress(canvas, LEFT, pos=pos)
+    qtbot.mouseRelease(canvas, LEFT, pos=pos)
+    QApplication.processEvents()
+
+
+def test_a_click_in_3d_selects_the_first_lesion_on_the_ray(in_3d, qtbot):
+    viewer, panel, session, lab = in_3d
+    target = next(k for k, les in enumerate(session.lesions)
+                  if np.allclose(les.centroid, (12, 32, 32), atol=0.5))
+    _click_centre(qtbot, viewer, lab.data_to_world((12, 32, 32)))
+    assert session.selected == target
+    assert "the first one along the ray" in viewer.status
+
+
+def test_a_location_in_3d_is_the_most_likely_voxel_on_the_ray(in_3d, qtbot, notes):
+    from napari_lesionmix.core.likelihood import LikelihoodMap
+
+    viewer, panel, session, lab = in_3d
+    session.select(0)
+    session.set_click_mode("location")
+    _click_centre(qtbot, viewer, lab.data_to_world((12, 24, 24)))
+    assert session.location is None  # no heatmap: a clear message instead
+    assert any("3D a location is picked on the heatmap" in msg for _, msg in notes)
+    prob = np.full(session.case.spatial_shape, 0.1, np.float32)
+    prob[5, 24, 24] = 1.0  # the likeliest voxel under the cursor
+    session.set_likelihood(LikelihoodMap(prob, session.case.geometry))
+    _click_centre(qtbot, viewer, lab.data_to_world((12, 24, 24)))
+    assert session.location == (5, 24, 24)
