@@ -11,14 +11,18 @@ connect them to the session; the layers of a napari viewer are synchronised with
 there too. Like ``core/`` and ``batch/``, this package imports neither napari nor Qt, so
 its tests run without a display.
 
-- :mod:`.session`: :class:`EditSession`, :class:`SessionError`, :class:`Change`.
+- :mod:`.session`: :class:`EditSession`, built of :mod:`.recipes` (setting, editing and
+  adopting the recipe; which one a session adopts when a dataset brings its own) and
+  :mod:`.history` (the preview, Apply, Undo, Reset; :class:`Change`).
 - :mod:`.augment`: computing add and remove previews and sampling a location, with the
-  engine's functions.
-- :mod:`.recipes`: which recipe a session adopts when a dataset brings its own.
+  engine's functions; which exact values the batch ranges would never draw.
+- :mod:`.errors`: :class:`SessionError`.
 """
 
 from .augment import outside_batch, preview_add, preview_remove, sample_location
-from .session import Change, EditSession, SessionError
+from .errors import SessionError
+from .history import Change
+from .session import EditSession
 
 __all__ = [
     "Change",

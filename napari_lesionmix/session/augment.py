@@ -14,7 +14,8 @@ from ..core.edits import check_location, find_location, inpaint_edit, place_edit
 from ..core.likelihood import LikelihoodError
 from ..core.mix import location_sampler
 from ..core.transforms import LesionParams
-from .session import EditSession, SessionError
+from .errors import SessionError
+from .session import EditSession
 
 __all__ = ["outside_batch", "preview_add", "preview_remove", "sample_location"]
 

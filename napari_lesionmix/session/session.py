@@ -13,8 +13,6 @@ A user choice the session refuses raises :class:`SessionError` before anything c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from psygnal import Signal
 
@@ -22,39 +20,15 @@ from ..core.case import Case
 from ..core.edits import CaseContext, Edit
 from ..core.lesions import LesionBank, extract_entry, find_lesions, lesion_classes_of, lesion_mask
 from ..core.likelihood import LikelihoodMap
-from ..core.recipe import Recipe, RecipeError
-from .recipes import decide
+from ..core.recipe import Recipe
+from .errors import SessionError
+from .history import Change, History
+from .recipes import RecipeRules
 
-__all__ = ["Change", "EditSession", "SessionError"]
-
-#: recipe fields that change what a lesion is (the lesion list, bank and context follow)
-STRUCTURAL = ("lesion_classes", "organ_label", "min_voxels", "connectivity")
-
-
-class SessionError(ValueError):
-    """A user choice the session refuses (nothing was changed). The message says why."""
+__all__ = ["EditSession"]
 
 
-@dataclass
-class Change:
-    """One applied change.
-
-    Attributes
-    ----------
-    undo : Edit
-        Writing it back into the case undoes the change.
-    kind : str
-        ``"add"`` or ``"remove"``.
-    extra : dict
-        What views attached to the change (e.g. the layers' own boxes in their voxel type).
-    """
-
-    undo: Edit | None
-    kind: str
-    extra: dict = field(default_factory=dict)
-
-
-class EditSession:
+class EditSession(RecipeRules, History):
     """What a person editing one case works with (see the package docstring).
 
     Parameters
@@ -199,86 +173,6 @@ class EditSession:
         if self._bank_from_case:
             self.bank_changed.emit()
         self.refresh_lesions(previous)
-
-    # ------------------------------------------------------------------ recipe
-    def set_recipe(self, recipe: Recipe, origin: str = "edited",
-                   source: str | None = None) -> None:
-        """Use ``recipe``; the lesion list, context and bank follow when a structural
-        field changed (lesion classes, organ label, min_voxels, connectivity, margin)."""
-        old = self.recipe
-        self.recipe, self.recipe_origin, self.recipe_source = recipe, origin, source
-        structural = (any(getattr(old, f) != getattr(recipe, f) for f in STRUCTURAL)
-                      or old.populate.margin != recipe.populate.margin)
-        self.recipe_changed.emit()
-        if structural and self.case is not None:
-            self.clear_preview()
-            self._context = self._entry_cache = None
-            if self._bank_from_case:
-                self._bank = None
-                self.bank_changed.emit()
-            self.refresh_lesions()
-
-    def update_recipe(self, section: str | None = None, **fields: Any) -> Recipe:
-        """Change some recipe fields by hand; ``section`` is populate, inpaint or likelihood.
-
-        Raises
-        ------
-        SessionError
-            A bad value (the message names the field); the recipe is unchanged.
-        """
-        data = self.recipe.to_dict()
-        target = data if section is None else data[section]
-        for key, value in fields.items():
-            target[key] = list(value) if isinstance(value, tuple) else value
-        try:
-            recipe = Recipe.from_dict(data)
-        except RecipeError as exc:
-            raise SessionError(str(exc)) from None
-        if recipe != self.recipe:
-            self.set_recipe(recipe, "edited")
-        return recipe
-
-    def set_lesion_classes(self, classes: Sequence[int] | None) -> None:
-        """Set ``recipe.lesion_classes`` (None = every non-zero label but the organ)."""
-        self.update_recipe(lesion_classes=None if not classes else [int(c) for c in classes])
-
-    def set_organ_label(self, value: int | None) -> None:
-        """Set ``recipe.organ_label``: the context label that bounds placement."""
-        self.update_recipe(organ_label=None if not value else int(value))
-
-    def load_recipe(self, path: str) -> Recipe:
-        """Use the recipe of a file the user chose.
-
-        Raises
-        ------
-        SessionError
-            The file is unreadable or holds a bad recipe (nothing changed).
-        """
-        try:
-            recipe = Recipe.from_json(path)
-        except RecipeError as exc:
-            raise SessionError(str(exc)) from None
-        self.set_recipe(recipe, "file", str(path))
-        return recipe
-
-    def adopt_dataset_recipe(self, path: str) -> bool:
-        """Use a dataset's recipe file (a broken one is reported, the recipe stays)."""
-        try:
-            recipe = Recipe.from_json(path)
-        except RecipeError as exc:
-            self.message.emit("warning", f"the dataset's recipe is not used: {exc}")
-            return False
-        self.set_recipe(recipe, "dataset", str(path))
-        return True
-
-    def _follow_dataset(self, path: str | None) -> None:
-        action = decide(self.recipe_origin, self.recipe_source, path)
-        if action == "adopt":
-            self.adopt_dataset_recipe(path)
-        elif action == "default":
-            self.set_recipe(Recipe(), "default")
-        elif action == "ask":
-            self.recipe_question.emit(path)
 
     # ------------------------------------------------------------------ derived objects
     @property
@@ -438,72 +332,3 @@ class EditSession:
         k = self.lesion_at(index_zyx)
         if k is not None:
             self.select(k, focus=False)
-
-    # ------------------------------------------------------------------ preview and history
-    @property
-    def has_preview(self) -> bool:
-        """True while a preview is shown."""
-        return self.preview is not None
-
-    def show_preview(self, edit: Edit | None, kind: str = "", reason: str = "") -> None:
-        """Show ``edit`` as the preview (None clears it); the case does not change."""
-        self.preview = edit
-        self.preview_kind = kind if edit is not None else ""
-        self.preview_reason = reason if edit is not None else ""
-        self.preview_changed.emit()
-
-    def clear_preview(self) -> None:
-        """Stop showing the preview."""
-        if self.preview is not None:
-            self.show_preview(None)
-
-    def apply(self) -> Change | None:
-        """Write the preview into the case; it can be undone. The location is cleared,
-        so the next added lesion does not land on this one. None without a preview."""
-        edit = self.preview
-        if edit is None or self.case is None:
-            return None
-        change = Change(None, self.preview_kind)
-        self.before_change.emit(edit.slices, change)
-        change.undo = edit.apply(self.case)
-        self.undo_stack.append(change)
-        self.history_note = ""
-        self.show_preview(None)
-        self.data_changed.emit(edit.slices, change, False)
-        self.set_location(None, focus=False)
-        self._after_change()
-        return change
-
-    def undo(self) -> bool:
-        """Undo the last applied change (bit for bit). False if there is none."""
-        self.clear_preview()
-        if not self.undo_stack:
-            return False
-        self._undo_one()
-        self._after_change()
-        return True
-
-    def reset(self) -> int:
-        """Undo every applied change; return how many were undone."""
-        self.clear_preview()
-        n = len(self.undo_stack)
-        while self.undo_stack:
-            self._undo_one()
-        if n:
-            self._after_change()
-        return n
-
-    def _undo_one(self) -> None:
-        change = self.undo_stack.pop()
-        change.undo.apply(self.case)
-        self.data_changed.emit(change.undo.slices, change, True)
-
-    def _after_change(self) -> None:
-        self.version += 1
-        self._context = self._entry_cache = None
-        if self._bank_from_case:
-            self._bank = None
-            self.bank_changed.emit()
-        self.history_changed.emit()
-        self.refresh_lesions()
-
