@@ -2,7 +2,7 @@
 
 Run under a (virtual) display, in a 1280×800 window::
 
-    xvfb-run -a python benchmarks/bench_gui.py [--changes 25] [--save] [--profile]
+    xvfb-run -a .venv/bin/python benchmarks/bench_gui.py [--changes 25] [--save] [--profile]
 
 (a) **Open**: the bundled brain sample (2 mm) read through the plugin's reader, its
     layers added, the LesionMix panel (Case, Likelihood, Augment, Synthesise) docked,
@@ -20,10 +20,10 @@ Run under a (virtual) display, in a 1280×800 window::
     software OpenGL (Xvfb) is most of the 3D figure. Medians over ``--changes`` changes,
     in the 2D view (target ≤ 50 ms) and in the 3D view (target ≤ 100 ms).
 
-The 1 mm case is taken from ``benchmarks/_work/brain_1mm`` (made by bench_engine.py) or
-generated into ``benchmarks/_work/brain_1mm_gui`` (needs nilearn). The figures are
-printed and written to a temporary folder; ``--save`` writes
-``benchmarks/results/gui.json`` instead.
+The 1 mm case is generated into a temporary folder, removed at the end (needs nilearn).
+The figures are printed and written to a temporary file; ``--save`` updates
+``benchmarks/results/gui.json``. ``--profile`` prints the top of a cProfile of the 2D
+slider loop.
 """
 
 from __future__ import annotations
@@ -34,31 +34,23 @@ import json
 import platform
 import pstats
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-WORK = HERE / "_work"
 SIZE = (1280, 800)
+sys.path.insert(0, str(HERE))
+
+from common import brain_cohort, output_args, save, scratch  # noqa: E402
 
 
-def case_1mm() -> tuple[Path, Path]:
-    """Image and label file of the 1 mm brain case (generated if missing)."""
-    for root in (WORK / "brain_1mm", WORK / "brain_1mm" / "brain_mr",
-                 WORK / "brain_1mm_gui" / "brain_mr"):
-        img, lab = root / "imagesTr" / "brain01_0000.nii.gz", root / "labelsTr" / "brain01.nii.gz"
-        if img.is_file() and lab.is_file():
-            return img, lab
-    out = WORK / "brain_1mm_gui"
-    subprocess.run([sys.executable, "-m", "napari_lesionmix.sample_data", "brain",
-                    "--resolution", "1", "--out", str(out), "--n", "1"], check=True)
-    return (out / "brain_mr" / "imagesTr" / "brain01_0000.nii.gz",
-            out / "brain_mr" / "labelsTr" / "brain01.nii.gz")
+def case_1mm(work: Path) -> tuple[Path, Path]:
+    """Image and label file of a 1 mm brain case, generated into ``work``."""
+    data = brain_cohort(work, 1)
+    return data / "imagesTr" / "brain01_0000.nii.gz", data / "labelsTr" / "brain01.nii.gz"
 
 
 def pump(condition, timeout: float = 60.0) -> None:
@@ -143,12 +135,12 @@ def bench_open() -> dict:
             "target_open_s": 2.0, "case": str(label)}
 
 
-def bench_slider(n_changes: int, profile: bool) -> dict:
+def bench_slider(n_changes: int, profile: bool, work: Path) -> dict:
     """(b): slider → preview drawn, 2D then 3D, with the three-plane view open."""
     from napari_lesionmix._widgets.panel import LesionMixPanel
     from napari_lesionmix._widgets.viewer_link import get_link
 
-    img_path, lab_path = case_1mm()
+    img_path, lab_path = case_1mm(work)
     viewer, draws = new_viewer()
     add_file_layers(viewer, [img_path], lab_path)
     panel = LesionMixPanel(viewer)
@@ -218,26 +210,23 @@ def _stats(values: list) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=25)
-    parser.add_argument("--save", action="store_true",
-                        help="write benchmarks/results/gui.json (default: a temporary folder)")
     parser.add_argument("--profile", action="store_true",
                         help="print a profile of the 2D slider loop")
+    output_args(parser, "gui")
     args = parser.parse_args(argv)
 
     import napari
 
     from napari_lesionmix._widgets import panel, planes  # noqa: F401 - a warm start
 
-    result = {"open": bench_open(), "slider": bench_slider(args.changes, args.profile),
-              "window": list(SIZE),
-              "machine": {"python": platform.python_version(),
-                          "platform": platform.platform(), "napari": napari.__version__}}
-    text = json.dumps(result, indent=1)
-    print(text)
-    folder = HERE / "results" if args.save else Path(tempfile.mkdtemp(prefix="bench_gui_"))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gui.json").write_text(text + "\n")
-    print(f"written to {folder / 'gui.json'}")
+    with scratch() as work:
+        result = {"open": bench_open(),
+                  "slider": bench_slider(args.changes, args.profile, work),
+                  "window": list(SIZE),
+                  "machine": {"python": platform.python_version(),
+                              "platform": platform.platform(), "napari": napari.__version__}}
+    print(json.dumps(result, indent=1))
+    save(result, args, "gui")
     return 0
 
 

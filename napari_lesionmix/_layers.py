@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.case import Geometry
+from .core.geometry import Geometry
 
 __all__ = [
     "AXES_KEY",

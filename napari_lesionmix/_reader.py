@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._layers import display_layout, layer_kwargs, looks_like_labels
-from .core.case import IMAGE_SUFFIXES, read_image
-from .core.image_io import label_dtype
+from .core.image_io import label_dtype, read_image
+from .core.io_utils import IMAGE_SUFFIXES, split_ext
 
 __all__ = ["napari_get_reader", "read_layer_data", "can_read"]
 
@@ -92,14 +92,6 @@ def read_layers(path) -> list[tuple]:
     return [read_layer_data(p) for p in paths]
 
 
-def _layer_name(path: Path) -> str:
-    name = path.name
-    for suffix in IMAGE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 RECIPE_KEY = "lesionmix_recipe"
 RECIPE_FILE = "lesionmix_recipe.json"
 
@@ -148,7 +140,7 @@ def read_layer_data(path, layer_type: str | None = None, name: str | None = None
     axes, shown = display_layout(geometry)
     if axes != tuple(range(array.ndim)):
         array = array.transpose(axes)
-    kwargs = layer_kwargs(shown, name or _layer_name(path), str(path), dtype,
+    kwargs = layer_kwargs(shown, name or split_ext(path.name)[0], str(path), dtype,
                           file_geometry=geometry, axes=axes)
     recipe = dataset_recipe(path)
     if recipe is not None:

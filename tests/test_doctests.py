@@ -1,5 +1,5 @@
-"""The Examples sections of the engine's, the session's and the layer module's docstrings
-run as written."""
+"""The Examples sections of the engine's, the batch package's, the session's and the layer
+module's docstrings run as written."""
 
 import doctest
 import importlib
@@ -7,10 +7,11 @@ import pkgutil
 
 import pytest
 
+import napari_lesionmix.batch as batch
 import napari_lesionmix.core as core
 import napari_lesionmix.session as session
 
-MODULES = sorted(m.name for pkg in (core, session)
+MODULES = sorted(m.name for pkg in (core, batch, session)
                  for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."))
 MODULES.append("napari_lesionmix._layers")
 

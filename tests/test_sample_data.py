@@ -51,6 +51,12 @@ def test_bundled_files_exist_in_nnunet_layout(name):
     assert sample_dir(name.split("_")[0]) == folder  # alias "brain" / "liver"
 
 
+@pytest.mark.parametrize("name", sorted(N_CASES))
+def test_each_sample_ships_the_recipe_its_generator_writes(name):
+    shipped = json.loads((sample_dir(name) / make.RECIPE_FILE).read_text())
+    assert shipped == make.sample_recipe(name.split("_")[0]).to_dict()
+
+
 def test_unknown_sample_name():
     with pytest.raises(KeyError, match="unknown sample"):
         sample_dir("heart")
@@ -151,6 +157,8 @@ def test_liver_generation_is_deterministic(tmp_path):
     bundled = _read(sample_paths("liver_ct")[0][1])[1]
     again = _read(tmp_path / "a" / "liver_ct" / "labelsTr" / "liver01.nii.gz")[1]
     assert (bundled == again).mean() > 0.999
+    recipe = tmp_path / "a" / "liver_ct" / make.RECIPE_FILE
+    assert recipe.read_text() == (sample_dir("liver_ct") / make.RECIPE_FILE).read_text()
     assert make.main(["liver", "--n", "1", "--seed", "5", "--out", str(tmp_path / "c")]) == 0
     c = _read(tmp_path / "c" / "liver_ct" / "imagesTr" / "liver01_0000.nii.gz")[1]
     assert not np.array_equal(a, c)
@@ -186,9 +194,35 @@ def test_brain_one_mm_on_demand(tmp_path):
     assert (lbl == 1).sum() > 0 and not (lbl[arr == 0] > 0).any()
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["numTraining"] == 1 and meta["labels"] == {"background": 0, "lesion": 1}
+    assert (folder / make.RECIPE_FILE).is_file()
+
+
+@pytest.mark.slow
+def test_brain_with_a_flair_like_channel_in_float32(tmp_path):
+    pytest.importorskip("nilearn", reason="generating the brain needs nilearn's MNI template (test extra)")
+    assert make.main(["brain", "--n", "1", "--channels", "2", "--dtype", "float32",
+                      "--out", str(tmp_path / "two")]) == 0
+    folder = tmp_path / "two" / "brain_mr"
+    t1, t1a = _read(folder / "imagesTr" / "brain01_0000.nii.gz")
+    fl, fla = _read(folder / "imagesTr" / "brain01_0001.nii.gz")
+    _, lbl = _read(folder / "labelsTr" / "brain01.nii.gz")
+    assert t1a.dtype == fla.dtype == np.float32 and fl.GetSpacing() == t1.GetSpacing()
+    meta = json.loads((folder / "dataset.json").read_text())
+    assert meta["channel_names"] == {"0": "T1", "1": "FLAIR"}
+    # the T1 is the one-channel T1 (the FLAIR draws come after it)
+    bundled = _read(sample_paths("brain_mr")[0][0][0])[1]
+    assert (np.abs(t1a - bundled) <= 1).mean() > 0.999
+    # FLAIR-like: lesions bright against the white matter around them, CSF dark
+    lesion = lbl == 1
+    ring = ndi.binary_dilation(lesion, iterations=2) & ~lesion & (fla > 0)
+    assert fla[lesion].mean() > fla[ring].mean() + 0.1 * fla[fla > 0].mean()
+    wm = t1a > np.percentile(t1a[t1a > 0], 70)
+    csf = (t1a > 0) & (t1a < np.percentile(t1a[t1a > 0], 10))
+    assert fla[csf].mean() < 0.7 * fla[wm].mean()
 
 
 def test_module_runs_as_a_script():
     out = subprocess.run([sys.executable, "-m", "napari_lesionmix.sample_data", "--help"],
                          capture_output=True, text=True, check=True)
     assert "{brain,liver,all}" in out.stdout and "--resolution" in out.stdout
+    assert "(default: all)" in out.stdout and "--channels" in out.stdout

@@ -31,10 +31,10 @@ from qtpy.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
 from superqt import QLargeIntSpinBox
 
 from ..core.recipe import BOUNDS
-from ..session import SessionError
+from ..session.errors import SessionError
 from .viewer_link import get_link, notify
 
-__all__ = ["Cancelled", "LesionMixDock", "notify", "seed_box"]
+__all__ = ["Cancelled", "LesionMixDock", "seed_box"]
 
 IDLE_STYLE = ("QLabel { background: #4a3b1a; color: #ffd166; border-radius: 3px; "
               "padding: 4px; }")

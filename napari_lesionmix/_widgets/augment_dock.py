@@ -23,10 +23,12 @@ from qtpy.QtCore import QTimer
 from superqt.utils import signals_blocked
 
 from ..core.transforms import LesionParams, sample_params
-from ..session import SessionError, outside_batch, preview_add, preview_remove, sample_location
-from ._base import LesionMixDock, notify
+from ..session.augment import outside_batch, preview_add, preview_remove, sample_location
+from ..session.errors import SessionError
+from ._base import LesionMixDock
 from .augment_form import SHORTCUTS, AugmentLayout
 from .shortcuts import window_shortcuts
+from .viewer_link import notify
 
 __all__ = ["AugmentDock", "SHORTCUTS"]
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .._layers import ROLE_KEY, grid_kwargs
-from ..session import EditSession, SessionError
+from ..session.errors import SessionError
+from ..session.session import EditSession
 from .layer_link import LayerLink
 
 __all__ = ["Marks", "go_to", "install_clicks", "ray_voxels"]

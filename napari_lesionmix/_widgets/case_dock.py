@@ -31,9 +31,10 @@ from qtpy.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ..core.recipe import BOUNDS
-from ..session import SessionError
-from ._base import LesionMixDock, notify
+from ..session.errors import SessionError
+from ._base import LesionMixDock
 from .pickers import LayerPickers
+from .viewer_link import notify
 
 __all__ = ["CaseDock", "parse_classes"]
 

@@ -15,8 +15,9 @@ import numpy as np
 
 from .._layers import ROLE_KEY, geometry_of_layer
 from .._reader import RECIPE_KEY
-from ..core.case import Case, CaseError
-from ..session import SessionError
+from ..core.case import Case
+from ..core.errors import CaseError
+from ..session.errors import SessionError
 
 __all__ = ["case_from_layers", "channel_layers", "dataset_recipe_of", "is_helper", "on_grid"]
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._layers import ROLE_KEY, grid_kwargs
-from ..session import EditSession
+from ..session.session import EditSession
 from .layer_link import LayerLink
 
 __all__ = ["Heatmap", "heat_colormap"]

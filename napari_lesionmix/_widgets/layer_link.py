@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from ..session import Change, EditSession, SessionError
+from ..session.errors import SessionError
+from ..session.history import Change
+from ..session.session import EditSession
 from .case_from_layers import case_from_layers, channel_layers, dataset_recipe_of, is_helper
 
 __all__ = ["LayerLink"]

@@ -23,22 +23,14 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ..core.case import IMAGE_SUFFIXES
-from ..core.io_utils import is_temporary
+from ..core.io_utils import IMAGE_SUFFIXES, label_files_of
 from ..core.likelihood import LikelihoodMap
 from ..core.recipe import BOUNDS
-from ..session import SessionError
-from ._base import LesionMixDock, notify
+from ..session.errors import SessionError
+from ._base import LesionMixDock
+from .viewer_link import notify
 
-__all__ = ["LikelihoodDock", "label_files", "map_summary"]
-
-
-def label_files(folder: str | Path) -> list[Path]:
-    """The image files of a folder (sorted; hidden and temporary files skipped)."""
-    folder = Path(folder)
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)
-                  and not p.name.startswith(".") and not is_temporary(p))
+__all__ = ["LikelihoodDock", "map_summary"]
 
 
 def map_summary(lmap: LikelihoodMap) -> str:
@@ -166,12 +158,9 @@ class LikelihoodDock(LesionMixDock):
         worker or None
         """
         try:
-            paths = label_files(folder)
+            paths = label_files_of(folder)
         except OSError as exc:
-            notify(f"Likelihood: cannot list {folder}: {exc.strerror}", "warning")
-            return None
-        if not paths:
-            notify(f"Likelihood: {folder} holds no NIfTI, NRRD or MetaImage file", "warning")
+            notify(f"Likelihood: {exc}", "warning")
             return None
         r, case = self.state.recipe, self.state.case
         reference = None if case is None else (case.geometry, case.spatial_shape)

@@ -18,7 +18,7 @@ from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .._layers import ROLE_KEY
-from ..session import SessionError
+from ..session.errors import SessionError
 from .canvas import install_clicks
 from .mirror import LayerMirror
 from .orientation import OrientationLetters

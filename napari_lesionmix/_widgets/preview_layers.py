@@ -29,8 +29,8 @@ import numpy as np
 from psygnal import Signal
 
 from .._layers import ROLE_KEY, grid_kwargs
-from ..core.case import Geometry
-from ..session import EditSession
+from ..core.geometry import Geometry
+from ..session.session import EditSession
 from .layer_link import LayerLink
 
 __all__ = ["PREVIEW_COLOUR", "PreviewLayers"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence, QShortcut
 
-from ..session import SessionError
+from ..session.errors import SessionError
 
 __all__ = ["window_shortcuts"]
 

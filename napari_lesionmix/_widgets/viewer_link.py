@@ -21,7 +21,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from ..session import EditSession
+from ..session.session import EditSession
 from .canvas import Marks, go_to, install_clicks
 from .heatmap import Heatmap
 from .layer_link import LayerLink

@@ -16,7 +16,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-from .case import Geometry, read_image, write_image
+from .geometry import Geometry
+from .image_io import read_image, write_image
 from .lesions import lesion_classes_of
 
 

@@ -11,22 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .case import Case, label_dtype
-from .edits import (  # noqa: F401  (re-exported: the public face of the engine)
+from .case import Case
+from .edits import (
     CaseContext,
-    Edit,
-    Prepared,
-    check_location,
     find_location,
     inpaint_edit,
     place_edit,
-    populate_edit,
     prepare_lesion,
 )
+from .image_io import label_dtype
 from .lesions import BankError, Lesion, LesionBank, find_lesions
 from .likelihood import LikelihoodError, LikelihoodMap
 from .load import LoadDistribution
-from .provenance import PROVENANCE_VERSION, Operation, Provenance  # noqa: F401
+from .provenance import Operation, Provenance
 from .recipe import Recipe
 from .transforms import LesionParams, sample_params
 

@@ -15,7 +15,11 @@ Two datasets:
 
 Everything is deterministic for a given seed: case ``i`` of a dataset draws from
 ``numpy.random.SeedSequence([seed, dataset_code, i])``, so a case does not depend on how
-many cases are generated alongside it.
+many cases are generated alongside it. Each dataset gets its ``lesionmix_recipe.json``
+(:func:`sample_recipe`). For benchmarks the brain can have a second, FLAIR-like channel
+(``--channels 2``: CSF dark, grey matter brighter than white matter, lesions bright) and
+float32 voxels (``--dtype float32``, as after bias-field correction), made from the same
+draws as the T1 (the T1 does not change).
 
 Run ``python -m napari_lesionmix.sample_data --help`` for the command line.
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +37,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
-from napari_lesionmix.core.io_utils import atomic_path, atomic_write_text
+from napari_lesionmix.core.io_utils import atomic_path, atomic_write_text, channel_file
 
 HERE = Path(__file__).resolve().parent
 BRAIN_DIR = "brain_mr"
@@ -238,8 +243,9 @@ def _to_resolution(array, ref: sitk.Image, res: float) -> np.ndarray:
     return sitk.GetArrayFromImage(out)
 
 
-def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=None):
-    """One synthetic MS-like T1 subject.
+def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=None,
+                    flair: bool = False):
+    """One synthetic MS-like T1 subject (and a FLAIR-like image of it).
 
     Parameters
     ----------
@@ -251,6 +257,9 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
         Isotropic output voxel size in mm (1 gives the template's 197×233×189 grid).
     template : dict of SimpleITK.Image, optional
         ``{"t1", "gm", "wm"}`` as float32, read from :func:`template_dir` if omitted.
+    flair : bool
+        Also return a FLAIR-like image (float32: CSF dark, grey matter brighter than
+        white matter, lesions bright), drawn after the T1 so that the T1 is the same.
 
     Returns
     -------
@@ -258,6 +267,8 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
         int16, 0 outside the brain, white matter about 900.
     label : SimpleITK.Image
         uint8, 1 = lesion.
+    flair : SimpleITK.Image
+        Only with ``flair``: float32, 0 outside the brain, white matter about 500.
     """
     if template is None:
         template = load_template()
@@ -284,6 +295,7 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
     csf_level = float(np.median(t1[vent]))
     gm_level = float(np.median(t1[gm > 0.9]))
     lesion = np.zeros(t1.shape, bool)
+    lesion_alpha = np.zeros(t1.shape, np.float32) if flair else None
     rmax = 3.5 + 3.0 * np.sqrt(min(target_ml, 20.0) / 20.0)
     for _ in range(400):
         if lesion.sum() >= target_ml * 1000.0:
@@ -299,6 +311,8 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
         value = level + 0.03 * level * rng.standard_normal(blob.shape)
         t1[vs] = np.minimum(t1[vs], t1[vs] * (1 - alpha) + value * alpha)
         lesion[vs] |= blob
+        if flair:
+            lesion_alpha[vs] = np.maximum(lesion_alpha[vs], alpha)
     # per-subject contrast and a smooth multiplicative bias field (2nd-order polynomial)
     t1 = (t1 / 255.0) ** rng.uniform(0.9, 1.1) * 255.0 * _T1_SCALE * rng.uniform(0.92, 1.08)
     c = [np.linspace(-1, 1, n, dtype=np.float32) for n in t1.shape]
@@ -316,7 +330,19 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
     t1 = np.where(inside, np.clip(np.rint(t1), 1, 32767), 0).astype(np.int16)
     spacing = (resolution,) * 3
     image = _image(t1, spacing, ref.GetOrigin(), ref.GetDirection())
-    return image, _image(label.astype(np.uint8), spacing, ref.GetOrigin(), ref.GetDirection())
+    label_img = _image(label.astype(np.uint8), spacing, ref.GetOrigin(), ref.GetDirection())
+    if not flair:
+        return image, label_img
+    frng = np.random.default_rng(rng.integers(2**63))  # after every T1 draw
+    csf = np.clip(1.0 - gm - wm, 0, 1)
+    f = (0.55 * wm + 0.75 * gm + 0.15 * csf) * brain
+    f = f * (1 - lesion_alpha) + 1.15 * lesion_alpha * (1 + 0.04 * frng.standard_normal(f.shape))
+    f = _to_resolution((f * 900.0 * np.exp(log_bias - np.mean(log_bias))).astype(np.float32),
+                       ref, resolution)
+    sigma = np.percentile(f[inside], 90) / frng.uniform(20, 30)
+    n1, n2 = (frng.standard_normal(f.shape, dtype=np.float32) * sigma for _ in range(2))
+    f = np.where(inside, np.sqrt((f + n1) ** 2 + n2 ** 2), 0).astype(np.float32)
+    return image, label_img, _image(f, spacing, ref.GetOrigin(), ref.GetDirection())
 
 
 def load_template() -> dict:
@@ -469,14 +495,34 @@ def make_liver_case(rng, shape=(48, 128, 128), spacing_xyz=(1.5, 1.5, 3.0)):
 
 
 # ------------------------------------------------------------------------- datasets
-def _dataset_json(kind: str, n: int, seed: int, resolution: float | None) -> dict:
+#: each sample's lesionmix_recipe.json: the fields that differ from the defaults
+SAMPLE_RECIPES = {
+    "brain": {"lesion_classes": [1], "likelihood": {"sigma_mm": 4.0}},
+    "liver": {"lesion_classes": [2], "organ_label": 1, "likelihood": {"floor": 0.0}},
+}
+RECIPE_FILE = "lesionmix_recipe.json"
+
+
+def sample_recipe(kind: str):
+    """The recipe that fits a sample dataset (what its ``lesionmix_recipe.json`` holds):
+    the brain's lesion class 1 with a 4 mm smoothed map; the liver's tumour class 2 with
+    the liver as the organ label (organ-style map, tumours placed inside the liver)."""
+    from napari_lesionmix.core.recipe import Recipe
+
+    return Recipe.from_dict(SAMPLE_RECIPES[kind])
+
+
+def _dataset_json(kind: str, n: int, seed: int, resolution: float | None,
+                  channels: int = 1) -> dict:
     common = {"numTraining": n, "file_ending": ".nii.gz", "seed": seed,
               "generator": "python -m napari_lesionmix.sample_data"}
     if kind == "brain":
+        names = {"0": "T1", "1": "FLAIR"} if channels == 2 else {"0": "T1"}
         return {"name": "LesionMixSampleBrainMR",
                 "description": "Synthetic MS-like T1 brain MR built from the MNI ICBM152 2009 "
-                               f"template (see NOTICE); {resolution:g} mm isotropic.",
-                "channel_names": {"0": "T1"}, "labels": {"background": 0, "lesion": 1},
+                               f"template (see NOTICE); {resolution:g} mm isotropic"
+                               + (", with a FLAIR-like channel." if channels == 2 else "."),
+                "channel_names": names, "labels": {"background": 0, "lesion": 1},
                 **common}
     return {"name": "LesionMixSampleLiverCT",
             "description": "Synthetic contrast-enhanced abdominal CT (Hounsfield units) "
@@ -486,8 +532,9 @@ def _dataset_json(kind: str, n: int, seed: int, resolution: float | None) -> dic
 
 
 def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = DEFAULT_SEED,
-             resolution: float = 2.0, overwrite: bool = False, progress=print) -> list[dict]:
-    """Write one dataset in nnU-Net v2 raw layout.
+             resolution: float = 2.0, overwrite: bool = False, progress=print,
+             channels: int = 1, dtype: str = "int16") -> list[dict]:
+    """Write one dataset in nnU-Net v2 raw layout, with its ``lesionmix_recipe.json``.
 
     Parameters
     ----------
@@ -503,6 +550,10 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
         Replace existing files; otherwise fail before writing anything.
     progress : callable or None
         Called with a one-line message per case.
+    channels : {1, 2}
+        Brain only: 2 adds a FLAIR-like channel (``_0001``).
+    dtype : {"int16", "float32"}
+        Brain only: the voxel type of the image files.
 
     Returns
     -------
@@ -517,11 +568,15 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
     n = n if n is not None else (6 if kind == "brain" else 4)
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if channels not in (1, 2) or (channels == 2 and kind != "brain"):
+        raise ValueError(f"channels must be 1 (or 2 for the brain), got {channels}")
+    if dtype not in ("int16", "float32") or (dtype != "int16" and kind != "brain"):
+        raise ValueError(f"dtype must be int16 (or float32 for the brain), got {dtype}")
     out = Path(out_dir)
     names = [f"{kind}{i + 1:02d}" for i in range(n)]
-    targets = [out / "dataset.json"] + [p for c in names for p in
-                                        (out / "imagesTr" / f"{c}_0000.nii.gz",
-                                         out / "labelsTr" / f"{c}.nii.gz")]
+    targets = [out / "dataset.json", out / RECIPE_FILE] + [
+        p for c in names for p in ([out / "imagesTr" / channel_file(c, k, ".nii.gz")
+                                    for k in range(channels)] + [out / "labelsTr" / f"{c}.nii.gz"])]
     clash = [str(p) for p in targets if p.exists()]
     if clash and not overwrite:
         raise FileExistsError(f"{out}: {len(clash)} file(s) already exist (e.g. {clash[0]}); "
@@ -534,10 +589,17 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
             rng = case_rng(seed, _BRAIN_CODE, i)
             base = BRAIN_LOADS_ML[i] if i < len(BRAIN_LOADS_ML) else \
                 float(np.exp(rng.uniform(np.log(0.5), np.log(20))))
-            image, label = make_brain_case(rng, base * rng.uniform(0.9, 1.1), resolution, template)
+            images = make_brain_case(rng, base * rng.uniform(0.9, 1.1), resolution, template,
+                                     flair=channels == 2)
+            image, label, extra = images[0], images[1], list(images[2:])
+            if dtype == "float32":
+                image = sitk.Cast(image, sitk.sitkFloat32)
         else:
             image, label = make_liver_case(case_rng(seed, _LIVER_CODE, i))
-        write_nifti(image, out / "imagesTr" / f"{name}_0000.nii.gz", overwrite)
+            extra = []
+        for k, img in enumerate(extra, start=1):
+            write_nifti(img, out / "imagesTr" / channel_file(name, k, ".nii.gz"), overwrite)
+        write_nifti(image, out / "imagesTr" / channel_file(name, 0, ".nii.gz"), overwrite)
         write_nifti(label, out / "labelsTr" / f"{name}.nii.gz", overwrite)
         mask = sitk.GetArrayViewFromImage(label) == lesion_label
         info = {"case": name, "shape": list(image.GetSize()),
@@ -546,9 +608,10 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
         summary.append(info)
         if progress:
             progress(f"{out.name}/{name}: {info['lesions']} lesions, {info['load_ml']} ml")
+    sample_recipe(kind).to_json(out / RECIPE_FILE)
     atomic_write_text(out / "dataset.json",
-                      json.dumps(_dataset_json(kind, n, seed, resolution), indent=2) + "\n",
-                      overwrite=overwrite)
+                      json.dumps(_dataset_json(kind, n, seed, resolution, channels), indent=2)
+                      + "\n", overwrite=overwrite)
     return summary
 
 
@@ -568,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m napari_lesionmix.sample_data",
         description="Generate the synthetic sample datasets (nnU-Net v2 raw layout).")
-    p.add_argument("which", choices=("brain", "liver", "all"))
+    p.add_argument("which", nargs="?", default="all", choices=("brain", "liver", "all"),
+                   help="which dataset to make (default: all)")
     p.add_argument("--out", type=Path, default=None,
                    help=f"parent folder; datasets go to OUT/{BRAIN_DIR} and OUT/{LIVER_DIR} "
                         "(default: the bundled folders inside the package)")
@@ -576,6 +640,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="brain voxel size in mm (default 2; 1 gives the 197x233x189 grid)")
     p.add_argument("--n", type=int, default=None, help="number of cases (default 6 brain, 4 liver)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--channels", type=int, default=1, choices=(1, 2),
+                   help="brain: 2 adds a FLAIR-like channel _0001 (default 1)")
+    p.add_argument("--dtype", default="int16", choices=("int16", "float32"),
+                   help="brain: voxel type of the images (default int16)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     a = p.parse_args(argv)
     parent = a.out if a.out is not None else HERE
@@ -583,9 +651,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for kind in kinds:
             folder = parent / (BRAIN_DIR if kind == "brain" else LIVER_DIR)
-            generate(kind, folder, a.n, a.seed, a.resolution, a.overwrite)
+            generate(kind, folder, a.n, a.seed, a.resolution, a.overwrite,
+                     channels=a.channels if kind == "brain" else 1,
+                     dtype=a.dtype if kind == "brain" else "int16")
             print(f"wrote {folder}")
     except (FileExistsError, FileNotFoundError, ModuleNotFoundError, ValueError) as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -17,19 +17,7 @@ its tests run without a display.
 - :mod:`.augment`: computing add and remove previews and sampling a location, with the
   engine's functions; which exact values the batch ranges would never draw.
 - :mod:`.errors`: :class:`SessionError`.
+
+Every name is imported from the module that defines it (``napari_lesionmix.session.
+session.EditSession``, ...); this package's ``__init__`` imports nothing.
 """
-
-from .augment import outside_batch, preview_add, preview_remove, sample_location
-from .errors import SessionError
-from .history import Change
-from .session import EditSession
-
-__all__ = [
-    "Change",
-    "EditSession",
-    "SessionError",
-    "outside_batch",
-    "preview_add",
-    "preview_remove",
-    "sample_location",
-]

@@ -7,18 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.edits import CaseContext, inpaint_edit, populate_edit
+from napari_lesionmix.core.geometry import Geometry
 from napari_lesionmix.core.lesions import BankError, LesionBank, find_lesions, lesion_load
 from napari_lesionmix.core.likelihood import LikelihoodError, LikelihoodMap
-from napari_lesionmix.core.mix import (
-    CaseContext,
-    Provenance,
-    inpaint_edit,
-    populate_edit,
-    replay,
-    replay_from_files,
-    synthesize,
-)
+from napari_lesionmix.core.mix import replay, replay_from_files, synthesize
+from napari_lesionmix.core.provenance import Provenance
 from napari_lesionmix.core.recipe import Recipe
 from napari_lesionmix.core.transforms import LesionParams
 from tests.conftest import blob_case
@@ -261,7 +256,7 @@ def test_cap_and_no_fit_are_recorded():
 
 
 def test_replay_from_files(tmp_path):
-    from napari_lesionmix.core.case import write_image
+    from napari_lesionmix.core.image_io import write_image
     cases = []
     for s in range(2):
         c = blob_case(seed=s, n_lesions=2 + s, name=f"c{s}")
@@ -298,7 +293,7 @@ def test_lesion_keeps_its_size_in_mm_on_a_finer_grid():
 
 @pytest.mark.parametrize("ext", [".mha", ".nrrd", ".nii.gz"])
 def test_geometry_survives_read_synthesize_write(tmp_path, ext):
-    from napari_lesionmix.core.case import write_image
+    from napari_lesionmix.core.image_io import write_image
     c, s = np.cos(0.3), np.sin(0.3)
     oblique_lps = (-c, -s, 0.0, s, -c, 0.0, 0.0, 0.0, 1.0)  # rotated, x and y flipped
     geo = Geometry((0.7, 0.9, 2.5), (-91.25, 120.5, -33.75), oblique_lps)

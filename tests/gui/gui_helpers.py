@@ -10,7 +10,8 @@ from qtpy.QtCore import QPoint, Qt
 from qtpy.QtWidgets import QApplication, QStyle, QStyleOptionSlider
 
 from napari_lesionmix._layers import layer_kwargs
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 
 MANIFEST = Path(__file__).resolve().parents[2] / "napari_lesionmix" / "napari.yaml"
 LEFT = Qt.MouseButton.LeftButton

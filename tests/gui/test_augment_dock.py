@@ -22,7 +22,7 @@ from qtpy.QtCore import Qt
 from napari_lesionmix._layers import ROLE_KEY, layer_kwargs
 from napari_lesionmix._widgets.panel import LesionMixPanel
 from napari_lesionmix._widgets.viewer_link import get_link
-from napari_lesionmix.core.case import read_image
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.transforms import sample_params
 

@@ -14,7 +14,7 @@ from napari_lesionmix._layers import ROLE_KEY
 from napari_lesionmix._widgets.case_dock import CaseDock
 from napari_lesionmix._widgets.likelihood_dock import LikelihoodDock
 from napari_lesionmix._widgets.viewer_link import get_link
-from napari_lesionmix.core.case import read_image, write_image
+from napari_lesionmix.core.image_io import read_image, write_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
 
 SPACING = (0.8, 0.8, 2.0)

@@ -13,7 +13,7 @@ from gui_helpers import add_case, click, drag_slider, synthetic_case, type_into,
 from napari_lesionmix._layers import ROLE_KEY, layer_kwargs
 from napari_lesionmix._widgets.panel import LesionMixPanel
 from napari_lesionmix._widgets.viewer_link import get_link
-from napari_lesionmix.batch.export import Manifest
+from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.core.recipe import Recipe
 
 LOCATION = (12, 24, 8)  # free space: the preview adds a 4th lesion there

@@ -5,7 +5,7 @@ recipe files."""
 from __future__ import annotations
 
 import json
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,17 @@ from gui_helpers import add_case, choose, click, synthetic_case, type_into, wait
 from qtpy.QtWidgets import QFileDialog
 
 from napari_lesionmix._layers import layer_kwargs
+from napari_lesionmix._reader import read_layer_data
 from napari_lesionmix._widgets.synth_dock import SynthDock
 from napari_lesionmix._widgets.viewer_link import get_link
-from napari_lesionmix.batch.export import Manifest, verify_output
+from napari_lesionmix.batch.manifest import Manifest
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
+from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.lesions import LesionBank, lesion_load
+from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.mix import case_seeds, synthesize
 from napari_lesionmix.core.recipe import Recipe
 
@@ -34,6 +40,25 @@ def shown(make_napari_viewer, qtbot):
 
 def _no_temporaries(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if ".tmp" in p.name]
+
+
+def test_plot_shows_reference_histogram_and_density(shown, qtbot):
+    viewer, dock, session = shown
+    refs = [1000.0, 1500.0, 2500.0, 4000.0]
+    dock.set_reference(refs)
+    choose(qtbot, dock.form.combo, "uniform")
+    dock.redraw()
+    plot = dock.plot
+    heights = np.array([p.get_height() for p in plot.bars.patches])
+    widths = np.array([p.get_width() for p in plot.bars.patches])
+    expected, edges = np.histogram(np.array(refs) / 1000, bins=len(heights),
+                                   range=(0.0, 4.4), density=True)
+    np.testing.assert_allclose(heights, expected)
+    np.testing.assert_allclose(widths, np.diff(edges))
+    x, y = plot.curve.get_xdata(), plot.curve.get_ydata()
+    inside = (x > 1.01) & (x < 3.99)
+    np.testing.assert_allclose(y[inside], 1 / 3.0)  # U[1, 4] ml: 1/3 per ml
+    assert np.all(y[(x < 0.99) | (x > 4.01)] == 0)
 
 
 def test_distribution_and_parameters_typed_into_the_recipe(shown, qtbot):
@@ -139,21 +164,28 @@ def test_t1_and_flair_are_both_exported(make_napari_viewer, qtbot, tmp_path):
 
 
 def test_cancel_stops_after_the_current_case(shown, qtbot, tmp_path):
+    """The user clicks Cancel while case 0 is being recorded. Case 1 is then in progress
+    (computed, its files being written in the background): it completes, case 2 never
+    starts, and the output holds exactly the complete cases."""
     viewer, dock, session = shown
     out = tmp_path / "out"
+    reached, clicked = threading.Event(), threading.Event()
 
-    def after_case(k, name):
-        if k == 0:  # the user presses Cancel while case 0 is being finished
-            deadline = time.time() + 5
-            while dock.export_worker is None and time.time() < deadline:
-                time.sleep(0.01)
-            dock.export_worker.quit()
+    def after_case(k, name):  # in the worker: hold case 0 until Cancel was clicked
+        if k == 0:
+            reached.set()
+            clicked.wait(30)
 
     dock.export(out, n=3, after_case=after_case)
+    qtbot.waitUntil(reached.is_set, timeout=120000)
+    click(qtbot, dock.cancel_btn)
+    clicked.set()
     wait_done(qtbot, dock, 120000)
+    qtbot.waitUntil(lambda: dock.export_worker is None)
     manifest = Manifest.load(out / "manifest.json")
     assert manifest.data["state"] == "interrupted"
-    assert sorted(manifest.written()) == ["labels_lmix0000"]
+    assert sorted(manifest.written()) == ["labels_lmix0000", "labels_lmix0001"]
+    assert "interrupted" in dock.status.text() and dock.last_export.interrupted
     assert _no_temporaries(out) == [] and verify_output(out)[1] == []
 
 
@@ -193,6 +225,51 @@ def test_an_unwritable_output_notifies_and_writes_nothing(shown, qtbot, tmp_path
     assert not dock.workers
     assert any(level == "warning" and "afile" in msg for level, msg in notes)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_export_equals_lesionmix_generate_on_a_one_case_dataset(make_napari_viewer, qtbot,
+                                                               tmp_path):
+    """What coincides: a one-case input, the case's own bank, a map built from the case."""
+    src = tmp_path / "ds"
+    case = synthetic_case()
+    case.write([src / "imagesTr" / "syn_0000.nii.gz"], src / "labelsTr" / "syn.nii.gz")
+    (src / "dataset.json").write_text(json.dumps({
+        "channel_names": {"0": "T1"}, "labels": {"background": 0, "lesion": 1},
+        "numTraining": 1, "file_ending": ".nii.gz"}))
+    viewer = make_napari_viewer(show=True)
+    for path, kind in ((src / "imagesTr" / "syn_0000.nii.gz", "image"),
+                       (src / "labelsTr" / "syn.nii.gz", "labels")):
+        data, kwargs, _ = read_layer_data(path, kind)
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    st = get_link(viewer).session
+    st.update_recipe(load_distribution="uniform", load={"lo": 300.0, "hi": 900.0}, seed=5)
+    st.update_recipe("likelihood", sigma_mm=2.0, floor=0.1)
+    st.set_likelihood(LikelihoodMap.from_recipe([st.case], st.recipe))
+    dock = SynthDock(viewer)
+    viewer.window.add_dock_widget(dock)
+    type_into(qtbot, dock.n_cases, "2")
+    type_into(qtbot, dock.output, str(tmp_path / "gui"))
+    click(qtbot, dock.export_btn)
+    wait_done(qtbot, dock, 120000)
+    assert dock.last_export.written == 2
+    recipe_path = tmp_path / "recipe.json"
+    dock.save_recipe(recipe_path)
+    summary = generate(GenerateOptions(src, tmp_path / "cli", 2, recipe=recipe_path,
+                                       progress=False), say=lambda m: None)
+    assert summary.exit_code == 0
+    for name in ("syn_lmix0000", "syn_lmix0001"):
+        for sub, file in (("imagesTr", f"{name}_0000.nii.gz"), ("labelsTr", f"{name}.nii.gz")):
+            a, ga, _ = read_image(tmp_path / "gui" / sub / file)
+            b, gb, _ = read_image(tmp_path / "cli" / sub / file)
+            np.testing.assert_array_equal(a, b)
+            assert ga.matches(gb)
+        pa = json.loads((tmp_path / "gui" / "provenance" / f"{name}.json").read_text())
+        pb = json.loads((tmp_path / "cli" / "provenance" / f"{name}.json").read_text())
+        assert pa["recipe_hash"] == pb["recipe_hash"]
+        assert pa["operations"] == pb["operations"]
+        assert pa["source"] == pb["source"]
+    assert json.loads((tmp_path / "gui" / "dataset.json").read_text())["labels"] == {
+        "background": 0, "lesion": 1}
 
 
 def test_another_bank_supplies_the_reference_loads(shown):

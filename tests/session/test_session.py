@@ -12,13 +12,9 @@ import pytest
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.recipe import Recipe
 from napari_lesionmix.core.transforms import LesionParams
-from napari_lesionmix.session import (
-    EditSession,
-    SessionError,
-    preview_add,
-    preview_remove,
-    sample_location,
-)
+from napari_lesionmix.session.augment import preview_add, preview_remove, sample_location
+from napari_lesionmix.session.errors import SessionError
+from napari_lesionmix.session.session import EditSession
 from tests.conftest import blob_case
 
 
