@@ -19,13 +19,13 @@ from gui_helpers import (
     type_into,
     wait_done,
 )
-from napari_lesionmix.batch.export import Manifest
 from qtpy.QtCore import QPoint
 from qtpy.QtWidgets import QFileDialog
 
 from napari_lesionmix._layers import layer_kwargs
 from napari_lesionmix._widgets.panel import LesionMixPanel
 from napari_lesionmix._widgets.viewer_link import get_link
+from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.core.image_io import write_image
 
 FREE = (12, 24, 8)

@@ -96,7 +96,7 @@ def test_a_64_bit_seed_typed(shown, qtbot):
     assert session.recipe.seed == 2**40 + 3 and dock.seed.value() == 2**40 + 3
 
 
-def test_synthesise_one_opens_layers_on_the_source_geometry(shown, qtbot):
+def test_synthesize_one_opens_layers_on_the_source_geometry(shown, qtbot):
     viewer, dock, session = shown
     load0 = dock.case_load()
     choose(qtbot, dock.form.combo, "fixed")
