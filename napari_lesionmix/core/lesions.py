@@ -124,16 +124,20 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
     out: list[Lesion] = []
     for cls in lesion_classes:
         binary = labels == cls
-        if not binary.any():
+        outer = bounding_box(binary)
+        if outer is None:
             continue
-        comp, n = ndi.label(binary, structure=st)
+        # labelled inside the box that holds every voxel of the class: the same components,
+        # numbered in the same (scan) order, for a fraction of a whole-volume pass
+        comp, n = ndi.label(binary[outer], structure=st)
         slices = ndi.find_objects(comp)
         sizes = np.bincount(comp.ravel(), minlength=n + 1)  # one pass; the rest per box
         for i in range(1, n + 1):
             if sizes[i] < min_voxels:
                 continue
-            box = slices[i - 1]
-            local = comp[box] == i
+            local = comp[slices[i - 1]] == i
+            box = tuple(slice(s.start + o.start, s.stop + o.start)
+                        for s, o in zip(slices[i - 1], outer))
             first = np.unravel_index(int(np.argmax(local)), local.shape)
             seed = tuple(int(s.start + f) for s, f in zip(box, first))
             # the mean voxel index: integer sums are exact, so this is center_of_mass's
@@ -143,6 +147,18 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
             out.append(Lesion(int(cls), int(i), int(sizes[i]), float(sizes[i] * voxel_volume),
                               centroid, box, seed, case_name))
     return out
+
+
+def bounding_box(mask: np.ndarray) -> tuple | None:
+    """The smallest box (slices) holding every True voxel of ``mask``; None if there is none."""
+    box = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(np.any(mask, axis=others))
+        if hit.size == 0:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
 
 
 def lesion_mask(labels: np.ndarray, lesion: Lesion, connectivity: str = "full",

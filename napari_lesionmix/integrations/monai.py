@@ -115,8 +115,9 @@ class RandLesionMixd(RandomizableTransform, MapTransform):
                         geometry_from_affine(np.asarray(affine, np.float64), space, ndim),
                         self._name(d, meta))
         out = self.mix.apply(sample, self._seed)
-        channels = from_engine(out.channels, ndim)
-        labels = from_engine(out.labels[None], ndim)
+        engine_channels, engine_labels = out.whole(sample)
+        channels = from_engine(engine_channels, ndim)
+        labels = from_engine(engine_labels[None], ndim)
         start = 0
         for k, arr in zip(keys, parts):
             n = arr.shape[0]

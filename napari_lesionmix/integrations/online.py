@@ -26,6 +26,7 @@ import numpy as np
 from ..core.case import Case
 from ..core.geometry import Geometry
 from ..core.image_io import label_dtype
+from ..core.lesions import bounding_box, placement_region
 from ..core.likelihood import LikelihoodError, LikelihoodMap
 from ..core.load import LoadDistribution
 from ..core.mix import replay, synthesize
@@ -73,13 +74,28 @@ class Outcome:
 
     ``channels`` are float32 in the sample's own intensity units; ``labels`` have the
     sample's dtype (negative values kept). ``provenance`` is None when nothing was tried,
-    with ``note`` saying why.
+    with ``note`` saying why. When ``box`` is set, the sample had labels < 0 around its
+    tissue and ``channels``/``labels`` cover that box of it only, in the sample's grid
+    (indices of the provenance too); :meth:`whole` gives the whole sample.
     """
 
     channels: np.ndarray
     labels: np.ndarray
     provenance: Provenance | None
     note: str = ""
+    box: tuple | None = None
+
+    def whole(self, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+        """Channels and labels of the whole sample (when the engine worked on ``box``,
+        the part of the sample holding tissue, they are pasted into a copy of it)."""
+        if self.box is None:
+            return self.channels, self.labels
+        ch = np.array(sample.channels, np.float32)
+        ch = ch[None] if ch.ndim == np.asarray(sample.labels).ndim else ch
+        labels = np.array(sample.labels)
+        ch[(slice(None),) + self.box] = self.channels
+        labels[self.box] = self.labels
+        return ch, labels
 
     @property
     def added(self) -> int:
@@ -137,14 +153,26 @@ class OnlineLesionMix:
         result bit for bit, in any process.
         """
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
+        return self._over_tissue(sample, lambda sub: self._apply(sub, ss))
+
+    def replay(self, sample: Sample, provenance) -> Outcome:
+        """Apply the accepted operations of an earlier :meth:`apply` (its provenance, a
+        :class:`Provenance` or its dict) to the same sample again: no random draw, the same
+        arrays bit for bit."""
+        prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
+
+        def run(sub: Sample) -> Outcome:
+            case, outside = self._case(sub)
+            out = replay(prov, case, self.prepared.bank, stats=self._stats(sub))
+            return Outcome(out.channels, self._labels_back(out.labels, sub, outside), prov)
+
+        return self._over_tissue(sample, run)
+
+    def _apply(self, sample: Sample, ss: np.random.SeedSequence) -> Outcome:
         ss_target, ss_ops = ss.spawn(2)
         data = self.prepared
         case, outside = self._case(sample)
         known = sample.name is not None and sample.name in data.cases
-        patch = known and sample.offset is not None
-        stats = sample.stats
-        if stats is None and patch:
-            stats = np.asarray(data.cases[sample.name]["stats"], np.float64)
         target = self._target(case, sample, ss_target, known)
         classes = self.recipe.lesion_classes or data.bank.classes()
         voxels = sum(int(np.count_nonzero(case.labels == c)) for c in classes)
@@ -155,26 +183,49 @@ class OnlineLesionMix:
                            f"its target {target:.1f} mm3")
         lmap = self._map_for(case, sample, known)
         out = synthesize(case, data.bank, lmap, self.recipe, seed=ss_ops, target_load=target,
-                         name=case.name, stats=stats)
-        labels = out.case.labels.astype(sample.labels.dtype, copy=False)
-        if outside is not None:
-            labels = np.where(outside, sample.labels, labels)
-        return Outcome(out.case.channels, labels, out.provenance)
+                         name=case.name, stats=self._stats(sample))
+        return Outcome(out.case.channels, self._labels_back(out.case.labels, sample, outside),
+                       out.provenance)
 
-    def replay(self, sample: Sample, provenance) -> Outcome:
-        """Apply the accepted operations of an earlier :meth:`apply` (its provenance, a
-        :class:`Provenance` or its dict) to the same sample again: no random draw, the same
-        arrays bit for bit."""
-        prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
-        case, outside = self._case(sample)
-        stats = sample.stats
-        if stats is None and sample.offset is not None and sample.name in self.prepared.cases:
-            stats = np.asarray(self.prepared.cases[sample.name]["stats"], np.float64)
-        out = replay(prov, case, self.prepared.bank, stats=stats)
-        labels = out.labels.astype(sample.labels.dtype, copy=False)
-        if outside is not None:
-            labels = np.where(outside, sample.labels, labels)
-        return Outcome(out.channels, labels, prov)
+    def _stats(self, sample: Sample) -> np.ndarray | None:
+        """The sample's own, else the whole case's for a patch of a prepared case, else
+        None (measured on the sample)."""
+        if sample.stats is not None:
+            return sample.stats
+        if sample.offset is not None and sample.name in self.prepared.cases:
+            return np.asarray(self.prepared.cases[sample.name]["stats"], np.float64)
+        return None
+
+    @staticmethod
+    def _labels_back(labels: np.ndarray, sample: Sample, outside) -> np.ndarray:
+        """Engine labels in the sample's dtype, its negative values put back."""
+        labels = labels.astype(np.asarray(sample.labels).dtype, copy=False)
+        return labels if outside is None else np.where(outside, sample.labels, labels)
+
+    def _over_tissue(self, sample: Sample, run) -> Outcome:
+        """Run ``run`` on the part of ``sample`` that holds tissue: the box around its
+        non-negative labels when it has negative ones (nnU-Net's padding and the image's
+        zero region), so the engine's passes over the volume skip what can never change."""
+        lab = np.asarray(sample.labels)
+        if lab.dtype.kind != "i" or not lab.size or lab.min() >= 0:
+            return run(sample)
+        box = bounding_box(lab >= 0)
+        if box is None:
+            return Outcome(np.asarray(sample.channels, np.float32), lab, None,
+                           "no voxel of the sample lies inside the image (all labels negative)")
+        if all(s.stop - s.start == n for s, n in zip(box, lab.shape)):
+            return run(sample)
+        lo = np.array([s.start for s in box], float)
+        g = sample.geometry
+        geometry = type(g)(g.spacing, tuple(g.index_to_physical(lo)), g.direction)
+        offset = None if sample.offset is None else tuple(
+            int(o) + int(s.start) for o, s in zip(sample.offset, box))
+        ch = np.asarray(sample.channels)
+        ch = ch[None] if ch.ndim == lab.ndim else ch
+        out = run(Sample(ch[(slice(None),) + box], lab[box], geometry, sample.name, offset,
+                         sample.stats))
+        out.box = box
+        return out
 
     def _case(self, sample: Sample) -> tuple[Case, np.ndarray | None]:
         """The sample as a Case (its channels as float32, no copy when they already are)."""
@@ -212,7 +263,6 @@ class OnlineLesionMix:
         if known:
             rec = self.prepared.cases[sample.name]
             if tuple(rec["shape"]) != case.spatial_shape:
-                from ..core.lesions import placement_region
                 mine = np.count_nonzero(placement_region(case, self.recipe.organ_label))
                 whole = rec["allowed_voxels"] * rec["voxel_volume"]
                 share = mine * float(case.geometry.voxel_volume) / whole if whole > 0 else 1.0

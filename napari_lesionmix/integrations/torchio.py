@@ -168,7 +168,8 @@ class LesionMix(tio.Transform):
             self.provenance = None if out.provenance is None else out.provenance.to_dict()
         else:
             out = mix.replay(sample, self.provenance)
-        channels = from_engine(out.channels, ndim)
+        engine_channels, engine_labels = out.whole(sample)
+        channels = from_engine(engine_channels, ndim)
         start = 0
         for img in scalars:
             n = img.data.shape[0]
@@ -177,7 +178,7 @@ class LesionMix(tio.Transform):
             dtype = img.data.numpy().dtype
             values = cast_to(part, dtype.name) if dtype.kind in "iu" else part.astype(dtype)
             img.set_data(torch.from_numpy(np.ascontiguousarray(values)))
-        labels = from_engine(out.labels[None], ndim)
+        labels = from_engine(engine_labels[None], ndim)
         label.set_data(torch.from_numpy(np.ascontiguousarray(labels)))
         return subject
 

@@ -118,17 +118,22 @@ def test_a_patch_reads_the_case_map_stats_and_share(tmp_path):
     labels[:, :, :3] = -1  # nnU-Net's outside-the-non-zero-region (and padding)
     labels[case.channels[0][box] == 0] = -1
     g = case.geometry
-    origin = g.index_to_physical(lo[::-1].astype(float))
+    origin = g.index_to_physical(lo.astype(float))
     geom = Geometry(g.spacing, tuple(origin), g.direction)
     sample = Sample(case.channels[(slice(None),) + box], labels, geom, "brain02", tuple(lo))
     out = mix.apply(sample, 5)
     prov = out.provenance
     share = np.count_nonzero(labels >= 0) / data.cases["brain02"]["allowed_voxels"]
     assert prov.target_load_mm3 == pytest.approx(8000.0 * share, rel=1e-6)
-    assert (out.labels == -1).sum() == (labels == -1).sum() and (out.labels[labels == -1] == -1).all()
-    assert np.array_equal(out.channels[:, :, :, :3], sample.channels[:, :, :, :3])
-    win = mix._map_for(mix._case(sample)[0], sample, True)
-    assert np.array_equal(win.prob, LikelihoodMap(data.case_map("brain02")[box], geom).prob)
+    channels, new_labels = out.whole(sample)
+    assert (new_labels == -1).sum() == (labels == -1).sum() and (new_labels[labels == -1] == -1).all()
+    assert np.array_equal(channels[:, :, :, :3], sample.channels[:, :, :, :3])
+    # the engine worked on the box of the patch that holds tissue, with the case map's window
+    inner = tuple(slice(b.start + a, b.stop + a) for b, a in zip(out.box, lo))
+    tissue = Sample(channels[(slice(None),) + out.box], new_labels[out.box], geom, "brain02",
+                    tuple(s.start for s in inner))
+    win = mix._map_for(mix._case(tissue)[0], tissue, True)
+    assert np.array_equal(win.prob, LikelihoodMap(data.case_map("brain02")[inner], geom).prob)
     assert prov.accepted
     # the whole case's statistics, not the patch's
     ctx_stats = np.asarray(data.cases["brain02"]["stats"])
@@ -136,6 +141,7 @@ def test_a_patch_reads_the_case_map_stats_and_share(tmp_path):
                                            geom).intensity_stats())
     r = mix.replay(sample, prov)
     assert np.array_equal(r.channels, out.channels) and np.array_equal(r.labels, out.labels)
+    assert r.box == out.box
 
 
 def test_channel_count_must_match_the_bank(brain_prepared):

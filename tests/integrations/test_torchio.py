@@ -103,7 +103,7 @@ def test_oblique_flipped_affine_units_and_placement(tmp_path):
     # keep the map on one side of the head only (physical x of the LPS frame > centre)
     lmap = LikelihoodMap.load(prep.folder / "likelihood.nii.gz")
     idx = np.indices(lmap.shape).reshape(3, -1).T
-    x = lmap.geometry.index_to_physical(idx[:, ::-1])[:, 0].reshape(lmap.shape)
+    x = lmap.geometry.index_to_physical(idx)[:, 0].reshape(lmap.shape)
     centre = float(np.median(x[lmap.prob > 0]))
     half = np.where(x > centre, lmap.prob, 0).astype(np.float32)
     LikelihoodMap(half, lmap.geometry).save(prep.folder / "likelihood.nii.gz", overwrite=True)
@@ -127,7 +127,7 @@ def test_oblique_flipped_affine_units_and_placement(tmp_path):
         ops = [o for o in args["provenance"]["operations"] if o["accepted"]]
         assert ops and all(o["kind"] == "populate" for o in ops)
         centres += [o["center"] for o in ops]
-    pts = truth.geometry.index_to_physical(np.array(centres, float)[:, ::-1])
+    pts = truth.geometry.index_to_physical(np.array(centres, float))
     assert (pts[:, 0] > centre).all(), pts[:, 0] - centre
     # the image stays in its units: same dtype, same foreground statistics within 3 %
     before = subject.t1.data.numpy().astype(float)

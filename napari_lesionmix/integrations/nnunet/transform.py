@@ -94,8 +94,9 @@ class LesionMixTransform(BasicTransform):
         if out.provenance is None or not out.provenance.accepted:
             self._count(t0, samples=1, applied=1, unchanged=1)
             return data_dict
-        image.copy_(torch.from_numpy(out.channels))
-        seg[0].copy_(torch.from_numpy(out.labels))
+        box = (slice(None),) + (out.box or ())  # the engine worked on the tissue's box
+        image[box].copy_(torch.from_numpy(out.channels))
+        seg[0][box[1:]].copy_(torch.from_numpy(out.labels))
         self._count(t0, samples=1, applied=1, added=out.added, removed=out.removed)
         return data_dict
 

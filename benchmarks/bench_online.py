@@ -1,0 +1,270 @@
+"""Training-time LesionMix on the 1 mm brain sample: extra time per training sample (whole
+case through TorchIO, and patches as nnU-Net's loader cuts them) against the sample's own
+load time and nnU-Net's default augmentation of the same patches, and memory per
+data-loader worker with a 500-lesion bank, mapped or copied.
+
+Run: ``python benchmarks/bench_online.py [--samples N] [--save]`` (``--save`` updates
+``benchmarks/results/online.json``; by default the figures go to a temporary file).
+
+Everything runs on one thread, as in a data-loader worker, in one run: medians and means
+over the same samples, so that ratios mean something on a shared machine. LesionMix is
+timed on every sample (p = 1); with the recipe's ``online.p`` the expected cost per
+sample is p times that. The nnU-Net patch is nnU-Net's own: for a 128³ final patch its
+loader cuts a larger patch (room for rotation), which both nnU-Net's default training
+transforms (``nnUNetTrainer.get_training_transforms``) and LesionMix (first among them in
+``nnUNetTrainerLesionMix``) receive. The cases are z-scored over their non-zero region,
+with nnU-Net's -1 outside it, as nnU-Net's preprocessing leaves an MR brain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from common import brain_cohort, output_args, save, scratch  # noqa: E402
+
+from napari_lesionmix.batch.memory import MemorySource  # noqa: E402
+from napari_lesionmix.batch.tasks import limit_threads  # noqa: E402
+from napari_lesionmix.core.case import Case  # noqa: E402
+from napari_lesionmix.core.lesions import BankEntry, Lesion, LesionBank  # noqa: E402
+from napari_lesionmix.core.recipe import Recipe  # noqa: E402
+
+TARGET_SHARE = 0.25  # LesionMix <= 25 % of nnU-Net's default augmentation per sample
+
+
+def stats(samples) -> dict:
+    s = [float(v) for v in samples]
+    return {"median_ms": 1000 * statistics.median(s), "mean_ms": 1000 * statistics.fmean(s),
+            "n": len(s)}
+
+
+def zscored(case: Case) -> Case:
+    """The case as nnU-Net's preprocessing leaves an MR brain: z-scored over the non-zero
+    region, placement = that region (nnU-Net's seg is -1 outside it)."""
+    fg = case.channels[0] != 0
+    ch = case.channels.copy()
+    vals = ch[0][fg]
+    ch[0][fg] = (vals - vals.mean()) / vals.std()
+    return Case(ch, case.labels.copy(), case.geometry, name=case.name, placement=fg,
+                image_dtypes=["float32"])
+
+
+def nnunet_patch(case: Case, rng, size) -> tuple:
+    """A patch as nnU-Net's loader cuts it (a third of them centred on a lesion voxel),
+    zero-padded image and -1-padded seg; returns (image, seg, corner)."""
+    shape = np.array(case.spatial_shape)
+    size = np.array(size)
+    if rng.random() < 1 / 3:
+        vox = np.argwhere(case.labels > 0)
+        centre = vox[rng.integers(len(vox))]
+    else:
+        centre = np.array([rng.integers(0, n) for n in shape])
+    lo = centre - size // 2
+    img = np.zeros((1, *size), np.float32)
+    seg = np.full((1, *size), -1, np.int16)
+    src = tuple(slice(max(a, 0), min(a + n, m)) for a, n, m in zip(lo, size, shape))
+    dst = tuple(slice(s.start - a, s.stop - a) for s, a in zip(src, lo))
+    img[(0,) + dst] = case.channels[(0,) + src]
+    lab = case.labels[src].astype(np.int16)
+    lab[~case.placement[src]] = -1
+    seg[(0,) + dst] = lab
+    return img, seg, [int(v) for v in lo]
+
+
+def time_nnunet(cases, prepared, n: int, rng) -> dict:
+    import torch
+    from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from napari_lesionmix.integrations.nnunet.transform import LesionMixTransform
+    from napari_lesionmix.integrations.online import OnlineLesionMix
+
+    final = (128, 128, 128)
+    rot = (-30 / 360 * 2 * math.pi, 30 / 360 * 2 * math.pi)
+    initial = [int(v) for v in get_patch_size(final, rot, rot, rot, (0.85, 1.25))]
+    default = nnUNetTrainer.get_training_transforms(
+        np.array(final), rot, [[1, 1, 1], [0.5] * 3, [0.25] * 3, [0.125] * 3, [0.0625] * 3],
+        (0, 1, 2), False, use_mask_for_norm=[True], foreground_labels=[1])
+    mix = LesionMixTransform(OnlineLesionMix(prepared))
+    mix.mix.recipe = mix.mix.recipe.replace(online={"p": 1.0, "direction": "both"})
+    t_crop, t_default, t_mix, changed = [], [], [], 0
+    for i in range(n):
+        case = cases[i % len(cases)]
+        t0 = time.perf_counter()
+        img, seg, lo = nnunet_patch(case, rng, initial)
+        t_crop.append(time.perf_counter() - t0)
+        image, segmentation = torch.from_numpy(img), torch.from_numpy(seg)
+        mix.where = (case.name, lo)
+        before = segmentation.clone()
+        t0 = time.perf_counter()
+        mix(image=image, segmentation=segmentation)
+        t_mix.append(time.perf_counter() - t0)
+        changed += int(not torch.equal(before, segmentation))
+        t0 = time.perf_counter()
+        default(image=image.clone(), segmentation=segmentation.clone())
+        t_default.append(time.perf_counter() - t0)
+    out = {"final_patch": list(final), "loader_patch": initial, "crop": stats(t_crop),
+           "nnunet_default": stats(t_default), "lesionmix": stats(t_mix),
+           "patches_changed": changed}
+    for k in ("median_ms", "mean_ms"):
+        out[f"lesionmix_vs_default_{k[:-3]}"] = out["lesionmix"][k] / out["nnunet_default"][k]
+    return out
+
+
+def time_torchio(data_dir: Path, prepared, names, n: int) -> dict:
+    import torch
+    import torchio as tio
+
+    from napari_lesionmix.integrations.torchio import RandomLesionMix
+
+    transform = RandomLesionMix(prepared, p=1.0)
+    t_load, t_mix, changed = [], [], 0
+    torch.manual_seed(0)
+    for i in range(n):
+        name = names[i % len(names)]
+        t0 = time.perf_counter()
+        subject = tio.Subject(t1=tio.ScalarImage(data_dir / "imagesTr" / f"{name}_0000.nii.gz"),
+                              seg=tio.LabelMap(data_dir / "labelsTr" / f"{name}.nii.gz"))
+        subject.load()
+        t_load.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        out = transform(subject)
+        t_mix.append(time.perf_counter() - t0)
+        changed += int(not torch.equal(out.seg.data, subject.seg.data))
+    res = {"load": stats(t_load), "lesionmix": stats(t_mix), "cases_changed": changed}
+    for k in ("median_ms", "mean_ms"):
+        res[f"lesionmix_vs_load_{k[:-3]}"] = res["lesionmix"][k] / res["load"][k]
+    return res
+
+
+# ------------------------------------------------------------------ memory per worker
+def _smaps() -> dict:
+    out = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        key, value = line.split(":", 1)
+        out[key.strip()] = int(value.split()[0])  # kB
+    return {"rss_mb": out["Rss"] / 1024, "pss_mb": out["Pss"] / 1024,
+            "uss_mb": (out["Private_Clean"] + out["Private_Dirty"]) / 1024}
+
+
+class _TouchBank:
+    """A dataset whose every item opens the bank (once per worker) and reads every
+    patch, then reports the worker's memory before and after."""
+
+    def __init__(self, path: str, n: int):
+        self.path, self.n = path, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        before = _smaps()
+        bank = LesionBank.load(self.path)
+        total = sum(float(e.image.sum()) + float(e.mask.sum()) for e in bank.entries)
+        after = _smaps()
+        return {"pid": os.getpid(), "before": before, "after": after, "checksum": total}
+
+
+def memory_per_worker(bank: LesionBank, folder: Path, workers: int) -> dict:
+    import torch
+
+    from napari_lesionmix.core.bank_files import save_bank_folder
+
+    mapped = save_bank_folder(bank, folder / "bank_folder")
+    copied = folder / "bank.npz"
+    bank.save(copied)
+    out = {"lesions": len(bank), "workers": workers,
+           "bank_mb": sum(f.stat().st_size for f in mapped.glob("*.npy")) / 2**20}
+    for kind, path in (("mapped", mapped), ("copied", copied)):
+        loader = torch.utils.data.DataLoader(_TouchBank(str(path), workers), batch_size=None,
+                                             num_workers=workers)
+        rows = list(loader)
+        assert len({r["pid"] for r in rows}) == workers
+        out[kind] = {k: statistics.fmean(r["after"][k] - r["before"][k] for r in rows)
+                     for k in ("rss_mb", "pss_mb", "uss_mb")}
+    return out
+
+
+def bank_of(bank: LesionBank, n: int) -> LesionBank:
+    """``n`` entries cycling through ``bank``'s lesions (distinct keys, the same bytes)."""
+    entries = []
+    for i in range(n):
+        e = bank.entries[i % len(bank)]
+        les = Lesion(**{**vars(e.lesion), "component": 10000 * (i // len(bank)) + e.lesion.component})
+        entries.append(BankEntry(les, e.image.copy(), e.mask.copy(), e.stats, e.spacing_zyx,
+                                 e.source, None if e.context is None else e.context.copy()))
+    out = LesionBank(entries, bank.connectivity, bank.margin, bank.min_voxels)
+    out.case_loads = dict(bank.case_loads)
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=24, help="samples timed per figure")
+    ap.add_argument("--cases", type=int, default=6, help="1 mm brain cases generated")
+    ap.add_argument("--workers", type=int, default=2, help="data-loader workers (memory)")
+    ap.add_argument("--lesions", type=int, default=500, help="bank size for the memory figure")
+    output_args(ap, "online")
+    args = ap.parse_args(argv)
+    limit_threads()
+    import torch
+    torch.set_num_threads(1)
+
+    from napari_lesionmix.batch.dataset import open_dataset
+    from napari_lesionmix.integrations.prepared import write_prepared
+
+    rng = np.random.default_rng(0)
+    result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+              "samples": args.samples}
+    with scratch() as work:
+        data_dir = brain_cohort(work, args.cases)
+        recipe = Recipe.from_json(data_dir / "lesionmix_recipe.json")
+        raw = write_prepared(open_dataset(data_dir), recipe, work / "prep_raw",
+                             description="1 mm brain")
+        names = sorted(raw.cases)
+        cases = [zscored(Case.read([data_dir / "imagesTr" / f"{n}_0000.nii.gz"],
+                                   data_dir / "labelsTr" / f"{n}.nii.gz", name=n)) for n in names]
+        result["case_shape"] = list(cases[0].spatial_shape)
+        result["recipe_p"] = recipe.online.p
+        print(f"{len(cases)} cases {cases[0].spatial_shape}, bank {len(raw.bank)} lesions")
+        # the nnU-Net path: bank, map (on every case's grid) and loads of the z-scored cases
+        source = MemorySource(cases, {"0": "T1"}, {"background": 0, "lesion": 1})
+        pre = write_prepared(source, recipe, work / "prep_nnunet", case_maps=True)
+        result["nnunet_patch"] = time_nnunet(cases, pre, args.samples, rng)
+        result["torchio_whole_case"] = time_torchio(data_dir, raw, names, args.samples)
+        result["memory_per_worker"] = memory_per_worker(bank_of(raw.bank, args.lesions), work,
+                                                        args.workers)
+    nn, tw, mem = result["nnunet_patch"], result["torchio_whole_case"], result["memory_per_worker"]
+    p = recipe.online.p
+    print(f"nnU-Net patch {nn['loader_patch']} (final {nn['final_patch']}), {nn['lesionmix']['n']} patches, "
+          f"{nn['patches_changed']} changed by LesionMix:")
+    for key in ("crop", "nnunet_default", "lesionmix"):
+        print(f"  {key:15s} median {nn[key]['median_ms']:7.1f} ms  mean {nn[key]['mean_ms']:7.1f} ms")
+    print(f"  LesionMix / nnU-Net default: median {nn['lesionmix_vs_default_median']:.2f}, mean "
+          f"{nn['lesionmix_vs_default_mean']:.2f}; with p = {p}: mean "
+          f"{p * nn['lesionmix_vs_default_mean']:.2f} (goal <= {TARGET_SHARE})")
+    print(f"TorchIO whole case: load median {tw['load']['median_ms']:.1f} ms, LesionMix median "
+          f"{tw['lesionmix']['median_ms']:.1f} ms (mean {tw['lesionmix']['mean_ms']:.1f}): "
+          f"{tw['lesionmix_vs_load_median']:.2f}x the load time")
+    print(f"memory per worker, {mem['lesions']}-lesion bank ({mem['bank_mb']:.1f} MB), "
+          f"{mem['workers']} workers: mapped USS +{mem['mapped']['uss_mb']:.1f} MB, PSS "
+          f"+{mem['mapped']['pss_mb']:.1f} MB; copied USS +{mem['copied']['uss_mb']:.1f} MB, "
+          f"PSS +{mem['copied']['pss_mb']:.1f} MB")
+    save(result, args, "online")
+    return result
+
+
+if __name__ == "__main__":
+    main()
