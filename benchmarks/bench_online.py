@@ -159,26 +159,23 @@ def _smaps() -> dict:
             "uss_mb": (out["Private_Clean"] + out["Private_Dirty"]) / 1024}
 
 
-class _TouchBank:
-    """A dataset whose every item opens the bank (once per worker) and reads every
-    patch, then reports the worker's memory before and after."""
-
-    def __init__(self, path: str, n: int):
-        self.path, self.n = path, n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        before = _smaps()
-        bank = LesionBank.load(self.path)
-        total = sum(float(e.image.sum()) + float(e.mask.sum()) for e in bank.entries)
-        after = _smaps()
-        return {"pid": os.getpid(), "before": before, "after": after, "checksum": total}
+def _worker(path: str, barrier, queue) -> None:
+    """One data-loader-like worker: measure, open the bank (lazily, as the transforms
+    do), read every patch, wait until every worker holds it, measure again."""
+    import torch  # noqa: F401 - a worker of a training loader has torch loaded
+    before = _smaps()
+    bank = LesionBank.load(path)
+    total = sum(float(e.image.sum()) + float(e.mask.sum()) for e in bank.entries)
+    barrier.wait()  # every worker maps the bank now: shared pages count as shared
+    after = _smaps()
+    queue.put({"pid": os.getpid(), "before": before, "after": after, "checksum": total})
+    barrier.wait()  # keep the bank until every worker has measured
 
 
 def memory_per_worker(bank: LesionBank, folder: Path, workers: int) -> dict:
-    import torch
+    """What the bank adds to each of ``workers`` fresh worker processes (spawned) that all
+    hold it at once: USS (its own pages) and PSS (its share of the shared ones)."""
+    import multiprocessing as mp
 
     from napari_lesionmix.core.bank_files import save_bank_folder
 
@@ -187,18 +184,24 @@ def memory_per_worker(bank: LesionBank, folder: Path, workers: int) -> dict:
     bank.save(copied)
     out = {"lesions": len(bank), "workers": workers,
            "bank_mb": sum(f.stat().st_size for f in mapped.glob("*.npy")) / 2**20}
+    ctx = mp.get_context("spawn")
     for kind, path in (("mapped", mapped), ("copied", copied)):
-        loader = torch.utils.data.DataLoader(_TouchBank(str(path), workers), batch_size=None,
-                                             num_workers=workers)
-        rows = list(loader)
-        assert len({r["pid"] for r in rows}) == workers
+        barrier, queue = ctx.Barrier(workers), ctx.Queue()
+        procs = [ctx.Process(target=_worker, args=(str(path), barrier, queue))
+                 for _ in range(workers)]
+        for proc in procs:
+            proc.start()
+        rows = [queue.get(timeout=600) for _ in procs]
+        for proc in procs:
+            proc.join()
         out[kind] = {k: statistics.fmean(r["after"][k] - r["before"][k] for r in rows)
                      for k in ("rss_mb", "pss_mb", "uss_mb")}
     return out
 
 
 def bank_of(bank: LesionBank, n: int) -> LesionBank:
-    """``n`` entries cycling through ``bank``'s lesions (distinct keys, the same bytes)."""
+    """``n`` entries cycling through ``bank``'s lesions (distinct keys, each with its own
+    copy of the arrays): a bank of ``n`` lesions from the cohort's real ones."""
     entries = []
     for i in range(n):
         e = bank.entries[i % len(bank)]
@@ -214,7 +217,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=24, help="samples timed per figure")
     ap.add_argument("--cases", type=int, default=6, help="1 mm brain cases generated")
-    ap.add_argument("--workers", type=int, default=2, help="data-loader workers (memory)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[2, 4],
+                    help="numbers of worker processes for the memory figure")
     ap.add_argument("--lesions", type=int, default=500, help="bank size for the memory figure")
     output_args(ap, "online")
     args = ap.parse_args(argv)
@@ -244,8 +248,9 @@ def main(argv=None) -> dict:
         pre = write_prepared(source, recipe, work / "prep_nnunet", case_maps=True)
         result["nnunet_patch"] = time_nnunet(cases, pre, args.samples, rng)
         result["torchio_whole_case"] = time_torchio(data_dir, raw, names, args.samples)
-        result["memory_per_worker"] = memory_per_worker(bank_of(raw.bank, args.lesions), work,
-                                                        args.workers)
+        big = bank_of(raw.bank, args.lesions)
+        result["memory_per_worker"] = [memory_per_worker(big, work / f"mem{w}", w)
+                                       for w in args.workers]
     nn, tw, mem = result["nnunet_patch"], result["torchio_whole_case"], result["memory_per_worker"]
     p = recipe.online.p
     print(f"nnU-Net patch {nn['loader_patch']} (final {nn['final_patch']}), {nn['lesionmix']['n']} patches, "
@@ -258,10 +263,11 @@ def main(argv=None) -> dict:
     print(f"TorchIO whole case: load median {tw['load']['median_ms']:.1f} ms, LesionMix median "
           f"{tw['lesionmix']['median_ms']:.1f} ms (mean {tw['lesionmix']['mean_ms']:.1f}): "
           f"{tw['lesionmix_vs_load_median']:.2f}x the load time")
-    print(f"memory per worker, {mem['lesions']}-lesion bank ({mem['bank_mb']:.1f} MB), "
-          f"{mem['workers']} workers: mapped USS +{mem['mapped']['uss_mb']:.1f} MB, PSS "
-          f"+{mem['mapped']['pss_mb']:.1f} MB; copied USS +{mem['copied']['uss_mb']:.1f} MB, "
-          f"PSS +{mem['copied']['pss_mb']:.1f} MB")
+    for m in mem:
+        print(f"memory per worker, {m['lesions']}-lesion bank ({m['bank_mb']:.1f} MB of patches), "
+              f"{m['workers']} workers: mapped USS +{m['mapped']['uss_mb']:.1f} MB, PSS "
+              f"+{m['mapped']['pss_mb']:.1f} MB; copied USS +{m['copied']['uss_mb']:.1f} MB, "
+              f"PSS +{m['copied']['pss_mb']:.1f} MB")
     save(result, args, "online")
     return result
 
