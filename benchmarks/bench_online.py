@@ -88,7 +88,7 @@ def time_nnunet(cases, prepared, n: int, rng) -> dict:
     from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-    from napari_lesionmix.integrations.nnunet.transform import LesionMixTransform
+    from napari_lesionmix.integrations.nnunet.transform import Counters, LesionMixTransform
     from napari_lesionmix.integrations.online import OnlineLesionMix
 
     final = (128, 128, 128)
@@ -97,7 +97,8 @@ def time_nnunet(cases, prepared, n: int, rng) -> dict:
     default = nnUNetTrainer.get_training_transforms(
         np.array(final), rot, [[1, 1, 1], [0.5] * 3, [0.25] * 3, [0.125] * 3, [0.0625] * 3],
         (0, 1, 2), False, use_mask_for_norm=[True], foreground_labels=[1])
-    mix = LesionMixTransform(OnlineLesionMix(prepared))
+    counters = Counters()
+    mix = LesionMixTransform(OnlineLesionMix(prepared), counters)
     mix.mix.recipe = mix.mix.recipe.replace(online={"p": 1.0, "direction": "both"})
     t_crop, t_default, t_mix, changed = [], [], [], 0
     for i in range(n):
@@ -118,6 +119,13 @@ def time_nnunet(cases, prepared, n: int, rng) -> dict:
     out = {"final_patch": list(final), "loader_patch": initial, "crop": stats(t_crop),
            "nnunet_default": stats(t_default), "lesionmix": stats(t_mix),
            "patches_changed": changed}
+    done = counters.since_last()
+    ops = done["added"] + done["removed"]
+    # what the time goes to: lesions added and removed per patch, and the time per such
+    # operation (the patch's whole LesionMix time over its operations)
+    out["operations"] = {"added": int(done["added"]), "removed": int(done["removed"]),
+                         "per_patch": ops / n,
+                         "ms_per_operation": 1000 * sum(t_mix) / ops if ops else None}
     for k in ("median_ms", "mean_ms"):
         out[f"lesionmix_vs_default_{k[:-3]}"] = out["lesionmix"][k] / out["nnunet_default"][k]
     return out
@@ -257,6 +265,9 @@ def main(argv=None) -> dict:
           f"{nn['patches_changed']} changed by LesionMix:")
     for key in ("crop", "nnunet_default", "lesionmix"):
         print(f"  {key:15s} median {nn[key]['median_ms']:7.1f} ms  mean {nn[key]['mean_ms']:7.1f} ms")
+    ops = nn["operations"]
+    print(f"  {ops['added']} lesions added, {ops['removed']} removed: {ops['per_patch']:.1f} "
+          f"operations per patch, {ops['ms_per_operation'] or 0:.1f} ms per operation")
     print(f"  LesionMix / nnU-Net default: median {nn['lesionmix_vs_default_median']:.2f}, mean "
           f"{nn['lesionmix_vs_default_mean']:.2f}; with p = {p}: mean "
           f"{p * nn['lesionmix_vs_default_mean']:.2f} (goal <= {TARGET_SHARE})")

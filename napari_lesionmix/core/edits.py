@@ -88,7 +88,13 @@ class CaseContext:
             self.is_lesion[[c for c in self.classes if c < top]] = True
 
     def lesion_voxels(self, labels: np.ndarray) -> np.ndarray:
-        """Boolean map of lesion-class voxels of a label patch (a table look-up)."""
+        """Boolean map of lesion-class voxels of a label patch (compares for one or two
+        classes, else a table look-up)."""
+        if 0 < len(self.classes) <= 2 and labels.dtype.kind in "iu":
+            out = labels == self.classes[0]
+            for c in self.classes[1:]:
+                out |= labels == c
+            return out
         lut = self.is_lesion
         if lut is None:
             return np.isin(labels, self.classes)

@@ -200,7 +200,9 @@ class OnlineLesionMix:
     def _labels_back(labels: np.ndarray, sample: Sample, outside) -> np.ndarray:
         """Engine labels in the sample's dtype, its negative values put back."""
         labels = labels.astype(np.asarray(sample.labels).dtype, copy=False)
-        return labels if outside is None else np.where(outside, sample.labels, labels)
+        if outside is not None:
+            np.copyto(labels, sample.labels, where=outside)
+        return labels
 
     def _over_tissue(self, sample: Sample, run) -> Outcome:
         """Run ``run`` on the part of ``sample`` that holds tissue: the box around its
@@ -240,12 +242,15 @@ class OnlineLesionMix:
         if lab.shape != ch.shape[1:]:
             raise ValueError(f"sample {sample.name or ''}: labels of shape {lab.shape} do not "
                              f"match the images' {ch.shape[1:]}")
+        top = int(lab.max()) if lab.size else 0
+        dtype = label_dtype(max(top, 0, *(self.recipe.lesion_classes or [0])))
         outside = None
         if lab.dtype.kind == "i" and lab.size and lab.min() < 0:
             outside = lab < 0
-            lab = np.where(outside, 0, lab)
-        top = int(lab.max()) if lab.size else 0
-        lab = lab.astype(label_dtype(max(top, *(self.recipe.lesion_classes or [0]))), copy=False)
+            # negative values to 0, in the engine's dtype, in one pass
+            lab = np.maximum(lab, 0, out=np.empty(lab.shape, dtype), casting="unsafe")
+        else:
+            lab = lab.astype(dtype, copy=False)
         # nnU-Net's -1 marks what lies outside the image's non-zero region: lesions stay
         # out of it (an organ label, when the recipe names one, bounds placement anyway)
         placement = ~outside if outside is not None and self.recipe.organ_label is None else None

@@ -176,7 +176,9 @@ class LesionMix(tio.Transform):
             part = channels[start:start + n]
             start += n
             dtype = img.data.numpy().dtype
-            values = cast_to(part, dtype.name) if dtype.kind in "iu" else part.astype(dtype)
+            # part is a transposed view: astype in C order is its one copy
+            values = (cast_to(part, dtype.name) if dtype.kind in "iu"
+                      else part.astype(dtype, order="C"))
             img.set_data(torch.from_numpy(np.ascontiguousarray(values)))
         labels = from_engine(engine_labels[None], ndim)
         label.set_data(torch.from_numpy(np.ascontiguousarray(labels)))

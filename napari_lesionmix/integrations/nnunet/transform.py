@@ -94,9 +94,14 @@ class LesionMixTransform(BasicTransform):
         if out.provenance is None or not out.provenance.accepted:
             self._count(t0, samples=1, applied=1, unchanged=1)
             return data_dict
-        box = (slice(None),) + (out.box or ())  # the engine worked on the tissue's box
-        image[box].copy_(torch.from_numpy(out.channels))
-        seg[0][box[1:]].copy_(torch.from_numpy(out.labels))
+        # only the boxes the accepted operations wrote differ from the patch; the engine
+        # worked on the tissue's box (out.box), so theirs are relative to it
+        corner = [0] * (seg.ndim - 1) if out.box is None else [s.start for s in out.box]
+        for op in out.provenance.accepted:
+            sub = tuple(slice(a, b) for a, b in op.box)
+            dst = tuple(slice(c + a, c + b) for c, (a, b) in zip(corner, op.box))
+            image[(slice(None),) + dst].copy_(torch.from_numpy(out.channels[(slice(None),) + sub]))
+            seg[0][dst].copy_(torch.from_numpy(out.labels[sub]))
         self._count(t0, samples=1, applied=1, added=out.added, removed=out.removed)
         return data_dict
 
