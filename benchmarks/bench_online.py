@@ -12,7 +12,9 @@ timed on every sample (p = 1); with the recipe's ``online.p`` the expected cost 
 sample is p times that. The nnU-Net patch is nnU-Net's own: for a 128³ final patch its
 loader cuts a larger patch (room for rotation), which both nnU-Net's default training
 transforms (``nnUNetTrainer.get_training_transforms``) and LesionMix (first among them in
-``nnUNetTrainerLesionMix``) receive. The cases are z-scored over their non-zero region,
+``nnUNetTrainerLesionMix``) receive; LesionMix is also timed on the 128³ centre of each
+patch alone, what a pipeline that crops first (TorchIO's or MONAI's patch samplers) pays.
+The cases are z-scored over their non-zero region,
 with nnU-Net's -1 outside it, as nnU-Net's preprocessing leaves an MR brain.
 """
 
@@ -100,7 +102,11 @@ def time_nnunet(cases, prepared, n: int, rng) -> dict:
     counters = Counters()
     mix = LesionMixTransform(OnlineLesionMix(prepared), counters)
     mix.mix.recipe = mix.mix.recipe.replace(online={"p": 1.0, "direction": "both"})
+    small = LesionMixTransform(mix.mix)  # the same, on the 128³ centre of each patch
     t_crop, t_default, t_mix, changed = [], [], [], 0
+    t_small, changed_small = [], 0  # LesionMix on the final 128³ patch alone
+    inset = [(a - b) // 2 for a, b in zip(initial, final)]
+    inner = (slice(None),) + tuple(slice(a, a + b) for a, b in zip(inset, final))
     for i in range(n):
         case = cases[i % len(cases)]
         t0 = time.perf_counter()
@@ -113,6 +119,14 @@ def time_nnunet(cases, prepared, n: int, rng) -> dict:
         mix(image=image, segmentation=segmentation)
         t_mix.append(time.perf_counter() - t0)
         changed += int(not torch.equal(before, segmentation))
+        small_img = torch.from_numpy(img[inner].copy())
+        small_seg = torch.from_numpy(seg[inner].copy())
+        small_before = small_seg.clone()
+        small.where = (case.name, [a + b for a, b in zip(lo, inset)])
+        t0 = time.perf_counter()
+        small(image=small_img, segmentation=small_seg)
+        t_small.append(time.perf_counter() - t0)
+        changed_small += int(not torch.equal(small_before, small_seg))
         t0 = time.perf_counter()
         default(image=image.clone(), segmentation=segmentation.clone())
         t_default.append(time.perf_counter() - t0)
@@ -126,8 +140,12 @@ def time_nnunet(cases, prepared, n: int, rng) -> dict:
     out["operations"] = {"added": int(done["added"]), "removed": int(done["removed"]),
                          "per_patch": ops / n,
                          "ms_per_operation": 1000 * sum(t_mix) / ops if ops else None}
+    out["lesionmix_final_patch"] = stats(t_small)
+    out["final_patches_changed"] = changed_small
     for k in ("median_ms", "mean_ms"):
         out[f"lesionmix_vs_default_{k[:-3]}"] = out["lesionmix"][k] / out["nnunet_default"][k]
+        out[f"lesionmix_final_patch_vs_default_{k[:-3]}"] = (
+            out["lesionmix_final_patch"][k] / out["nnunet_default"][k])
     return out
 
 
@@ -263,14 +281,18 @@ def main(argv=None) -> dict:
     p = recipe.online.p
     print(f"nnU-Net patch {nn['loader_patch']} (final {nn['final_patch']}), {nn['lesionmix']['n']} patches, "
           f"{nn['patches_changed']} changed by LesionMix:")
-    for key in ("crop", "nnunet_default", "lesionmix"):
-        print(f"  {key:15s} median {nn[key]['median_ms']:7.1f} ms  mean {nn[key]['mean_ms']:7.1f} ms")
+    for key in ("crop", "nnunet_default", "lesionmix", "lesionmix_final_patch"):
+        print(f"  {key:21s} median {nn[key]['median_ms']:7.1f} ms  mean {nn[key]['mean_ms']:7.1f} ms")
     ops = nn["operations"]
     print(f"  {ops['added']} lesions added, {ops['removed']} removed: {ops['per_patch']:.1f} "
           f"operations per patch, {ops['ms_per_operation'] or 0:.1f} ms per operation")
     print(f"  LesionMix / nnU-Net default: median {nn['lesionmix_vs_default_median']:.2f}, mean "
           f"{nn['lesionmix_vs_default_mean']:.2f}; with p = {p}: mean "
           f"{p * nn['lesionmix_vs_default_mean']:.2f} (goal <= {TARGET_SHARE})")
+    print(f"  LesionMix on the {nn['final_patch']} patch alone ({nn['final_patches_changed']} changed) / "
+          f"nnU-Net default: median {nn['lesionmix_final_patch_vs_default_median']:.2f}, mean "
+          f"{nn['lesionmix_final_patch_vs_default_mean']:.2f}; with p = {p}: mean "
+          f"{p * nn['lesionmix_final_patch_vs_default_mean']:.2f}")
     print(f"TorchIO whole case: load median {tw['load']['median_ms']:.1f} ms, LesionMix median "
           f"{tw['lesionmix']['median_ms']:.1f} ms (mean {tw['lesionmix']['mean_ms']:.1f}): "
           f"{tw['lesionmix_vs_load_median']:.2f}x the load time")
