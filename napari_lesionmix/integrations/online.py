@@ -32,6 +32,7 @@ from ..core.load import LoadDistribution
 from ..core.mix import replay, synthesize
 from ..core.provenance import Provenance
 from ..core.recipe import Recipe
+from .patch_map import PatchMap
 from .prepared import PreparedData
 
 __all__ = ["OnlineLesionMix", "Outcome", "Sample"]
@@ -291,7 +292,7 @@ class OnlineLesionMix:
                 offset = sample.offset or (0,) * case.ndim
                 prob = _window(whole, offset, case.spatial_shape)
                 try:
-                    return LikelihoodMap(prob, case.geometry)
+                    return PatchMap(prob, case.geometry)
                 except LikelihoodError:  # no mass in this window: uniform over it
                     return None
             return data.lmap
