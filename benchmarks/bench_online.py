@@ -7,7 +7,8 @@ Run: ``python benchmarks/bench_online.py [--samples N] [--save]`` (``--save`` up
 ``benchmarks/results/online.json``; by default the figures go to a temporary file).
 
 Everything runs on one thread, as in a data-loader worker, in one run: medians and means
-over the same samples, so that ratios mean something on a shared machine. LesionMix is
+over the same samples, so that ratios mean something on a shared machine (the nnU-Net
+figures also in CPU time, which leaves out waiting for a core). LesionMix is
 timed on every sample (p = 1); with the recipe's ``online.p`` the expected cost per
 sample is p times that. The nnU-Net patch is nnU-Net's own: for a 128³ final patch its
 loader cuts a larger patch (room for rotation), which both nnU-Net's default training
