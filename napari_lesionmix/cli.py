@@ -1,6 +1,7 @@
 """``lesionmix``: the command line, thin over :mod:`napari_lesionmix.core` and ``batch``.
 
-Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``demo``.
+Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``demo``;
+review: ``qa``, ``qc``, ``remove-rejected`` (in :mod:`napari_lesionmix.review.commands`).
 Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
 
 Exit codes: 0 success; 1 some cases failed (or verify found problems); 2 bad input or
@@ -167,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Open napari with the brain sample and the plugin's docks "
                                    "(needs napari and a display).")
     d.set_defaults(_demo=True)
+
+    from .review.commands import add_commands as add_review_commands
+    add_review_commands(sub, _Formatter)  # qa, qc, remove-rejected
     return p
 
 
@@ -331,6 +335,10 @@ def cmd_demo(a) -> int:
 
 COMMANDS = {"generate": cmd_generate, "stats": cmd_stats, "likelihood": cmd_likelihood,
             "replay": cmd_replay, "verify": cmd_verify, "demo": cmd_demo}
+
+from .review.commands import COMMANDS as _REVIEW_COMMANDS  # noqa: E402
+
+COMMANDS.update(_REVIEW_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

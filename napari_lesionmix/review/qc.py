@@ -26,9 +26,9 @@ import numpy as np
 
 from .changes import ORIGIN_CODES
 from .orient import EDGE_LETTERS, Orienter
-from .sheet import Sheet, fit, panel
+from .sheet import Sheet, crop, fit, panel, window_of
 
-__all__ = ["ORIGIN_COLOURS", "case_sheet", "write_qc", "QCResult", "window_of"]
+__all__ = ["ORIGIN_COLOURS", "case_sheet", "write_qc", "QCResult"]
 
 #: outline colours by origin (the Review dock uses the same)
 ORIGIN_COLOURS = {"kept": "#4fc3f7", "added": "#ffb000", "removed": "#ff3dd6",
@@ -39,26 +39,6 @@ GAP = 4
 HEAD = 34        # pixels above the first row (page title, column titles)
 LEFT = 92        # pixels left of the first column (row labels)
 MIN_FOV_MM = 50.0
-
-
-def window_of(channel: np.ndarray) -> tuple[float, float]:
-    """Display range: the 0.5 and 99.5 percentiles of the non-zero voxels."""
-    vals = channel[channel != 0]
-    if vals.size == 0:
-        vals = channel.ravel()
-    lo, hi = np.percentile(vals[:: max(1, vals.size // 200_000)], [0.5, 99.5])
-    return float(lo), float(hi if hi > lo else lo + 1)
-
-
-def _crop(pic: np.ndarray, centre, half) -> np.ndarray:
-    """A window of ``pic`` centred on ``centre`` (row, col), NaN outside the picture."""
-    r0, c0 = int(round(centre[0])) - half[0], int(round(centre[1])) - half[1]
-    out = np.full((2 * half[0] + 1, 2 * half[1] + 1), np.nan, np.float32)
-    rs, cs = max(r0, 0), max(c0, 0)
-    re, ce = min(r0 + out.shape[0], pic.shape[0]), min(c0 + out.shape[1], pic.shape[1])
-    if rs < re and cs < ce:
-        out[rs - r0:re - r0, cs - c0:ce - c0] = pic[rs:re, cs:ce]
-    return out
 
 
 def _outlines(origin_pic, which=("kept", "added", "removed")) -> list:
@@ -132,7 +112,7 @@ def case_sheet(case, channel: int = 0) -> Sheet | None:
         for k, plane in enumerate(planes):
             centre = o.plane_point(plane, p, res.shape)
             half = _fov_half(les, o, plane)
-            opic = _crop(o.plane(origin, plane, p).astype(np.float32), centre, half)
+            opic = crop(o.plane(origin, plane, p).astype(np.float32), centre, half)
             for j, vol in enumerate((src, res)):
                 left = LEFT + (1 + k + j * len(planes)) * (CELL + GAP)
                 if vol is None:
@@ -140,7 +120,7 @@ def case_sheet(case, channel: int = 0) -> Sheet | None:
                                size=7, ha="center", va="center")
                     continue
                 draw = _outlines(opic) if (j == 0 or src is None) else ()
-                sheet.put(panel(_crop(o.plane(vol, plane, p), centre, half), window,
+                sheet.put(panel(crop(o.plane(vol, plane, p), centre, half), window,
                                 (CELL, CELL), draw), top, left)
                 sheet.letters(top, left, CELL, CELL, EDGE_LETTERS[plane], size=6)
     return sheet

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 
 from ..core.io_utils import atomic_path
 
-__all__ = ["Sheet", "panel", "fit", "hex_rgb"]
+__all__ = ["Sheet", "panel", "fit", "hex_rgb", "crop", "window_of"]
 
 DPI = 100
 
@@ -36,6 +36,26 @@ def _upsample(pic: np.ndarray, shape) -> np.ndarray:
     ci = np.minimum(((np.arange(shape[1]) + 0.5) * pic.shape[1] / shape[1]).astype(int),
                     pic.shape[1] - 1)
     return pic[ri][:, ci]
+
+
+def window_of(channel: np.ndarray) -> tuple[float, float]:
+    """Display range: the 0.5 and 99.5 percentiles of the non-zero voxels."""
+    vals = channel[channel != 0]
+    if vals.size == 0:
+        vals = channel.ravel()
+    lo, hi = np.percentile(vals[:: max(1, vals.size // 200_000)], [0.5, 99.5])
+    return float(lo), float(hi if hi > lo else lo + 1)
+
+
+def crop(pic: np.ndarray, centre, half) -> np.ndarray:
+    """A window of ``pic`` centred on ``centre`` (row, col), NaN outside the picture."""
+    r0, c0 = int(round(centre[0])) - half[0], int(round(centre[1])) - half[1]
+    out = np.full((2 * half[0] + 1, 2 * half[1] + 1), np.nan, np.float32)
+    rs, cs = max(r0, 0), max(c0, 0)
+    re, ce = min(r0 + out.shape[0], pic.shape[0]), min(c0 + out.shape[1], pic.shape[1])
+    if rs < re and cs < ce:
+        out[rs - r0:re - r0, cs - c0:ce - c0] = pic[rs:re, cs:ce]
+    return out
 
 
 def fit(shape, pixel_size, box) -> tuple[int, int]:
