@@ -140,6 +140,8 @@ def cmd_remove_rejected(a) -> int:
                                   say=lambda m: print(m, file=sys.stderr))
     except ValueError as exc:
         return _err(str(exc))
+    if not results:
+        print(f"{review.root}: no rejected case to remove")
     for res in results:
         plan = res.plan
         if not plan.cases:
