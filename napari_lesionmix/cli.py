@@ -136,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="organ-style map from this context label (default: the recipe's "
                          "organ_label, none: brain-style)")
     lk.add_argument("--floor", type=float, default=None, metavar="F",
-                    help="uniform floor inside the foreground, fraction of the maximum "
-                         "(default: the recipe's likelihood.floor, 0)")
+                    help="share of the draws spread uniformly over the foreground, 0..1 "
+                         "(default: the recipe's likelihood.floor, 0.05)")
     lk.add_argument("--overwrite", action="store_true", help="replace MAP if it exists")
 
     r = sub.add_parser("replay", formatter_class=_Formatter,

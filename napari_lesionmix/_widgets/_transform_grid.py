@@ -13,7 +13,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QWidget
 from superqt import QLabeledDoubleSlider
 
-from ..core.recipe import PopulateOptions
+from ..core.recipe import BOUNDS, PopulateOptions
 from ..core.transforms import LesionParams
 
 __all__ = ["TransformGrid", "SLIDERS", "RANGES"]
@@ -28,7 +28,7 @@ SLIDERS = {
     "elastic_magnitude": ("elastic strength (vox)", 0.0, 5.0, 2),
     "brightness": ("brightness", 0.5, 1.5, 3),
     "noise_std": ("noise std (z-units)", 0.0, 0.5, 3),
-    "blend_sigma": ("blend sigma (vox)", 0.0, 20.0, 2),  # the recipe's range
+    "blend_sigma": ("blend sigma (vox)", *BOUNDS["populate.blend_sigma"], 2),  # a recipe field
 }
 #: batch columns per row: row -> (p field, range field) of PopulateOptions (None = none)
 RANGES = {
@@ -40,6 +40,9 @@ RANGES = {
     "brightness": ("brightness_p", "brightness"),
     "noise_std": ("noise_p", "noise_std"),
 }
+
+#: decimals shown for each batch range (its bounds are ``recipe.BOUNDS``)
+DECIMALS = {"rotate_deg": 1, "scale": 2, "elastic_sigma": 1, "brightness": 3, "noise_std": 3}
 
 
 def _spin(lo: float, hi: float, decimals: int = 2, step: float = 0.05) -> QDoubleSpinBox:
@@ -104,20 +107,17 @@ class TransformGrid(QWidget):
         for name, (p_field, range_field) in RANGES.items():
             r = rows[name]
             if p_field:
-                self._add_batch(grid, r, 2, p_field, _spin(0, 1, 2, 0.05))
+                self._add_batch(grid, r, 2, p_field,
+                                _spin(*BOUNDS[f"populate.{p_field}"], 2, 0.05))
             if range_field == "elastic_magnitude":
-                self._add_batch(grid, r, 3, range_field, _spin(0, 50, 2, 0.25))
+                self._add_batch(grid, r, 3, range_field,
+                                _spin(*BOUNDS[f"populate.{range_field}"], 2, 0.25))
             elif range_field:
-                lo, hi, dec = self._range_limits(range_field)
+                lo, hi = BOUNDS[f"populate.{range_field}"]
+                dec = DECIMALS[range_field]
                 self._add_batch(grid, r, 3, f"{range_field}[0]", _spin(lo, hi, dec))
                 self._add_batch(grid, r, 4, f"{range_field}[1]", _spin(lo, hi, dec))
         grid.setColumnStretch(1, 3)
-
-    @staticmethod
-    def _range_limits(field: str) -> tuple:
-        return {"rotate_deg": (0, 180, 1), "scale": (0.05, 20, 2),
-                "elastic_sigma": (0.1, 100, 1), "brightness": (0, 10, 3),
-                "noise_std": (0, 10, 3)}[field]
 
     def _add_batch(self, grid: QGridLayout, r: int, c: int, key: str,
                    box: QDoubleSpinBox) -> None:

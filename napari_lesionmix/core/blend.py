@@ -1,4 +1,4 @@
-"""Blend weights for inserting a lesion: hard and soft masks (SPEC "Populate", step 5).
+"""Blend weights for inserting a lesion: hard and soft masks (populate, step 5).
 
 Hard mode writes the lesion where its mask is set. Soft mode (default) blends
 ``out = a * lesion + (1 - a) * background`` with ``a`` the mask smoothed by a Gaussian of
@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .recipe import CHOICES
+
 __all__ = ["blend_weights", "blend"]
 
-BLEND_MODES = ("soft", "hard")
+BLEND_MODES = CHOICES["populate.blend"]
 
 
 def blend_weights(mask: np.ndarray, mode: str = "soft", sigma: float = 1.0) -> np.ndarray:

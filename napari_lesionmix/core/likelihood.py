@@ -2,7 +2,8 @@
 
 Brain-style maps sum the binary lesion masks of the training cases; organ-style maps sum
 the organ (context) label. Cases on other grids are resampled onto the reference grid
-through their physical geometry (nearest neighbour for masks). The map is stored
+through their physical geometry (nearest neighbour for masks). A floor gives a share of
+the sampling mass to the whole allowed region (:func:`with_floor`). The map is stored
 normalised to a maximum of 1 as a NIfTI file with its geometry.
 """
 
@@ -106,8 +107,10 @@ class LikelihoodMap:
         sigma_mm : float
             Gaussian smoothing in mm.
         floor : float
-            Uniform floor (fraction of the maximum) inside the allowed region: the
-            ``placement`` mask if given, else where any case has foreground.
+            Share of the sampling mass spread uniformly over the allowed region (the
+            ``placement`` mask if given, else where any case has foreground): 0.05 sends
+            5 % of the draws anywhere in it, the rest follow the lesions (see
+            :func:`with_floor`). The recipe's default is 0.05.
         placement : ndarray of bool, optional
             Restriction on the reference grid.
         reference : (Geometry, shape), optional
@@ -140,8 +143,8 @@ class LikelihoodMap:
                          progress=None) -> LikelihoodMap:
         """Build the map from label files alone (a folder of training masks).
 
-        Without images there is no foreground, so ``floor`` applies over the whole grid
-        unless ``placement`` is given; each case's own allowed region (foreground, organ
+        Without images there is no foreground, so the ``floor``'s share is spread over the
+        whole grid unless ``placement`` is given; each case's own allowed region (foreground, organ
         or placement mask) still bounds where lesions go when it is populated.
         """
         paths = [Path(p) for p in paths]
@@ -188,11 +191,7 @@ class LikelihoodMap:
                 raise LikelihoodError(f"placement mask shape {allowed.shape} differs from the "
                                       f"map's grid {acc.shape}")
             acc[~allowed] = 0
-        peak = float(acc.max())
-        if floor > 0:
-            acc = acc / peak if peak > 0 else acc
-            acc[allowed] = np.maximum(acc[allowed], floor)
-        return cls(acc, geometry)
+        return cls(with_floor(acc, allowed, floor), geometry)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path, overwrite: bool = False) -> None:
@@ -271,6 +270,41 @@ class LikelihoodMap:
             cdf = np.cumsum(self.prob.ravel()[flat], dtype=np.float64)
         return LocationSampler(self, flat, cdf, geometry, shape)
 
+
+
+def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray:
+    """Mix a summed map with a uniform share ``floor`` of the mass over ``allowed``.
+
+    The result, normalised to a total of 1, is ``(1 - floor) * acc / acc.sum() + floor /
+    n`` on the ``n`` allowed voxels (``acc`` scaled alone elsewhere): a location drawn from
+    it is uniform over the allowed region with probability ``floor`` and follows ``acc``
+    otherwise. Voxels that never held a lesion therefore stay possible, and so does a
+    case whose lesions cover every voxel of ``acc`` (a one-case dataset, whose map is
+    non-zero only on its own lesions, which placement excludes). Without mass in ``acc``
+    the map is uniform over ``allowed``.
+
+    Parameters
+    ----------
+    acc : ndarray of float32
+        Non-negative summed masks (smoothed).
+    allowed : ndarray of bool
+        Where the uniform share goes.
+    floor : float
+        In [0, 1]; 0 returns ``acc`` unchanged.
+
+    Examples
+    --------
+    >>> acc = np.array([0, 0, 0, 3], np.float32)
+    >>> [round(float(v), 3) for v in with_floor(acc, np.ones(4, bool), 0.2)]
+    [0.05, 0.05, 0.05, 0.85]
+    """
+    n_allowed = int(np.count_nonzero(allowed)) if floor > 0 else 0
+    if n_allowed == 0:
+        return acc
+    mass = float(acc.sum(dtype=np.float64))
+    out = acc * np.float32((1.0 - floor) / mass) if mass > 0 else np.zeros_like(acc)
+    out[allowed] += np.float32(floor / n_allowed if mass > 0 else 1.0)
+    return out
 
 
 def _map_mask(labels: np.ndarray, lesion_classes, organ_label) -> np.ndarray:

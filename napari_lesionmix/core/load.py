@@ -9,13 +9,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as st
 
+from .recipe import LOAD_DISTRIBUTIONS
+
 
 class LoadError(ValueError):
     """The distribution cannot be built from what it was given."""
 
 
 class LoadDistribution:
-    """One of real, uniform, gaussian, low, medium, high, fixed (see SPEC.md).
+    """One of real, uniform, gaussian, low, medium, high, fixed (``docs/recipe.md``).
 
     Parameters
     ----------
@@ -66,7 +68,7 @@ class LoadDistribution:
         return True
 
     def _check(self) -> None:
-        if self.kind not in ("real", "uniform", "gaussian", "low", "medium", "high", "fixed"):
+        if self.kind not in LOAD_DISTRIBUTIONS:
             raise LoadError(f"unknown load distribution {self.kind!r}")
         if self.kind == "fixed" and "value" not in self.params:
             raise LoadError("the 'fixed' distribution needs load.value")

@@ -1,8 +1,8 @@
 """The Recipe: every option of LesionMix in one validated, JSON-serialisable object.
 
 A recipe is what a user edits by hand, what the GUI saves and what the command line
-reads. Its top-level field names are part of the user interface (see SPEC.md), so they
-are kept stable. Missing fields take their defaults; an unknown field or a bad value
+reads. Its top-level field names are part of the user interface (``docs/recipe.md``), so
+they are kept stable. Missing fields take their defaults; an unknown field or a bad value
 raises :class:`RecipeError` naming the field.
 
 Values marked *(paper)* come from Basaran et al. 2023; values marked *(choice)* are ours.
@@ -19,17 +19,70 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-LOAD_DISTRIBUTIONS = ("real", "uniform", "gaussian", "low", "medium", "high", "fixed")
-INPAINT_METHODS = ("slices", "slice-axis", "3d")
-PICK_MODES = ("uniform", "class", "size")
-CONNECTIVITY = ("full", "face")
+#: The values of every choice field, by its dotted name: the one list the validation, the
+#: engine and the GUI's menus read.
+CHOICES: dict[str, tuple] = {
+    "load_distribution": ("real", "uniform", "gaussian", "low", "medium", "high", "fixed"),
+    "connectivity": ("full", "face"),
+    "populate.pick": ("uniform", "class", "size"),
+    "populate.interpolation": ("linear", "cubic"),
+    "populate.blend": ("soft", "hard"),
+    "inpaint.pick": ("uniform", "size"),
+    "inpaint.method": ("slices", "slice-axis", "3d"),
+}
+
+_INF = math.inf
+#: The inclusive ``(low, high)`` bounds of every number field, by its dotted name (for a
+#: ``[low, high]`` range field, of both its ends): the one table the validation and the
+#: GUI's boxes and sliders read.
+BOUNDS: dict[str, tuple] = {
+    "lesion_classes": (1, 2**31 - 1),
+    "organ_label": (1, 2**31 - 1),
+    "load.lo": (0.0, _INF),
+    "load.hi": (0.0, _INF),
+    "load.mean": (-_INF, _INF),
+    "load.std": (0.0, _INF),
+    "load.value": (0.0, _INF),
+    "load.reference": (0.0, _INF),
+    "min_voxels": (1, 10**9),
+    "populate.flip_p": (0.0, 1.0),
+    "populate.rotate_p": (0.0, 1.0),
+    "populate.rotate_deg": (0.0, 180.0),
+    "populate.scale_p": (0.0, 1.0),
+    "populate.scale": (0.05, 20.0),
+    "populate.elastic_p": (0.0, 1.0),
+    "populate.elastic_sigma": (0.1, 100.0),
+    "populate.elastic_magnitude": (0.0, 50.0),
+    "populate.brightness_p": (0.0, 1.0),
+    "populate.brightness": (0.0, 10.0),
+    "populate.noise_p": (0.0, 1.0),
+    "populate.noise_std": (0.0, 10.0),
+    "populate.blend_sigma": (0.0, 20.0),
+    "populate.min_inside": (0.0, 1.0),
+    "populate.min_gap": (0, 100),
+    "populate.max_tries": (1, 100000),
+    "populate.margin": (0, 100),
+    "inpaint.axis": (0, 2),
+    "inpaint.dilate": (0, 50),
+    "inpaint.radius": (1.0, 50.0),
+    "inpaint.seam_sigma": (0.0, 20.0),
+    "likelihood.sigma_mm": (0.0, 1000.0),
+    "likelihood.floor": (0.0, 1.0),
+    "tolerance": (0.0, 1.0),
+    "max_operations": (1, 10**6),
+    "seed": (0, 2**63 - 1),
+}
+
+LOAD_DISTRIBUTIONS = CHOICES["load_distribution"]
+INPAINT_METHODS = CHOICES["inpaint.method"]
 
 
 class RecipeError(ValueError):
     """A recipe field is unknown or holds a bad value. The message names the field."""
 
 
-def _range(name: str, value: Any, lo: float = -math.inf, hi: float = math.inf) -> tuple:
+def _range(name: str, value: Any) -> tuple:
+    lo, hi = BOUNDS[name]
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise RecipeError(f"{name}: expected a [low, high] pair, got {value!r}")
     a, b = (_number(f"{name}[{i}]", v, lo, hi) for i, v in enumerate(value))
@@ -38,7 +91,9 @@ def _range(name: str, value: Any, lo: float = -math.inf, hi: float = math.inf) -
     return (a, b)
 
 
-def _number(name: str, value: Any, lo: float = -math.inf, hi: float = math.inf) -> float:
+def _number(name: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:
+    if lo is None:
+        lo, hi = BOUNDS[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise RecipeError(f"{name}: expected a finite number, got {value!r}")
     if not lo <= value <= hi:
@@ -46,7 +101,8 @@ def _number(name: str, value: Any, lo: float = -math.inf, hi: float = math.inf) 
     return float(value)
 
 
-def _integer(name: str, value: Any, lo: int = 0, hi: float = math.inf) -> int:
+def _integer(name: str, value: Any, bounds: str | None = None) -> int:
+    lo, hi = BOUNDS[bounds or name]
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -57,11 +113,8 @@ def _integer(name: str, value: Any, lo: int = 0, hi: float = math.inf) -> int:
     return int(value)
 
 
-def _prob(name: str, value: Any) -> float:
-    return _number(name, value, 0.0, 1.0)
-
-
-def _choice(name: str, value: Any, options: tuple) -> Any:
+def _choice(name: str, value: Any) -> Any:
+    options = CHOICES[name]
     if value not in options:
         raise RecipeError(f"{name}: {value!r} is not one of {', '.join(map(repr, options))}")
     return value
@@ -130,22 +183,16 @@ class PopulateOptions:
 
     def validate(self, where: str = "populate") -> None:
         p = f"{where}."
-        _choice(p + "pick", self.pick, PICK_MODES)
-        for name in ("flip_p", "rotate_p", "scale_p", "elastic_p", "brightness_p", "noise_p"):
-            setattr(self, name, _prob(p + name, getattr(self, name)))
-        self.rotate_deg = _range(p + "rotate_deg", self.rotate_deg, 0.0, 180.0)
-        self.scale = _range(p + "scale", self.scale, 0.05, 20.0)
-        self.elastic_sigma = _range(p + "elastic_sigma", self.elastic_sigma, 0.1, 100.0)
-        self.elastic_magnitude = _number(p + "elastic_magnitude", self.elastic_magnitude, 0, 50)
-        self.brightness = _range(p + "brightness", self.brightness, 0.0, 10.0)
-        self.noise_std = _range(p + "noise_std", self.noise_std, 0.0, 10.0)
-        _choice(p + "interpolation", self.interpolation, ("linear", "cubic"))
-        _choice(p + "blend", self.blend, ("soft", "hard"))
-        self.blend_sigma = _number(p + "blend_sigma", self.blend_sigma, 0.0, 20.0)
-        self.min_inside = _prob(p + "min_inside", self.min_inside)
-        self.min_gap = _integer(p + "min_gap", self.min_gap, 0, 100)
-        self.max_tries = _integer(p + "max_tries", self.max_tries, 1, 100000)
-        self.margin = _integer(p + "margin", self.margin, 0, 100)
+        _choice(p + "pick", self.pick)
+        for name in ("flip_p", "rotate_p", "scale_p", "elastic_p", "brightness_p", "noise_p",
+                     "elastic_magnitude", "blend_sigma", "min_inside"):
+            setattr(self, name, _number(p + name, getattr(self, name)))
+        for name in ("rotate_deg", "scale", "elastic_sigma", "brightness", "noise_std"):
+            setattr(self, name, _range(p + name, getattr(self, name)))
+        for name in ("min_gap", "max_tries", "margin"):
+            setattr(self, name, _integer(p + name, getattr(self, name)))
+        _choice(p + "interpolation", self.interpolation)
+        _choice(p + "blend", self.blend)
 
 
 @dataclass
@@ -183,12 +230,12 @@ class InpaintOptions:
 
     def validate(self, where: str = "inpaint") -> None:
         p = f"{where}."
-        _choice(p + "pick", self.pick, ("uniform", "size"))
-        _choice(p + "method", self.method, INPAINT_METHODS)
-        self.axis = _integer(p + "axis", self.axis, 0, 2)
-        self.dilate = _integer(p + "dilate", self.dilate, 0, 50)
-        self.radius = _number(p + "radius", self.radius, 1.0, 50.0)
-        self.seam_sigma = _number(p + "seam_sigma", self.seam_sigma, 0.0, 20.0)
+        _choice(p + "pick", self.pick)
+        _choice(p + "method", self.method)
+        self.axis = _integer(p + "axis", self.axis)
+        self.dilate = _integer(p + "dilate", self.dilate)
+        self.radius = _number(p + "radius", self.radius)
+        self.seam_sigma = _number(p + "seam_sigma", self.seam_sigma)
         if not isinstance(self.texture, bool):
             raise RecipeError(f"{p}texture: expected true or false, got {self.texture!r}")
 
@@ -202,16 +249,18 @@ class LikelihoodOptions:
     sigma_mm : float
         Gaussian smoothing of the summed masks, in mm (choice: 0 = none).
     floor : float
-        Uniform floor inside the allowed region, as a fraction of the map's maximum, so that
-        locations never seen with a lesion stay possible (choice: 0.0).
+        Share of the placement draws that go uniformly anywhere in the allowed region
+        (the rest follow the summed lesion masks), so that locations never seen with a
+        lesion stay possible and a case whose own lesions make up the whole map (a
+        one-case dataset) can still be populated (choice: 0.05, i.e. 5 % of the draws).
     """
 
     sigma_mm: float = 0.0
-    floor: float = 0.0
+    floor: float = 0.05
 
     def validate(self, where: str = "likelihood") -> None:
-        self.sigma_mm = _number(f"{where}.sigma_mm", self.sigma_mm, 0.0, 1000.0)
-        self.floor = _number(f"{where}.floor", self.floor, 0.0, 1.0)
+        self.sigma_mm = _number(f"{where}.sigma_mm", self.sigma_mm)
+        self.floor = _number(f"{where}.floor", self.floor)
 
 
 LOAD_KEYS = {
@@ -292,25 +341,25 @@ class Recipe:
                     f"lesion_classes: expected a non-empty list of label values or null, "
                     f"got {self.lesion_classes!r}")
             self.lesion_classes = sorted(
-                {_integer(f"lesion_classes[{i}]", v, 1, 2**31 - 1)
+                {_integer(f"lesion_classes[{i}]", v, "lesion_classes")
                  for i, v in enumerate(self.lesion_classes)})
         if self.organ_label is not None:
-            self.organ_label = _integer("organ_label", self.organ_label, 1, 2**31 - 1)
+            self.organ_label = _integer("organ_label", self.organ_label)
             if self.lesion_classes and self.organ_label in self.lesion_classes:
                 raise RecipeError(
                     f"organ_label: {self.organ_label} is also listed in lesion_classes")
-        _choice("load_distribution", self.load_distribution, LOAD_DISTRIBUTIONS)
+        _choice("load_distribution", self.load_distribution)
         self._validate_load()
-        self.min_voxels = _integer("min_voxels", self.min_voxels, 1, 10**9)
-        _choice("connectivity", self.connectivity, CONNECTIVITY)
+        self.min_voxels = _integer("min_voxels", self.min_voxels)
+        _choice("connectivity", self.connectivity)
         for name, cls in (("populate", PopulateOptions), ("inpaint", InpaintOptions),
                           ("likelihood", LikelihoodOptions)):
             if not isinstance(getattr(self, name), cls):
                 raise RecipeError(f"{name}: expected an object, got {getattr(self, name)!r}")
             getattr(self, name).validate(name)
-        self.tolerance = _number("tolerance", self.tolerance, 0.0, 1.0)
-        self.max_operations = _integer("max_operations", self.max_operations, 1, 10**6)
-        self.seed = _integer("seed", self.seed, 0, 2**63 - 1)
+        self.tolerance = _number("tolerance", self.tolerance)
+        self.max_operations = _integer("max_operations", self.max_operations)
+        self.seed = _integer("seed", self.seed)
 
     def _validate_load(self) -> None:
         if not isinstance(self.load, dict):
@@ -327,10 +376,10 @@ class Recipe:
             if key == "reference":
                 if not isinstance(value, (list, tuple)) or not value:
                     raise RecipeError("load.reference: expected a non-empty list of loads in mm³")
-                clean[key] = [_number(f"load.reference[{i}]", v, 0.0)
+                clean[key] = [_number(f"load.reference[{i}]", v, *BOUNDS["load.reference"])
                               for i, v in enumerate(value)]
             else:
-                clean[key] = _number(f"load.{key}", value, 0.0 if key != "mean" else -math.inf)
+                clean[key] = _number(f"load.{key}", value)
         if self.load_distribution == "fixed" and "value" not in clean:
             raise RecipeError("load.value: the 'fixed' distribution needs a value in mm³")
         if "lo" in clean and "hi" in clean and clean["lo"] > clean["hi"]:

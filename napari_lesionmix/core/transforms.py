@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["LesionParams", "sample_params", "augment", "affine_matrix"]
 
+#: spline order of each ``populate.interpolation`` (``recipe.CHOICES`` lists the same names)
 _ORDERS = {"linear": 1, "cubic": 3}
 
 
@@ -449,7 +450,8 @@ def augment(
     if params.ndim != ndim:
         raise ValueError(f"params are for {params.ndim}D, the lesion is {ndim}D")
     if interpolation not in _ORDERS:
-        raise ValueError(f"interpolation must be 'linear' or 'cubic', got {interpolation!r}")
+        raise ValueError(f"interpolation must be one of {', '.join(map(repr, _ORDERS))}, "
+                         f"got {interpolation!r}")
     n_ch = image.shape[0]
     if stats is not None:
         stats = np.asarray(stats, dtype=float)

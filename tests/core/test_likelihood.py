@@ -56,12 +56,15 @@ def test_smoothing_in_mm_respects_anisotropic_spacing():
     assert p[10, 10, 10] == 1.0
 
 
-def test_floor_makes_unseen_foreground_possible_and_placement_restricts():
+def test_floor_is_a_share_of_the_mass_and_placement_restricts():
     lab = np.zeros((8, 8, 8), np.uint8)
     lab[4, 4, 4] = 1
     case = _case(lab)
-    lmap = LikelihoodMap.from_cases([case], floor=0.01)
-    assert lmap.prob.min() == pytest.approx(0.01)
+    lmap = LikelihoodMap.from_cases([case], floor=0.25)
+    # 25 % of the mass spread over the 512 foreground voxels, 75 % on the lesion voxel
+    mass = lmap.prob / lmap.prob.sum()
+    assert mass[4, 4, 4] == pytest.approx(0.75 + 0.25 / 512, rel=1e-5)
+    assert mass.min() == pytest.approx(0.25 / 512, rel=1e-5)
     place = np.zeros((8, 8, 8), bool)
     place[:4] = True
     with pytest.raises(LikelihoodError, match="zero everywhere"):
@@ -71,7 +74,42 @@ def test_floor_makes_unseen_foreground_possible_and_placement_restricts():
     assert lmap.prob[4:].max() == 0 and lmap.prob[:4].min() == lmap.prob[:4].max() == 1.0
     place[4, 4, 4] = True
     lmap = LikelihoodMap.from_cases([case], floor=0.05, placement=place)
-    assert lmap.prob[4, 4, 4] == 1.0 and lmap.prob[:4].min() == pytest.approx(0.05)
+    mass = lmap.prob / lmap.prob.sum()
+    assert lmap.prob[4, 4, 4] == 1.0 and mass[4:].sum() == pytest.approx(0.95 + 0.05 / 257)
+    assert mass[:4].sum() == pytest.approx(0.05 * 256 / 257, rel=1e-5)
+
+
+def test_floor_share_of_the_draws_goes_anywhere_in_the_allowed_region():
+    """The promise of the recipe field: floor 0.05 = 5 % of the draws uniform."""
+    lab = np.zeros((10, 10, 10), np.uint8)
+    lab[2:4, 2:4, 2:4] = 1
+    lmap = LikelihoodMap.from_cases([_case(lab)], sigma_mm=1.0, floor=0.05)
+    rng = np.random.default_rng(0)
+    draws = np.array([lmap.sample(rng) for _ in range(20000)])
+    far = (np.abs(draws - 2.5) > 4).any(axis=1)  # beyond the smoothed lesion's reach
+    uniform_far = np.mean((np.abs(np.indices((10,) * 3).reshape(3, -1).T - 2.5) > 4).any(1))
+    assert far.mean() == pytest.approx(0.05 * uniform_far, abs=0.005)
+
+
+def test_a_one_case_map_still_has_somewhere_to_put_a_lesion():
+    """One training case: its map is its own lesions, which placement excludes. The
+    recipe's default floor leaves the rest of its foreground to draw from."""
+    from napari_lesionmix.core.edits import CaseContext
+    from napari_lesionmix.core.mix import location_sampler
+    from napari_lesionmix.core.recipe import Recipe
+
+    case = blob_case(n_lesions=3)
+    recipe = Recipe()
+    assert recipe.likelihood.floor > 0
+    lmap = LikelihoodMap.from_recipe([case], recipe)
+    ctx = CaseContext(case, recipe)
+    sampler = location_sampler(case, lmap, ctx)
+    rng = np.random.default_rng(1)
+    hits = [sampler.sample(rng) for _ in range(50)]
+    assert all(case.labels[h] == 0 and ctx.allowed[h] for h in hits)
+    with pytest.raises(LikelihoodError, match="zero everywhere"):
+        location_sampler(case, LikelihoodMap.from_recipe(
+            [case], recipe.replace(likelihood={"floor": 0.0})), ctx)
 
 
 def test_sampling_follows_the_map():
@@ -134,7 +172,8 @@ def test_floor_from_label_files_covers_the_grid(tmp_path):
     write_image(lab, Geometry.identity(3), p)
     lmap = LikelihoodMap.from_label_files([p], floor=0.02)
     assert lmap.prob[3, 3, 3] == 1.0
-    assert lmap.prob.min() == pytest.approx(0.02)  # unseen places become possible
+    mass = lmap.prob / lmap.prob.sum()
+    assert mass.min() == pytest.approx(0.02 / 216, rel=1e-5)  # unseen places become possible
 
 
 def test_from_arrays_without_copy_shares_valid_arrays():

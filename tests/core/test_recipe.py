@@ -75,3 +75,27 @@ def test_bad_file_names_the_file(tmp_path):
         Recipe.from_json(bad)
     with pytest.raises(RecipeError, match="absent.json"):
         Recipe.from_json(tmp_path / "absent.json")
+
+
+def test_one_table_of_bounds_and_choices_every_user_reads():
+    from napari_lesionmix.core import blend, load, recipe, transforms
+
+    assert blend.BLEND_MODES == recipe.CHOICES["populate.blend"]
+    assert set(transforms._ORDERS) == set(recipe.CHOICES["populate.interpolation"])
+    assert recipe.LOAD_DISTRIBUTIONS == recipe.CHOICES["load_distribution"]
+    with pytest.raises(load.LoadError, match="unknown"):
+        load.LoadDistribution("bimodal", {}, [1.0])
+    # every number field of the recipe has bounds, and the default lies within them
+    d = Recipe().to_dict()
+    for name, (lo, hi) in recipe.BOUNDS.items():
+        section, _, field = name.rpartition(".")
+        if section == "load" or name in ("lesion_classes", "organ_label"):
+            continue
+        value = (d[section] if section else d)[field]
+        for v in (value if isinstance(value, list) else [value]):
+            assert lo <= v <= hi, name
+    # a bound in the table is the bound the validation enforces
+    lo, hi = recipe.BOUNDS["populate.blend_sigma"]
+    Recipe.from_dict({"populate": {"blend_sigma": hi}})
+    with pytest.raises(RecipeError, match=r"populate.blend_sigma.*\[0.0, 20.0\]"):
+        Recipe.from_dict({"populate": {"blend_sigma": hi + 1}})

@@ -65,8 +65,9 @@ def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_
     dock.build_from_folder(folder)
     wait_done(qtbot, dock)
     assert st.likelihood is not lmap
-    # label files alone have no foreground: the floor covers the whole grid
-    assert st.likelihood.prob.min() == pytest.approx(0.05)
+    # label files alone have no foreground: the floor's 5 % share covers the whole grid
+    prob = st.likelihood.prob.astype(np.float64)
+    assert prob.min() * prob.size / prob.sum() == pytest.approx(0.05, rel=1e-4)
     assert st.likelihood.prob[union].max() > 0.5
     assert len([lay for lay in viewer.layers if lay.metadata.get(ROLE_KEY)]) == 1
 
@@ -76,7 +77,7 @@ def test_map_from_the_case_save_and_load(make_napari_viewer, tmp_path, qtbot):
     dock.build_from_case()
     wait_done(qtbot, dock)
     lmap = st.likelihood
-    expected = LikelihoodMap.from_cases([case])
+    expected = LikelihoodMap.from_recipe([case], st.recipe)
     assert np.array_equal(lmap.prob, expected.prob)
     assert dock.save_map(tmp_path / "map")
     saved = tmp_path / "map.nii.gz"
