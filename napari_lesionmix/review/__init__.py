@@ -10,11 +10,9 @@ dock is a view over these objects, and ``lesionmix qa``, ``lesionmix qc`` and
 - :mod:`.decisions`: accept / reject / flag with a note, one file per reviewer.
 - :mod:`.remove`: remove rejected cases consistently, resumable after an interruption.
 - :mod:`.blinded`: the blinded real-or-synthetic test and its score.
-- :mod:`.orient`, :mod:`.qc`: radiological slices and the QC pictures.
+- :mod:`.orient`, :mod:`.sheet`, :mod:`.qc`: radiological slices and the QC pictures.
+- :mod:`.summary`, :mod:`.commands`: the QA state and the ``lesionmix`` subcommands.
+
+Import each name from its module, e.g.
+``from napari_lesionmix.review.index import ReviewDataset``.
 """
-
-from .decisions import DECISIONS, DecisionStore
-from .index import CaseRow, LoadedCase, ReviewDataset, ReviewError, find_dataset_root
-
-__all__ = ["ReviewDataset", "ReviewError", "CaseRow", "LoadedCase", "find_dataset_root",
-           "DecisionStore", "DECISIONS"]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.case import read_image
+from ..core.image_io import read_image
 from ..core.io_utils import atomic_write_text
 from ..core.lesions import find_lesions
 from ..core.provenance import Provenance

@@ -30,7 +30,8 @@ import numpy as np
 from ..batch.dataset import DatasetError, open_dataset
 from ..batch.export import LMIX_PATTERN, Manifest, OutputLayout
 from ..batch.prepare import resolve_classes
-from ..core.case import Case, CaseError
+from ..core.case import Case
+from ..core.errors import CaseError
 from ..core.provenance import Provenance
 from ..core.recipe import Recipe, RecipeError
 from .changes import Changes, difference_map, lesion_changes, resample_case

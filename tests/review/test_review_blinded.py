@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from napari_lesionmix.core.case import read_image
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.review.blinded import BlindedSession, trial_planes
 from napari_lesionmix.review.index import ReviewDataset
 

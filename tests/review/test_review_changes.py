@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 from napari_lesionmix.core.lesions import find_lesions
 from napari_lesionmix.core.provenance import Operation, Provenance
 from napari_lesionmix.review.changes import (

@@ -8,7 +8,8 @@ import SimpleITK as sitk
 from PIL import Image
 
 from napari_lesionmix.cli import main
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 from napari_lesionmix.review.changes import lesion_changes
 from napari_lesionmix.review.index import CaseRow, LoadedCase
 from napari_lesionmix.review.orient import Orienter
