@@ -127,20 +127,22 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
             continue
         comp, n = ndi.label(binary, structure=st)
         slices = ndi.find_objects(comp)
-        ids = np.arange(1, n + 1)
-        sizes = ndi.sum_labels(binary, comp, ids)
-        kept = [i for i in ids if sizes[i - 1] >= min_voxels]
-        if not kept:
-            continue
-        centroids = ndi.center_of_mass(binary, comp, kept)
-        for k, i in enumerate(kept):
+        sizes = np.bincount(comp.ravel(), minlength=n + 1)[1:]  # one pass, no float copies
+        for i in range(1, n + 1):
+            if sizes[i - 1] < min_voxels:
+                continue
             box = slices[i - 1]
             local = comp[box] == i
             first = np.unravel_index(int(np.argmax(local)), local.shape)
             seed = tuple(int(s.start + f) for s, f in zip(box, first))
+            # centre of mass inside the box: the sums of whole coordinates are exact, so
+            # this equals ndimage.center_of_mass over the volume bit for bit
+            idx = np.nonzero(local)
+            centroid = tuple(float((np.sum(ax, dtype=np.float64) + s.start * len(ax)) / len(ax))
+                             for ax, s in zip(idx, box))
             out.append(Lesion(int(cls), int(i), int(sizes[i - 1]),
-                              float(sizes[i - 1] * voxel_volume),
-                              tuple(float(c) for c in centroids[k]), box, seed, case_name))
+                              float(sizes[i - 1] * voxel_volume), centroid, box, seed,
+                              case_name))
     return out
 
 
