@@ -272,8 +272,16 @@ class ReviewDataset:
         except KeyError:
             raise ReviewError(f"{self.root}: no case named {name!r}") from None
 
-    def load(self, name: str) -> LoadedCase:
+    def load(self, name: str, reuse: LoadedCase | None = None) -> LoadedCase:
         """Read case ``name``, its source and what changed.
+
+        Parameters
+        ----------
+        name : str
+        reuse : LoadedCase, optional
+            The case shown before: if it holds this case or its source (stepping from an
+            original to its synthesised variant and back), those volumes are not read
+            again. Nothing else is kept between calls.
 
         Raises
         ------
@@ -283,17 +291,20 @@ class ReviewDataset:
         row = self.row(name)
         if row.problem:
             raise ReviewError(f"case {name}: {row.problem}")
-        try:
-            result = Case.read(row.image_paths, row.label_path, name=name)
-        except CaseError as exc:
-            raise ReviewError(f"case {name}: {exc}") from None
+        known = _held(reuse)
+        result = known.get(name)
+        if result is None or result.label_path != str(row.label_path):
+            try:
+                result = Case.read(row.image_paths, row.label_path, name=name)
+            except CaseError as exc:
+                raise ReviewError(f"case {name}: {exc}") from None
         prov = None
         if row.provenance_path is not None:
             try:
                 prov = Provenance.load(row.provenance_path)
             except ValueError as exc:
                 self.notes.append(str(exc))
-        source, note = self._read_source(row, prov, result)
+        source, note = self._read_source(row, prov, result, known)
         changes = lesion_changes(result, source, prov, self.classes,
                                  min_voxels=self.recipe.min_voxels,
                                  connectivity=self.recipe.connectivity)
@@ -319,7 +330,7 @@ class ReviewDataset:
                 return imgs, Path(label), f"{row.source} from {Path(label).parent.parent}"
         return None
 
-    def _read_source(self, row: CaseRow, prov, result: Case):
+    def _read_source(self, row: CaseRow, prov, result: Case, known: dict):
         if row.kind != "synthesised":
             return None, ""
         files = self.source_files(row, prov)
@@ -327,6 +338,9 @@ class ReviewDataset:
             return None, (f"source {row.source} not found (neither in this dataset nor where "
                           "the provenance says)")
         imgs, label, where = files
+        held = known.get(row.source)
+        if held is not None and held.label_path == str(label):
+            return held, where
         try:
             source = Case.read(imgs, label, name=row.source)
         except CaseError as exc:
@@ -336,3 +350,14 @@ class ReviewDataset:
             source = resample_case(source, result)
             where += " (resampled onto the case's grid)"
         return source, where
+
+
+def _held(loaded: LoadedCase | None) -> dict:
+    """Case name → Case of the volumes a loaded case holds as read from disk (a resampled
+    source is not reusable)."""
+    if loaded is None:
+        return {}
+    out = {loaded.name: loaded.result}
+    if loaded.source is not None and "resampled" not in loaded.source_note:
+        out[loaded.source.name] = loaded.source
+    return out
