@@ -39,6 +39,7 @@ GAP = 4
 HEAD = 34        # pixels above the first row (page title, column titles)
 LEFT = 92        # pixels left of the first column (row labels)
 MIN_FOV_MM = 50.0
+MIN_WIDTH = 960  # pixels: room for the page's heading
 
 
 def _outlines(origin_pic, which=("kept", "added", "removed")) -> list:
@@ -83,7 +84,8 @@ def case_sheet(case, channel: int = 0) -> Sheet | None:
     window = window_of(res)
     planes = ("axial", "coronal", "sagittal") if res.ndim == 3 else ("axial",)
     ncol = 1 + 2 * len(planes)
-    sheet = Sheet(LEFT + ncol * (CELL + GAP), HEAD + 14 + len(lesions) * (CELL + GAP))
+    sheet = Sheet(max(LEFT + ncol * (CELL + GAP), MIN_WIDTH),
+                  HEAD + 14 + len(lesions) * (CELL + GAP))
     sheet.text(6, 4, _heading(case, o.oblique), size=8.5)
     titles = ["result, axial"] + [f"{w}, {p}" for w in ("source", "result") for p in planes]
     for k, title in enumerate(titles):
@@ -106,8 +108,11 @@ def case_sheet(case, channel: int = 0) -> Sheet | None:
         centre = o.plane_point("axial", p, res.shape)
         half = _fov_half(les, o, "axial")
         sy, sx = size[0] / pic.shape[0], size[1] / pic.shape[1]
-        sheet.rect(int(t + (centre[0] - half[0]) * sy), int(lft + (centre[1] - half[1]) * sx),
-                   int((2 * half[0] + 1) * sy), int((2 * half[1] + 1) * sx), "#ffe680")
+        r0 = max(int(t + (centre[0] - half[0]) * sy), t)
+        c0 = max(int(lft + (centre[1] - half[1]) * sx), lft)
+        r1 = min(int(t + (centre[0] + half[0] + 1) * sy), t + size[0] - 1)
+        c1 = min(int(lft + (centre[1] + half[1] + 1) * sx), lft + size[1] - 1)
+        sheet.rect(r0, c0, r1 - r0, c1 - c0, "#ffe680")  # the zoomed region, on the slice
         sheet.letters(top, LEFT, CELL, CELL, EDGE_LETTERS["axial"], size=6)
         for k, plane in enumerate(planes):
             centre = o.plane_point(plane, p, res.shape)
@@ -155,7 +160,7 @@ def _overview_page(tiles: list, path: Path, page: int, hint: str) -> Path:
     ncol = min(8, len(tiles))
     nrow = int(np.ceil(len(tiles) / ncol))
     row_h = CELL + 30
-    sheet = Sheet(8 + ncol * (CELL + GAP), 26 + nrow * row_h)
+    sheet = Sheet(max(8 + ncol * (CELL + GAP), MIN_WIDTH), 26 + nrow * row_h)
     sheet.text(6, 4, f"overview {page}{hint}: outlines amber = added, magenta = removed (on "
                "the result, where inpainting happened), blue = kept", size=8.5)
     for i, t in enumerate(tiles):

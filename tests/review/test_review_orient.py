@@ -109,3 +109,30 @@ def test_lesionmix_qc_writes_pages_and_overview(export_ro, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["qc", str(export_ro), "--out", str(out), "--overwrite", "--cases",
                  "brain01_lmix0000"]) == 0
+
+
+def test_overview_pages_and_a_2d_dataset(export_ro, tmp_path, monkeypatch):
+    import json
+
+    from napari_lesionmix.review import qc
+    from napari_lesionmix.review.index import ReviewDataset
+    from tests.conftest import blob_case
+    from tests.review.review_helpers import generate
+
+    monkeypatch.setattr(qc, "TILES_PER_PAGE", 4)
+    res = qc.write_qc(ReviewDataset.open(export_ro), tmp_path / "qc")
+    assert [p.name for p in res.overview] == ["overview.png", "overview_002.png"]
+    # 2D cases: one axial panel per side
+    inp = tmp_path / "in2d"
+    for d in ("imagesTr", "labelsTr"):
+        (inp / d).mkdir(parents=True)
+    for i in range(3):
+        c = blob_case(shape=(64, 56), n_lesions=3, seed=i, name=f"s{i}", lesion_radius=(2, 4))
+        c.write([inp / "imagesTr" / f"s{i}_0000.nii.gz"], inp / "labelsTr" / f"s{i}.nii.gz")
+    (inp / "dataset.json").write_text(json.dumps({
+        "channel_names": {"0": "x"}, "labels": {"background": 0, "lesion": 1},
+        "numTraining": 3, "file_ending": ".nii.gz"}))
+    out = generate(tmp_path / "out2d", source=inp, n=6, recipe=None)
+    res = qc.write_qc(ReviewDataset.open(out))
+    assert res.pages and not res.problems
+    assert Image.open(res.pages[0]).size[0] == qc.MIN_WIDTH
