@@ -56,6 +56,9 @@ class LesionRow:
         Index of the operation in the provenance.
     note : str
         e.g. why an added spot is not counted as a lesion.
+    seed : tuple of int or None
+        One voxel of the lesion (of the source for a removed one): with ``bbox`` it
+        finds the lesion's voxels again.
     """
 
     origin: str
@@ -70,6 +73,7 @@ class LesionRow:
     params: dict | None = None
     operation: int | None = None
     note: str = ""
+    seed: tuple | None = None
 
     def describe(self) -> str:
         """One line for a table's tooltip or a picture's title."""
@@ -141,7 +145,7 @@ class Changes:
 def _row(les: Lesion, origin: str, geometry) -> LesionRow:
     mm = tuple(float(v) for v in geometry.index_to_physical(les.centroid))
     return LesionRow(origin, les.label, les.voxels, les.volume_mm3, tuple(les.centroid), mm,
-                     tuple(les.bbox))
+                     tuple(les.bbox), seed=tuple(int(v) for v in les.seed))
 
 
 def _inside(bbox, box) -> bool:

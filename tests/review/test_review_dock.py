@@ -1,0 +1,210 @@
+"""The Review dock, driven with clicks and keys on an export made by ``lesionmix generate``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QPoint, Qt
+
+from napari_lesionmix._widgets.review_dock import ReviewDock
+from napari_lesionmix._widgets.review_layers import NAMES
+from napari_lesionmix.core.image_io import read_image
+
+pytestmark = pytest.mark.gui
+
+
+def press(qtbot, dock, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """Press a key with the canvas focused, as a person looking at the image does."""
+    from qtpy.QtWidgets import QApplication
+
+    window = dock.viewer.window._qt_window
+    window.activateWindow()
+    window.raise_()
+    canvas = dock.viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    QApplication.processEvents()
+    qtbot.keyClick(canvas, key, modifier)
+    QApplication.processEvents()
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, export):
+    viewer = make_napari_viewer(show=True)
+    d = ReviewDock(viewer)
+    viewer.window.add_dock_widget(d, name="Review", area="right")
+    d.reviewer.clear()
+    qtbot.keyClicks(d.reviewer, "alice")
+    qtbot.keyClicks(d.path, str(export / "dataset.json"))
+    qtbot.keyClick(d.path, Qt.Key.Key_Return)
+    return d
+
+
+def _cell(table, row: int, key: str) -> str:
+    return table.item(row, table.keys.index(key)).text()
+
+
+def _click_row(qtbot, table, row: int, col: int = 0) -> None:
+    rect = table.visualItemRect(table.item(row, col))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_typing_a_path_opens_the_dataset_and_its_first_case(dock, export):
+    assert dock.cases.rowCount() == 12
+    assert dock.session.current.name == "brain01"
+    img, _, _ = read_image(export / "imagesTr" / "brain01_0000.nii.gz")
+    np.testing.assert_array_equal(dock.viewer.layers[NAMES["result"]].data, img)
+    assert not dock.viewer.layers[NAMES["source"]].visible  # an original has no source
+    assert not dock.toggle_btn.isEnabled()
+
+
+def test_keys_and_buttons_step_through_the_cases(dock, qtbot, export):
+    press(qtbot, dock, Qt.Key.Key_PageDown)
+    assert dock.session.current.name == "brain01_lmix0000"
+    assert {NAMES["source"], NAMES["result"], NAMES["lesions"]} <= set(
+        layer.name for layer in dock.viewer.layers)
+    img, _, _ = read_image(export / "imagesTr" / "brain01_lmix0000_0000.nii.gz")
+    np.testing.assert_array_equal(dock.viewer.layers[NAMES["result"]].data, img)
+    qtbot.mouseClick(dock.next_btn, Qt.MouseButton.LeftButton)
+    assert dock.session.current.name == "brain02"
+    press(qtbot, dock, Qt.Key.Key_PageUp)
+    assert dock.session.current.name == "brain01_lmix0000"
+    assert dock.cases.selectedItems()[0].text() == "brain01_lmix0000"
+    _click_row(qtbot, dock.cases, 5)
+    assert dock.session.current.name == dock.cases.names[5]
+
+
+def test_header_click_sorts_and_typing_in_a_filter_filters(dock, qtbot):
+    header = dock.cases.horizontalHeader()
+    col = dock.cases.keys.index("achieved")
+    pos = QPoint(header.sectionViewportPosition(col) + header.sectionSize(col) // 2,
+                 header.height() // 2)
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    values = [float(_cell(dock.cases, r, "achieved")) for r in range(dock.cases.rowCount())]
+    assert values == sorted(values)
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    values = [float(_cell(dock.cases, r, "achieved")) for r in range(dock.cases.rowCount())]
+    assert values == sorted(values, reverse=True)
+    box = dock.filters.boxes["status"]
+    box.setFocus()
+    qtbot.keyClicks(box, "orig")
+    assert box.currentText() == "original"
+    assert dock.cases.rowCount() == 6
+    assert {_cell(dock.cases, r, "status") for r in range(6)} == {"original"}
+    # next/previous stay in what the table shows
+    dock.session.go(dock.cases.names[0])
+    press(qtbot, dock, Qt.Key.Key_PageDown)
+    assert dock.session.current.row.kind == "original"
+
+
+def test_lesion_rows_show_origin_and_donor_and_a_click_goes_there(dock, qtbot):
+    dock.session.go("brain02_lmix0001")
+    case = dock.session.current
+    assert dock.lesions.rowCount() == len(case.changes.lesions)
+    k = next(i for i, les in enumerate(case.changes.lesions) if les.origin == "added")
+    les = case.changes.lesions[k]
+    assert dock.lesions.item(k, 1).text() == "added"
+    assert dock.lesions.item(k, 4).text() == les.donor
+    assert "scale" in dock.lesions.item(k, 6).text()
+    _click_row(qtbot, dock.lesions, k, 1)
+    layer = dock.viewer.layers[NAMES["result"]]
+    want = np.asarray(layer.data_to_world(les.centroid))
+    np.testing.assert_allclose(dock.viewer.dims.point[-3:], want, atol=layer.scale.max())
+    # hovering a lesion: napari's status line names its origin, donor and transform
+    lesions = dock.viewer.layers[NAMES["lesions"]]
+    voxel = tuple(int(round(c)) for c in les.centroid)
+    if lesions.data[voxel] == 0:  # a non-convex lesion: any of its voxels
+        voxel = tuple(np.argwhere(lesions.data == k + 1)[0])
+    status = lesions.get_status(lesions.data_to_world(voxel), world=True)
+    text = json.dumps(status)
+    assert "added" in text and les.donor in text
+
+
+def test_decisions_by_button_and_key_are_saved_and_shown(dock, qtbot, export):
+    dock.session.go("brain05_lmix0004")
+    qtbot.keyClicks(dock.note, "nearly empty")
+    qtbot.mouseClick(dock.reject_btn, Qt.MouseButton.LeftButton)
+    files = list((export / "qa" / "decisions").glob("*.json"))
+    assert [f.name for f in files] == ["alice.json"]
+    event = json.loads(files[0].read_text())["events"][-1]
+    assert (event["case"], event["decision"], event["note"]) == \
+        ("brain05_lmix0004", "reject", "nearly empty")
+    row = dock.cases.names.index("brain05_lmix0004")
+    assert _cell(dock.cases, row, "decision") == "reject"
+    assert "reject" in dock.verdict.text() and "alice" in dock.verdict.text()
+    assert dock.note.text() == ""
+    press(qtbot, dock, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert dock.session.verdict().decision == "accept"
+    qtbot.mouseClick(dock.flag_btn, Qt.MouseButton.LeftButton)
+    assert dock.session.verdict().decision == "flag"
+
+
+def test_a_decision_survives_closing_and_reopening_napari(make_napari_viewer, qtbot, export):
+    viewer = make_napari_viewer()
+    d = ReviewDock(viewer)
+    viewer.window.add_dock_widget(d)
+    qtbot.keyClicks(d.path, str(export))
+    qtbot.keyClick(d.path, Qt.Key.Key_Return)
+    d.session.go("brain03_lmix0002")
+    qtbot.mouseClick(d.accept_btn, Qt.MouseButton.LeftButton)
+    viewer.close()
+    again = make_napari_viewer()
+    d2 = ReviewDock(again)
+    again.window.add_dock_widget(d2)
+    qtbot.keyClicks(d2.path, str(export / "dataset.json"))
+    qtbot.keyClick(d2.path, Qt.Key.Key_Return)
+    row = d2.cases.names.index("brain03_lmix0002")
+    assert _cell(d2.cases, row, "decision") == "accept"
+    _click_row(qtbot, d2.cases, row)
+    assert d2.verdict.text().startswith("<b>accept</b>")
+
+
+def test_source_and_case_toggle_side_by_side_and_difference(dock, qtbot):
+    dock.session.go("brain03_lmix0002")  # 19 lesions removed
+    src, res = dock.viewer.layers[NAMES["source"]], dock.viewer.layers[NAMES["result"]]
+    removed = dock.viewer.layers[NAMES["removed"]]
+    assert res.visible and not src.visible
+    assert removed.contour == 1 and int(removed.data.max()) > 0
+    press(qtbot, dock, Qt.Key.Key_Q)
+    assert src.visible and removed.visible and not res.visible
+    np.testing.assert_array_equal(src.scale, res.scale)
+    np.testing.assert_array_equal(src.translate, res.translate)
+    qtbot.mouseClick(dock.toggle_btn, Qt.MouseButton.LeftButton)
+    assert res.visible and not src.visible
+    diff = dock.viewer.layers[NAMES["difference"]]
+    assert not diff.visible
+    press(qtbot, dock, Qt.Key.Key_W)
+    assert diff.visible and dock.diff.isChecked()
+    np.testing.assert_allclose(diff.data, res.data.astype(np.float32) - src.data)
+    dock.side.click()
+    assert dock.viewer.grid.enabled and src.visible and res.visible
+    layers = list(dock.viewer.layers)
+    assert dock.viewer.grid.position(layers.index(src), layers) != \
+        dock.viewer.grid.position(layers.index(res), layers)
+    dock.side.click()
+    assert not dock.viewer.grid.enabled
+
+
+def test_blinded_test_with_keys(dock, qtbot, export):
+    dock.tabs.tabBar().setFocus()
+    qtbot.mouseClick(dock.tabs.tabBar(), Qt.MouseButton.LeftButton,
+                     pos=dock.tabs.tabBar().tabRect(1).center())
+    assert dock.tabs.currentIndex() == 1
+    assert not any(layer.visible for layer in dock.viewer.layers)  # nothing names a trial
+    panel = dock.blinded
+    panel.n.clear()
+    qtbot.keyClicks(panel.n, "6")
+    qtbot.mouseClick(panel.start_btn, Qt.MouseButton.LeftButton)
+    test = panel.test
+    assert len(test.trials) == 6 and panel.images["axial"].pixmap() is not None
+    assert "Trial 1 of 6" in panel.progress.text()
+    window = dock.viewer.window._qt_window
+    window.activateWindow()
+    assert panel.hasFocus() or qtbot.waitUntil(panel.hasFocus) is None
+    for t in list(test.trials):
+        qtbot.keyClick(panel, Qt.Key.Key_S if t.truth == "synthetic" else Qt.Key.Key_R)
+    saved = json.loads(test.path.read_text())
+    assert all(t["answer"] == t["truth"] for t in saved["trials"])
+    assert "6/6 correct" in panel.score.text()
+    assert test.path.parent == export / "qa" / "blinded"
