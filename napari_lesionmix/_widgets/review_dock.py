@@ -307,3 +307,6 @@ def open_dataset_in_dock(viewer, path) -> ReviewDock:
     _, dock = viewer.window.add_plugin_dock_widget("napari-lesionmix", "Review")
     dock.open(Path(path))
     return dock
+
+
+__all__ += ["open_dataset_in_dock"]

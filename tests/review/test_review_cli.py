@@ -92,7 +92,9 @@ def test_reader_accepts_a_dataset_and_opens_its_first_case(export_ro, tmp_path):
                   str(export_ro / "labelsTr")):
         reader = napari_get_reader(where)
         assert reader is not None, where
-    layers = napari_get_reader(export_ro)(export_ro)
+    from napari_lesionmix._dataset_reader import first_case_layers
+
+    layers = first_case_layers(export_ro)
     assert [(kw["name"], kind) for _, kw, kind in layers] == \
         [("brain01_0000", "image"), ("brain01", "labels")]
     assert layers[0][1]["metadata"]["lesionmix_dataset"] == str(export_ro.resolve())
