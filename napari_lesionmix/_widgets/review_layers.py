@@ -41,8 +41,10 @@ def lesion_maps(case) -> tuple[np.ndarray, np.ndarray, dict]:
     from ..review.changes import describe_params
 
     shape = case.result.labels.shape
-    res = np.zeros(shape, np.uint16)
-    gone = np.zeros(shape, np.uint16)
+    # uint8 while the ids fit: napari maps a direct colormap over the whole dtype range
+    dtype = np.uint8 if len(case.changes.lesions) < 255 else np.uint16
+    res = np.zeros(shape, dtype)
+    gone = np.zeros(shape, dtype)
     src_labels = case.source.labels if case.source is not None else None
     for k, les in enumerate(case.changes.lesions):
         removed = les.origin == "removed"
@@ -66,6 +68,16 @@ def lesion_maps(case) -> tuple[np.ndarray, np.ndarray, dict]:
         features["donor"].append(les.donor or "")
         features["transform"].append(describe_params(les.params) if les.params else "")
     return res, gone, features
+
+
+def _same(current, wanted) -> bool:
+    """An attribute already holds ``wanted`` (arrays, transforms, numbers, names)."""
+    if hasattr(current, "affine_matrix"):  # a napari Affine
+        current = current.affine_matrix
+    try:
+        return bool(np.allclose(np.asarray(current, float), np.asarray(wanted, float)))
+    except (TypeError, ValueError):
+        return current == wanted
 
 
 def _zeros(shape, dtype) -> np.ndarray:
@@ -105,12 +117,12 @@ class ReviewLayers:
                 setattr(layer, attr, value)
             return layer
         for attr in ("scale", "translate", "affine"):
-            if attr in kw:
-                setattr(layer, attr, kw[attr])
+            if attr in kw and not _same(getattr(layer, attr), kw[attr]):
+                setattr(layer, attr, kw[attr])  # each set redraws: only on a new grid
         layer.metadata.update(kw["metadata"])
         layer.data = data
         for attr, value in style.items():
-            if attr not in ("blending",):
+            if attr in ("colormap", "features") or not _same(getattr(layer, attr), value):
                 setattr(layer, attr, value)
         return layer
 
@@ -197,8 +209,10 @@ class ReviewLayers:
             return
         grid.enabled = False
         on_source = self.showing == "source" and self.has_source
-        src.visible = removed.visible = on_source
-        res.visible = lesions.visible = not on_source
+        for layer, visible in ((src, on_source), (removed, on_source), (res, not on_source),
+                               (lesions, not on_source)):
+            if layer.visible != visible:
+                layer.visible = visible
 
     def toggle(self) -> str:
         """Swap source and case in place; returns what is shown now."""
