@@ -78,7 +78,7 @@ class LesionRow:
     def describe(self) -> str:
         """One line for a table's tooltip or a picture's title."""
         head = f"{self.origin} lesion, class {self.label}, {self.volume_mm3:.0f} mm³ " \
-               f"({self.voxels} voxels)"
+               f"({self.voxels} voxel{'' if self.voxels == 1 else 's'})"
         if self.origin == "added" and self.donor:
             case, _, rest = self.donor.partition(":")
             head += f"; donor {case} lesion {rest.partition(':')[2] or rest}"

@@ -51,6 +51,21 @@ def test_qa_records_and_summarises(export, capsys):
     assert data["counts"]["accept"] == 2
 
 
+def test_qa_prints_blinded_test_scores(export, capsys):
+    from napari_lesionmix.review.blinded import BlindedSession
+    from napari_lesionmix.review.index import ReviewDataset
+
+    s = BlindedSession.new(ReviewDataset.open(export), "carol", n=8, seed=1)
+    for t in s.trials[:4]:
+        s.answer(t.id, t.truth)
+    assert main(["qa", str(export)]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith(f"blinded test {s.path.name} (carol, 4/8 answered): 4/4 correct")
+    assert main(["qa", str(export), "--json"]) == 0
+    (b,) = json.loads(capsys.readouterr().out)["blinded"]
+    assert (b["rater"], b["n"], b["correct"]) == ("carol", 4, 4)
+
+
 def test_qa_refuses_unknown_cases_and_records_nothing(export, capsys):
     assert main(["qa", str(export), "--reject", "brain01", "nope"]) == 2
     assert "no case named nope" in capsys.readouterr().err
