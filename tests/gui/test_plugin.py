@@ -16,7 +16,7 @@ def test_manifest_is_valid():
     manifest = npe2.PluginManifest.from_file(MANIFEST)
     manifest.validate_imports()
     widgets = {w.display_name for w in manifest.contributions.widgets}
-    assert widgets == {"Case", "Likelihood", "Augment", "Synthesise"}
+    assert widgets == {"Case", "Likelihood", "Augment", "Synthesise", "Review"}
     assert {s.key for s in manifest.contributions.sample_data} == {"brain_mr", "liver_ct"}
     assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {
         ("image",), ("labels",)}
