@@ -69,6 +69,7 @@ class ReviewSession:
         self.sort_key, self.descending = "case", False
         self.current: LoadedCase | None = None
         self.selected: int | None = None
+        self._fingerprints: dict = {}  # files, sizes, times -> fingerprint
 
     # ------------------------------------------------------------------ dataset
     def open(self, path) -> None:
@@ -84,6 +85,7 @@ class ReviewSession:
         self.review = review
         self.store = DecisionStore(review.root, self.reviewer)
         self.filters, self.current, self.selected = {}, None, None
+        self._fingerprints = {}
         self.refresh()
         self.dataset_changed.emit()
         self.case_changed.emit(None)
@@ -94,7 +96,7 @@ class ReviewSession:
         """Read the decisions again (other reviewers may have written)."""
         if self.review is None:
             return
-        self.state = qa_state(self.review, self.store)
+        self.state = qa_state(self.review, self.store, self._fingerprints)
         self.rows_changed.emit()
 
     # ------------------------------------------------------------------ table
@@ -197,7 +199,7 @@ class ReviewSession:
         row = self.review.row(name)
         self.store.decide(name, decision, note, case_fingerprint(row.image_paths,
                                                                  row.label_path))
-        self.state = qa_state(self.review, self.store)
+        self.state = qa_state(self.review, self.store, self._fingerprints)
         self.decision_changed.emit(name)
         self.rows_changed.emit()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .decisions import DECISIONS, DecisionStore, case_fingerprint
 
@@ -15,14 +16,26 @@ __all__ = ["QAState", "qa_state", "format_summary", "fingerprints"]
 PAST = {"accept": "accepted", "reject": "rejected", "flag": "flagged"}
 
 
-def fingerprints(review) -> dict:
-    """Case name → :func:`case_fingerprint` of every readable case of ``review``."""
+def fingerprints(review, cache: dict | None = None) -> dict:
+    """Case name → :func:`case_fingerprint` of every readable case of ``review``.
+
+    ``cache`` (kept by a caller that asks again, e.g. the Review dock) maps each case's
+    files, sizes and modification times to its fingerprint, so unchanged files are not
+    read again.
+    """
     out = {}
     for r in review.rows:
         if r.problem:
             continue
         try:
+            files = list(r.image_paths) + [r.label_path]
+            key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in map(Path, files))
+            if cache is not None and key in cache:
+                out[r.name] = cache[key]
+                continue
             out[r.name] = case_fingerprint(r.image_paths, r.label_path)
+            if cache is not None:
+                cache[key] = out[r.name]
         except OSError:
             continue
     return out
@@ -52,12 +65,13 @@ class QAState:
         return [r.name for r in self.rows if self.decision(r.name) == decision]
 
 
-def qa_state(review, store: DecisionStore | None = None) -> QAState:
-    """The QA state of a :class:`~.index.ReviewDataset`."""
+def qa_state(review, store: DecisionStore | None = None, cache: dict | None = None) -> QAState:
+    """The QA state of a :class:`~.index.ReviewDataset` (``cache``: see
+    :func:`fingerprints`)."""
     from .remove import pending_removal  # the journal lives with the removal code
 
     store = store or DecisionStore(review.root)
-    verdicts = store.verdicts(fingerprints(review))
+    verdicts = store.verdicts(fingerprints(review, cache))
     removed = dict((review.manifest or {}).get("removed", {}))
     pending = pending_removal(review.root)
     return QAState(review.rows, verdicts, removed, list(store.problems) + list(review.notes),

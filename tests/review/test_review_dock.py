@@ -138,6 +138,12 @@ def test_decisions_by_button_and_key_are_saved_and_shown(dock, qtbot, export):
     assert dock.session.verdict().decision == "accept"
     qtbot.mouseClick(dock.flag_btn, Qt.MouseButton.LeftButton)
     assert dock.session.verdict().decision == "flag"
+    # another reviewer's decision shows after Refresh
+    from napari_lesionmix.review.decisions import DecisionStore
+    DecisionStore(export, "bob").decide("brain05_lmix0004", "reject", "no, reject")
+    qtbot.mouseClick(dock.refresh_btn, Qt.MouseButton.LeftButton)
+    assert _cell(dock.cases, row, "decision") == "reject"
+    assert "bob" in dock.verdict.text() and "reviewers disagree" in dock.verdict.text()
 
 
 def test_a_decision_survives_closing_and_reopening_napari(make_napari_viewer, qtbot, export):
