@@ -1,24 +1,25 @@
-"""Benchmark of ``lesionmix generate`` on a cohort of the 1 mm brain sample (not a test).
+"""Benchmark of ``lesionmix generate`` on 1 mm brain cases with two channels (not a test).
 
-Measures, with medians over repeats:
+Measured in one run, medians over the repeats during which other processes used less
+than 5 % of the CPUs (the machine may be shared; every sample is kept in the file, and a
+figure with no clean repeat is reported as missing, not as a median):
 
-- throughput: synthesised cases per second with 1 and 2 workers (the run phase: from the
-  first task submitted to the last case recorded, process-pool start included), and the
-  speed-up (target: 2 workers >= 1.7x one);
-- the per-case split inside the task: read, synthesis, write (timed in the task);
-- the I/O floor: reading a source case and writing it back, nothing else;
-- compression: time and size of writing one case at each zlib level;
-- medians are over the "clean" repeats: those during which processes outside this
-  benchmark used less than 5 % of the CPUs (the machine may be shared); all runs are saved;
-- the machine's own scaling ceiling: the same NumPy + SimpleITK work alone and twice in
-  parallel (what 2 cores give on this machine, whatever our code does).
+- **I/O against SimpleITK** (the goal: ours <= 1.3x): per case, SimpleITK's plain
+  ``ReadImage`` + ``WriteImage`` of the same files (the floor) beside our read with every
+  check (``Case.read``: gzip CRC and length, header size, NaN, shapes, geometry, labels)
+  and our write (``Case.write``: source dtypes, atomic, zlib-ng); ours with the case's
+  files in parallel threads (the default) and on one thread;
+- **one whole case**: read, synthesis and write inside the task, and their sum;
+- **throughput**: synthesised cases per second with 1 and 2 worker processes, and the
+  machine's own 2-process ceiling on fixed NumPy/SimpleITK work;
+- **one-off setup** (input check, lesion bank, likelihood map: ``read_input``) for 2, 4
+  and 8 input cases;
+- **compression**: time and size of writing one case at each zlib level.
 
 Run::
 
-    python benchmarks/bench_batch.py                 # makes the cohort if needed
-    python benchmarks/bench_batch.py --data DIR --n 24 --repeats 3
-
-Results are printed and saved to ``benchmarks/results/batch.json``.
+    python benchmarks/bench_batch.py                 # generates 8 cases into a temp folder
+    python benchmarks/bench_batch.py --data DIR --n 24 --repeats 3 --save
 """
 
 from __future__ import annotations
@@ -27,137 +28,151 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics as st
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import SimpleITK as sitk  # noqa: E402
+from common import ForeignCPU, brain_cohort, output_args, save, scratch  # noqa: E402
 
 from napari_lesionmix.batch.dataset import open_dataset  # noqa: E402
-from napari_lesionmix.batch.export import Manifest, package_versions  # noqa: E402
-from napari_lesionmix.batch.runner import GenerateOptions, generate  # noqa: E402
+from napari_lesionmix.batch.manifest import Manifest, package_versions  # noqa: E402
+from napari_lesionmix.batch.options import GenerateOptions  # noqa: E402
+from napari_lesionmix.batch.prepare import prepare  # noqa: E402
+from napari_lesionmix.batch.runner import generate  # noqa: E402
 from napari_lesionmix.core.case import Case  # noqa: E402
+from napari_lesionmix.core.image_io import DEFAULT_LEVEL, io_threads, set_io_threads  # noqa: E402
+from napari_lesionmix.core.recipe import Recipe  # noqa: E402
+
+TARGET_IO_RATIO = 1.3
 
 
-def cohort(data: Path | None, n_cases: int) -> Path:
-    """The 1 mm brain cohort: ``data`` if given, else generated once into a cache folder."""
-    if data is not None:
-        return data
-    cache = Path(tempfile.gettempdir()) / "lesionmix-bench" / "brain_mr"
-    if not (cache / "dataset.json").exists():
-        print(f"generating {n_cases} 1 mm brain cases into {cache.parent} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "napari_lesionmix.sample_data", "brain",
-                        "--resolution", "1", "--out", str(cache.parent), "--n", str(n_cases)],
-                       check=True, cwd=ROOT)
-    return cache
+BUSY_OK = False  # --busy-ok: with no clean sample, use them all (and say so)
 
 
-class ForeignCPU:
-    """CPU seconds used by processes outside this process group while the block runs.
-
-    The machine may be shared; a run during which other processes used the CPUs does not
-    measure our scaling. Sampled from /proc every 0.1 s (Linux only; 0 elsewhere).
-    """
-
-    def __init__(self):
-        import threading
-        self.seconds = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-    def _sample(self) -> dict:
-        me = os.getpgid(0)
-        out = {}
-        for d in Path("/proc").iterdir():
-            if not d.name.isdigit():
-                continue
-            try:
-                f = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(f[2]) != me:  # field 5 of /proc/pid/stat: process group
-                out[d.name] = (int(f[11]) + int(f[12])) / self._tick
-        return out
-
-    def _run(self):
-        prev = self._sample()
-        while not self._stop.wait(0.1):
-            cur = self._sample()
-            self.seconds += sum(max(v - prev.get(k, v), 0.0) for k, v in cur.items())
-            prev = cur
-
-    def __enter__(self):
-        if Path("/proc/self/stat").exists():
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+def usable(samples: list[dict]) -> list[dict]:
+    """The clean samples; with ``--busy-ok`` and none clean, every sample."""
+    clean = [s for s in samples if s["clean"]]
+    return clean or (list(samples) if BUSY_OK else [])
 
 
+def median_clean(samples: list[dict], key: str):
+    """Median of ``key`` over the usable samples, None when there is none."""
+    values = [s[key] for s in usable(samples)]
+    return st.median(values) if values else None
+
+
+def fmt(value, unit: str = " s", digits: int = 3) -> str:
+    return "n/a (no clean repeat)" if value is None else f"{value:.{digits}f}{unit}"
+
+
+# ------------------------------------------------------------------------------ I/O
+def io_samples(data: Path, work: Path, repeats: int) -> list[dict]:
+    """Per case and repeat: SimpleITK's plain read+write, ours threaded and on one thread."""
+    ds = open_dataset(data)
+    threads = io_threads()
+    rows = []
+    for r in range(repeats):
+        for c in ds.cases:
+            files = [str(p) for p in c.image_paths] + [str(c.label_path)]
+            outs = [work / f"io_{c.name}_{k}.nii.gz" for k in range(len(files))]
+            row = {"case": c.name, "repeat": r}
+            with ForeignCPU() as foreign:
+                t0 = time.perf_counter()
+                images = [sitk.ReadImage(f) for f in files]
+                t1 = time.perf_counter()
+                for img, out in zip(images, outs):
+                    sitk.WriteImage(img, str(out))
+                t2 = time.perf_counter()
+                del images
+                row.update(sitk_read=t1 - t0, sitk_write=t2 - t1)
+                for label, n_threads in (("ours", threads), ("ours_1thread", 1)):
+                    set_io_threads(n_threads)
+                    t0 = time.perf_counter()
+                    case = Case.read(files[:-1], files[-1], name=c.name)
+                    t1 = time.perf_counter()
+                    case.write(outs[:-1], outs[-1], overwrite=True, tmp_dir=work / "tmp")
+                    t2 = time.perf_counter()
+                    row.update({f"{label}_read": t1 - t0, f"{label}_write": t2 - t1})
+                    del case
+                set_io_threads(threads)
+            elapsed = sum(v for k, v in row.items() if k.endswith(("_read", "_write")))
+            row["foreign_cpu_s"] = foreign.seconds
+            row["clean"] = foreign.clean(elapsed)
+            for who in ("sitk", "ours", "ours_1thread"):
+                row[f"{who}_io"] = row[f"{who}_read"] + row[f"{who}_write"]
+            rows.append(row)
+    return rows
+
+
+def io_summary(rows: list[dict]) -> dict:
+    out = {k: median_clean(rows, k) for k in
+           ("sitk_read", "sitk_write", "sitk_io", "ours_read", "ours_write", "ours_io",
+            "ours_1thread_read", "ours_1thread_write", "ours_1thread_io")}
+    for who in ("ours", "ours_1thread"):
+        ratios = [r[f"{who}_io"] / r["sitk_io"] for r in usable(rows)]
+        out[f"{who}_vs_sitk"] = st.median(ratios) if ratios else None
+    out["samples_clean"] = sum(r["clean"] for r in rows)
+    out["busy_machine"] = out["samples_clean"] == 0
+    out["samples"] = len(rows)
+    out["target_ratio"] = TARGET_IO_RATIO
+    return out
+
+
+# ------------------------------------------------------------------------------ setup
+def setup_growth(data: Path, work: Path, sizes=(2, 4, 8)) -> list[dict]:
+    """The one-off pass over k input cases (a dataset of links to the first k)."""
+    ds = open_dataset(data)
+    meta = json.loads((data / "dataset.json").read_text())
+    rows = []
+    for k in sizes:
+        if k > len(ds.cases):
+            continue
+        sub = work / f"setup_{k}"
+        for folder in ("imagesTr", "labelsTr"):
+            (sub / folder).mkdir(parents=True, exist_ok=True)
+        for c in ds.cases[:k]:
+            for p in c.files():
+                link = sub / p.parent.name / p.name
+                if not link.exists():
+                    link.symlink_to(p)
+        (sub / "dataset.json").write_text(json.dumps(dict(meta, numTraining=k)))
+        with ForeignCPU() as foreign:
+            t0 = time.perf_counter()
+            setup = prepare(open_dataset(sub), Recipe())
+            total = time.perf_counter() - t0
+        rows.append({"cases": k, "seconds": total, "per_case_s": total / k,
+                     "map_and_pass_s": setup.seconds.get("map"), "bank_lesions": len(setup.bank),
+                     "foreign_cpu_s": foreign.seconds, "clean": foreign.clean(total)})
+    return rows
+
+
+# ------------------------------------------------------------------------------ throughput
 def run_generate(data: Path, n: int, workers: int, work: Path) -> dict:
     out = work / f"out_w{workers}"
+    recipe = Recipe(load_distribution="uniform")
     with ForeignCPU() as foreign:
-        s = generate(GenerateOptions(input=data, output=out, n=n, workers=workers, originals=False,
-                                     overwrite=True, progress=False), say=lambda m: None)
+        s = generate(GenerateOptions(input=data, output=out, n=n, workers=workers,
+                                     originals=False, overwrite=True, progress=False,
+                                     recipe=recipe), say=lambda m: None)
     assert s.exit_code == 0, s.failed
     cases = Manifest.load(out / "manifest.json").cases.values()
     split = {k: st.median(e["seconds"][k] for e in cases) for k in ("read", "synthesis", "write")}
+    split["case"] = st.median(sum(e["seconds"][k] for k in ("read", "synthesis", "write"))
+                              for e in cases)
     return {"seconds": s.seconds, "cases_per_s": n / s.seconds, "split": split,
-            "foreign_cpu_s": foreign.seconds,
-            "clean": foreign.seconds < 0.05 * s.seconds * (os.cpu_count() or 1)}
-
-
-def io_floor(data: Path, work: Path, repeats: int) -> dict:
-    """Read a source case and write it back (same format), per case."""
-    ds = open_dataset(data)
-    reads, writes = [], []
-    for _ in range(repeats):
-        for c in ds.cases:
-            t0 = time.perf_counter()
-            case = Case.read([str(p) for p in c.image_paths], str(c.label_path), name=c.name)
-            t1 = time.perf_counter()
-            case.write([work / f"io_{c.name}_0000.nii.gz"], work / f"io_{c.name}.nii.gz",
-                       overwrite=True)
-            t2 = time.perf_counter()
-            reads.append(t1 - t0)
-            writes.append(t2 - t1)
-    r, w = st.median(reads), st.median(writes)
-    return {"read": r, "write": w, "read_write": r + w, "cases_per_s_1_worker": 1.0 / (r + w)}
-
-
-def compression(data: Path, work: Path, repeats: int, levels=(None, 1, 6, 9)) -> list:
-    """Write one case (image + label) at each zlib level: median time and total size."""
-    ds = open_dataset(data)
-    c = ds.cases[0]
-    case = Case.read([str(p) for p in c.image_paths], str(c.label_path), name=c.name)
-    rows = []
-    for level in levels:
-        times = []
-        for r in range(repeats):
-            img, lab = work / f"cz_{r}_0000.nii.gz", work / f"cz_{r}.nii.gz"
-            t0 = time.perf_counter()
-            case.write([img], lab, overwrite=True, compression_level=level)
-            times.append(time.perf_counter() - t0)
-            size = img.stat().st_size + lab.stat().st_size
-        rows.append({"level": "default" if level is None else level,
-                     "write_s": st.median(times), "bytes": size})
-    return rows
+            "setup_s": s.setup_seconds, "unchanged": len(s.unchanged),
+            "foreign_cpu_s": foreign.seconds, "clean": foreign.clean(s.seconds)}
 
 
 def _ceiling_work(_=None) -> float:
     import numpy as np
-    import SimpleITK as sitk
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
     rng = np.random.default_rng(0)
     a = rng.random((96, 128, 128), dtype=np.float32)
@@ -174,35 +189,78 @@ def _ceiling_work(_=None) -> float:
 
 def scaling_ceiling() -> dict:
     """Throughput of 2 processes doing fixed work vs 1 (the machine's own limit)."""
-    with ProcessPoolExecutor(2) as pool:
+    with ForeignCPU() as foreign, ProcessPoolExecutor(2) as pool:
         list(pool.map(_ceiling_work, range(2)))  # warm up imports
         one = min(pool.submit(_ceiling_work).result() for _ in range(2))
         t0 = time.perf_counter()
         list(pool.map(_ceiling_work, range(4)))
         two = time.perf_counter() - t0
-    return {"one_task_s": one, "four_tasks_on_2_workers_s": two, "speedup": 4 * one / two}
+    return {"one_task_s": one, "four_tasks_on_2_workers_s": two, "speedup": 4 * one / two,
+            "foreign_cpu_s": foreign.seconds, "clean": foreign.clean(two + 2 * one)}
 
 
+def compression(data: Path, work: Path, repeats: int, levels=(None, 1, 6, 9)) -> list:
+    """Write one case (channels + label) at each zlib level: median time and total size."""
+    c = open_dataset(data).cases[0]
+    case = Case.read([str(p) for p in c.image_paths], str(c.label_path), name=c.name)
+    rows = []
+    for level in levels:
+        times, size = [], 0
+        for r in range(repeats):
+            imgs = [work / f"cz_{r}_{k:04d}.nii.gz" for k in range(case.n_channels)]
+            lab = work / f"cz_{r}.nii.gz"
+            t0 = time.perf_counter()
+            case.write(imgs, lab, overwrite=True, compression_level=level, tmp_dir=work / "tmp")
+            times.append(time.perf_counter() - t0)
+            size = sum(p.stat().st_size for p in imgs + [lab])
+        rows.append({"level": f"default ({DEFAULT_LEVEL})" if level is None else level,
+                     "write_s": st.median(times), "bytes": size})
+    return rows
+
+
+# ------------------------------------------------------------------------------ main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", type=Path, default=None,
-                   help="an nnU-Net dataset of 1 mm brain cases (default: generate 4)")
-    p.add_argument("--cases", type=int, default=4, help="cohort size when generating")
-    p.add_argument("--n", type=int, default=48, help="cases to synthesise per run")
+                   help="an nnU-Net dataset of 1 mm cases (default: generate --cases 1 mm "
+                        "brains with a FLAIR-like second channel, float32, in a temp folder)")
+    p.add_argument("--cases", type=int, default=8, help="cohort size when generating")
+    p.add_argument("--n", type=int, default=24, help="cases to synthesise per run")
     p.add_argument("--repeats", type=int, default=3, help="repeats (medians are reported)")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "batch.json")
+    p.add_argument("--busy-ok", action="store_true",
+                   help="when no repeat is clean (a shared, busy machine), report medians over "
+                        "all of them, marked as such; by default such figures are left out")
+    output_args(p, "batch")
     a = p.parse_args(argv)
-    data = cohort(a.data, a.cases)
-    work = Path(tempfile.mkdtemp(prefix="lesionmix-bench-"))
-    try:
+    global BUSY_OK
+    BUSY_OK = a.busy_ok
+    with scratch() as work:
+        data = a.data
+        if data is None:
+            print(f"generating {a.cases} 1 mm brain cases (T1 + FLAIR-like, float32) ...",
+                  flush=True)
+            data = brain_cohort(work / "cohort", a.cases, "--channels", "t1,flair",
+                                "--dtype", "float32")
         load0 = os.getloadavg()[0]
-        with ForeignCPU() as foreign:
-            ceiling = scaling_ceiling()
-        ceiling["foreign_cpu_s"] = foreign.seconds
-        print(f"machine scaling ceiling (fixed NumPy/SimpleITK work): "
-              f"{ceiling['speedup']:.2f}x with 2 processes (other processes used "
-              f"{foreign.seconds:.1f} CPU s meanwhile)", flush=True)
+        ceiling = scaling_ceiling()
+        print(f"machine scaling ceiling: {ceiling['speedup']:.2f}x with 2 processes"
+              + ("" if ceiling["clean"] else " (busy machine)"), flush=True)
+        io_rows = io_samples(data, work, a.repeats)
+        io = io_summary(io_rows)
+        print(f"I/O per case: SimpleITK read {fmt(io['sitk_read'])} + write "
+              f"{fmt(io['sitk_write'])} = {fmt(io['sitk_io'])}; ours read "
+              f"{fmt(io['ours_read'])} + write {fmt(io['ours_write'])} = {fmt(io['ours_io'])} "
+              f"-> {fmt(io['ours_vs_sitk'], 'x', 2)} (target <= {TARGET_IO_RATIO}x; on one "
+              f"thread {fmt(io['ours_1thread_vs_sitk'], 'x', 2)}); "
+              f"{io['samples_clean']}/{io['samples']} clean samples"
+              + (" (busy machine: medians over all samples)" if io["busy_machine"] and BUSY_OK
+                 else ""), flush=True)
+        setup = setup_growth(data, work)
+        for row in setup:
+            print(f"setup for {row['cases']} input cases: {row['seconds']:.2f} s "
+                  f"({row['per_case_s']:.3f} s per case)"
+                  + ("" if row["clean"] else " (busy machine)"), flush=True)
         runs = {1: [], 2: []}
         for r in range(a.repeats):
             for w in (1, 2):
@@ -214,46 +272,46 @@ def main(argv=None) -> int:
                       flush=True)
         thr = {}
         for w in (1, 2):
-            clean = [x for x in runs[w] if x["clean"]] or runs[w]
-            thr[w] = {"cases_per_s": st.median(x["cases_per_s"] for x in clean),
-                      "seconds": st.median(x["seconds"] for x in clean),
-                      "split_median_s": {k: st.median(x["split"][k] for x in clean)
-                                         for k in ("read", "synthesis", "write")},
-                      "repeats_used": len(clean), "repeats_clean": sum(x["clean"] for x in runs[w]),
+            clean = usable(runs[w])
+            thr[w] = {"cases_per_s": st.median(x["cases_per_s"] for x in clean) if clean else None,
+                      "split_median_s": ({k: st.median(x["split"][k] for x in clean)
+                                          for k in ("read", "synthesis", "write", "case")}
+                                         if clean else None),
+                      "repeats_clean": sum(x["clean"] for x in runs[w]),
+                      "busy_machine": not any(x["clean"] for x in runs[w]),
                       "all_runs": runs[w]}
-        speedup = thr[2]["cases_per_s"] / thr[1]["cases_per_s"]
-        floor = io_floor(data, work, a.repeats)
+        speedup = (thr[2]["cases_per_s"] / thr[1]["cases_per_s"]
+                   if thr[1]["cases_per_s"] and thr[2]["cases_per_s"] else None)
         comp = compression(data, work, a.repeats)
-        shape = Case.read(*[[str(p) for p in open_dataset(data).cases[0].image_paths],
-                            str(open_dataset(data).cases[0].label_path)]).spatial_shape
+        c0 = open_dataset(data).cases[0]
+        shape = Case.read([str(p) for p in c0.image_paths], str(c0.label_path)).spatial_shape
         result = {
             "when": time.strftime("%Y-%m-%d %H:%M:%S"),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                         "load_average_at_start": load0, **package_versions()},
-            "cohort": {"path": str(data), "cases": len(open_dataset(data).cases),
-                       "shape_zyx": list(shape), "spacing_mm": 1.0},
-            "n_per_run": a.n, "repeats": a.repeats,
-            "throughput": thr, "speedup_2_vs_1": speedup, "target_speedup": 1.7,
-            "machine_scaling_ceiling": ceiling,
-            "io_floor_per_case_s": floor, "compression": comp,
+            "cohort": {"path": str(a.data) if a.data else "generated (temporary)",
+                       "cases": len(open_dataset(data).cases), "channels": len(c0.image_paths),
+                       "shape_zyx": list(shape)},
+            "n_per_run": a.n, "repeats": a.repeats, "busy_ok": a.busy_ok,
+            "io_per_case_s": io, "io_samples": io_rows,
+            "setup": setup,
+            "throughput": thr, "speedup_2_vs_1": speedup, "machine_scaling_ceiling": ceiling,
+            "compression": comp,
         }
-        print(f"\n1 worker : {thr[1]['cases_per_s']:.3f} cases/s")
-        print(f"2 workers: {thr[2]['cases_per_s']:.3f} cases/s  (speed-up {speedup:.2f}x, "
-              f"machine ceiling {ceiling['speedup']:.2f}x)")
+        print()
         for w in (1, 2):
             sp = thr[w]["split_median_s"]
-            print(f"per case, {w} worker(s): read {sp['read']:.3f} s, synthesis "
-                  f"{sp['synthesis']:.3f} s, write {sp['write']:.3f} s")
-        print(f"I/O floor: read {floor['read']:.3f} s + write {floor['write']:.3f} s = "
-              f"{floor['read_write']:.3f} s per case")
+            busy = " [busy machine: all repeats]" if thr[w]["busy_machine"] and BUSY_OK else ""
+            print(f"{w} worker(s){busy}: {fmt(thr[w]['cases_per_s'], ' cases/s')}"
+                  + ("" if sp is None else
+                     f"; per case read {sp['read']:.3f} s, synthesis {sp['synthesis']:.3f} s, "
+                     f"write {sp['write']:.3f} s, whole case {sp['case']:.3f} s"))
+        print(f"speed-up 2 vs 1 worker: {fmt(speedup, 'x', 2)} (machine ceiling "
+              f"{ceiling['speedup']:.2f}x)")
         for row in comp:
-            print(f"compression {row['level']!s:>7}: write {row['write_s']:.3f} s, "
+            print(f"compression {row['level']!s:>11}: write {row['write_s']:.3f} s, "
                   f"{row['bytes'] / 1e6:.2f} MB")
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"saved {a.out}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        save(result, a, "batch")
     return 0
 
 

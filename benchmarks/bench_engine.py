@@ -1,18 +1,18 @@
 """Engine benchmark on the 1 mm brain sample (197×233×189): populate, inpaint, a whole
 case to twice its load, peak memory, and CarveMix's core cost as the reference.
 
-Run: ``python benchmarks/bench_engine.py [--repeats N] [--out benchmarks/results/engine.json]``
+Run: ``python benchmarks/bench_engine.py [--repeats N] [--save]`` (``--save`` updates
+``benchmarks/results/engine.json``; by default the figures go to a temporary file).
 
-The 1 mm cohort is generated on first use into ``benchmarks/_work/brain_1mm`` (not
-committed). All times are medians over repeats, measured in one run, so that ratios
-are meaningful on a shared, noisy machine. Nothing here is a pass/fail test; the
-targets are printed beside the figures.
+The 1 mm cohort is generated into a temporary folder, removed at the end. The recipe
+uses the default likelihood floor. All times are medians over repeats, measured in one
+run, so that ratios are meaningful on a shared, noisy machine. Nothing here is a
+pass/fail test; the targets are printed beside the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -25,33 +25,28 @@ from scipy import ndimage as ndi
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from common import brain_cohort, output_args, save, scratch  # noqa: E402
 
 from napari_lesionmix.core.case import Case  # noqa: E402
+from napari_lesionmix.core.edits import CaseContext  # noqa: E402
 from napari_lesionmix.core.lesions import LesionBank, find_lesions, lesion_load  # noqa: E402
 from napari_lesionmix.core.likelihood import LikelihoodMap  # noqa: E402
-from napari_lesionmix.core.mix import (  # noqa: E402
-    CaseContext,
-    inpaint_step,
-    location_sampler,
-    populate_step,
-    synthesize,
-)
+from napari_lesionmix.core.mix import inpaint_step, location_sampler, populate_step, synthesize  # noqa: E402
 from napari_lesionmix.core.recipe import Recipe  # noqa: E402
 
 TARGETS = {"populate_ms": 10.0, "inpaint_ms": 15.0, "whole_case_s": 0.3,
            "whole_case_vs_reference": 0.25, "peak_memory_vs_case": 8.0}
 
 
-def brain_1mm(n: int = 2) -> list[Case]:
-    """The 1 mm brain cohort (generated once into benchmarks/_work)."""
-    from napari_lesionmix.sample_data.make import generate
-    folder = HERE / "_work" / "brain_1mm"
-    if not (folder / "dataset.json").exists() or len(list((folder / "labelsTr").glob("*.nii.gz"))) < n:
-        generate("brain", folder, n=n, resolution=1.0, overwrite=True, progress=None)
+def brain_1mm(folder: Path, n: int = 2) -> list[Case]:
+    """The 1 mm brain cohort, generated into ``folder``."""
+    data = brain_cohort(folder, n)
     cases = []
-    for lab in sorted((folder / "labelsTr").glob("*.nii.gz"))[:n]:
+    for lab in sorted((data / "labelsTr").glob("*.nii.gz"))[:n]:
         name = lab.name[: -len(".nii.gz")]
-        cases.append(Case.read([folder / "imagesTr" / f"{name}_0000.nii.gz"], lab, name=name))
+        cases.append(Case.read([data / "imagesTr" / f"{name}_0000.nii.gz"], lab, name=name))
     return cases
 
 
@@ -63,12 +58,13 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30, help="operations timed per figure")
     ap.add_argument("--cases", type=int, default=5, help="whole cases timed")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "engine.json")
+    output_args(ap, "engine")
     args = ap.parse_args(argv)
 
-    cases = brain_1mm(2)
+    with scratch() as work:
+        cases = brain_1mm(work, 2)
     case = cases[0]
-    recipe = Recipe(lesion_classes=[1], likelihood={"sigma_mm": 2.0, "floor": 0.0})
+    recipe = Recipe(lesion_classes=[1], likelihood={"sigma_mm": 2.0})  # default floor
     bank = LesionBank.from_recipe(cases, recipe)
     lmap = LikelihoodMap.from_recipe(cases, recipe)
     load, voxels = lesion_load(case.labels, [1], case.geometry.spacing_zyx)
@@ -146,9 +142,7 @@ def main(argv=None) -> dict:
           f"ratio {res['whole_case_vs_reference']:.3f} (target <= 0.25)")
     print(f"peak memory               {res['peak_memory_mb']:8.1f} MB   "
           f"{res['peak_memory_vs_case']:.2f}x the case's float32 size (target <= 8x)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save(res, args, "engine")
     return res
 
 

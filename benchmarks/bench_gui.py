@@ -2,7 +2,10 @@
 
 Run under a (virtual) display::
 
-    xvfb-run -a python benchmarks/bench_gui.py [--changes 25] [--out benchmarks/results/gui.json]
+    xvfb-run -a .venv/bin/python benchmarks/bench_gui.py [--changes 25] [--save]
+
+(``--save`` updates ``benchmarks/results/gui.json``; by default the figures go to a
+temporary file.)
 
 (a) The Augment dock's scale slider is set programmatically (``QLabeledDoubleSlider.
     setValue``, what the user's drag emits), then Qt events are processed until the
@@ -13,9 +16,8 @@ Run under a (virtual) display::
     build its heatmap from the case (Likelihood dock, thread worker, until the overlay
     is drawn).
 
-The 1 mm case comes from ``benchmarks/_work/brain_1mm`` (made by bench_engine.py) or is
-generated into ``benchmarks/_work/brain_1mm_gui``. ``--profile`` prints the top of a
-cProfile of the slider loop.
+The 1 mm case is generated into a temporary folder, removed at the end. ``--profile``
+prints the top of a cProfile of the slider loop.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import json
 import platform
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,19 +35,15 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-WORK = HERE / "_work"
+sys.path.insert(0, str(HERE))
+
+from common import brain_cohort, output_args, save, scratch  # noqa: E402
 
 
-def sample_case() -> tuple[Path, Path]:
-    """Image and label file of the 1 mm brain case (generated if missing)."""
-    for root in (WORK / "brain_1mm", WORK / "brain_1mm_gui"):
-        img, lab = root / "imagesTr" / "brain01_0000.nii.gz", root / "labelsTr" / "brain01.nii.gz"
-        if img.is_file() and lab.is_file():
-            return img, lab
-    out = WORK / "brain_1mm_gui"
-    subprocess.run([sys.executable, "-m", "napari_lesionmix.sample_data", "brain",
-                    "--resolution", "1", "--out", str(out), "--n", "1"], check=True)
-    return out / "imagesTr" / "brain01_0000.nii.gz", out / "labelsTr" / "brain01.nii.gz"
+def sample_case(work: Path) -> tuple[Path, Path]:
+    """Image and label file of a 1 mm brain case, generated into ``work``."""
+    data = brain_cohort(work, 1)
+    return data / "imagesTr" / "brain01_0000.nii.gz", data / "labelsTr" / "brain01.nii.gz"
 
 
 def pump(condition, timeout: float = 30.0) -> None:
@@ -76,9 +73,14 @@ class DrawCounter:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=25)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "gui.json")
     parser.add_argument("--profile", action="store_true")
+    output_args(parser, "gui")
     args = parser.parse_args(argv)
+    with scratch() as work:
+        return _run(args, work)
+
+
+def _run(args, work: Path) -> int:
 
     import napari
 
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     from napari_lesionmix._widgets.case_dock import CaseDock
     from napari_lesionmix._widgets.likelihood_dock import LikelihoodDock
 
-    img_path, lab_path = sample_case()
+    img_path, lab_path = sample_case(work)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
     draws = DrawCounter(viewer)
@@ -169,8 +171,7 @@ def main(argv=None) -> int:
     }
     print(json.dumps(result, indent=1))
     if not args.profile:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        save(result, args, "gui")
     viewer.close()
     return 0
 

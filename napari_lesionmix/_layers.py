@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.case import Geometry
+from .core.geometry import Geometry
 
 __all__ = [
     "GEOMETRY_KEY",

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ._layers import layer_kwargs, looks_like_labels
-from .core.case import IMAGE_SUFFIXES, read_image
-from .core.image_io import label_dtype
+from .core.image_io import label_dtype, read_image
+from .core.io_utils import IMAGE_SUFFIXES, split_ext
 
 __all__ = ["napari_get_reader", "read_layer_data", "can_read"]
 
@@ -98,14 +98,6 @@ def read_layers(path) -> list[tuple]:
     return [read_layer_data(p) for p in paths]
 
 
-def _layer_name(path: Path) -> str:
-    name = path.name
-    for suffix in IMAGE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 RECIPE_KEY = "lesionmix_recipe"
 RECIPE_FILE = "lesionmix_recipe.json"
 
@@ -157,7 +149,7 @@ def read_layer_data(path, layer_type: str | None = None, name: str | None = None
     array, geometry, dtype = read_image(path)
     if layer_type is None:
         layer_type = "labels" if looks_like_labels(array, path) else "image"
-    kwargs = layer_kwargs(geometry, name or _layer_name(path), str(path), dtype)
+    kwargs = layer_kwargs(geometry, name or split_ext(path.name)[0], str(path), dtype)
     recipe = dataset_recipe(path)
     if recipe is not None:
         kwargs["metadata"][RECIPE_KEY] = str(recipe)

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from ._layers import geometry_from_attributes
-from .core.case import IMAGE_SUFFIXES, CaseError, label_dtype, write_image
+from .core.errors import CaseError
+from .core.image_io import label_dtype, write_image
+from .core.io_utils import IMAGE_SUFFIXES
 
 __all__ = ["write_image_layer", "write_labels_layer"]
 

@@ -1,11 +1,12 @@
 """``lesionmix``: the command line, thin over :mod:`napari_lesionmix.core` and ``batch``.
 
-Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``demo``;
-review: ``qa``, ``qc``, ``remove-rejected`` (in :mod:`napari_lesionmix.review.commands`).
-Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
+Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``splits``,
+``demo``; review: ``qa``, ``qc``, ``remove-rejected`` (in
+:mod:`napari_lesionmix.review.commands`). Run ``lesionmix SUBCOMMAND --help`` for every
+option and its default.
 
-Exit codes: 0 success; 1 some cases failed (or verify found problems); 2 bad input or
-options (nothing written); 130 interrupted by Ctrl-C.
+Exit codes (:mod:`napari_lesionmix.batch.exit_codes`): 0 success; 1 some cases failed (or
+verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+from .batch.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+__all__ = ["main", "build_parser"]
 
 
 def _err(msg: str) -> None:
@@ -25,7 +26,7 @@ def _err(msg: str) -> None:
 
 
 def _default_workers() -> int:
-    from .batch.runner import default_workers
+    from .batch.options import default_workers
     return default_workers()
 
 
@@ -98,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not copy the input cases into OUTPUT (by default they are copied "
                         "byte for byte when the format is the same)")
     g.add_argument("--compression", type=int, default=None, metavar="L",
-                   help="zlib level 1 (fast) .. 9 (small) of the written files; default "
-                        "SimpleITK's")
+                   help="zlib level 1 (fast) .. 9 (small) of the written .nii.gz files; "
+                        "default 3 (zlib-ng)")
     g.add_argument("--skip-bad", action="store_true",
                    help="go on without the bad input cases (listed in the summary and the "
                         "manifest); by default the run stops before writing anything")
@@ -163,10 +164,31 @@ def build_parser() -> argparse.ArgumentParser:
                                    "values declared, numTraining, manifest against the files).")
     v.add_argument("output", type=Path, metavar="OUTPUT", help="dataset folder to check")
 
+    sp = sub.add_parser(
+        "splits", formatter_class=_Formatter,
+        help="write or install the leak-free splits_final.json of an output",
+        description=(
+            "Write OUTPUT/splits_final.json: cross-validation folds grouped by source case, so "
+            "that\nevery synthesised case trains only in the folds where its source trains and "
+            "validation\nholds original cases only (generate writes it too). With --install, "
+            "copy it to nnU-Net's\npreprocessed folder of the dataset, "
+            "$nnUNet_preprocessed/<OUTPUT folder name>/: run it\nafter nnUNetv2_plan_and_"
+            "preprocess and before nnUNetv2_train."))
+    sp.add_argument("output", type=Path, metavar="OUTPUT", help="a lesionmix output folder")
+    sp.add_argument("--install", action="store_true",
+                    help="also copy the file to nnU-Net's preprocessed folder of the dataset")
+    sp.add_argument("--preprocessed", type=Path, default=None, metavar="DIR",
+                    help="nnU-Net's preprocessed root (default: $nnUNet_preprocessed)")
+    sp.add_argument("--dataset", default=None, metavar="DatasetXXX_Name",
+                    help="nnU-Net's dataset name (default: OUTPUT's folder name)")
+    sp.add_argument("--overwrite", action="store_true",
+                    help="with --install: replace a different splits_final.json already there")
+
     d = sub.add_parser("demo", formatter_class=_Formatter,
                        help="open napari with the brain sample and the plugin's docks",
                        description="Open napari with the brain sample and the plugin's docks "
-                                   "(needs napari and a display).")
+                                   "(needs napari and a display; without one, run "
+                                   "xvfb-run -a .venv/bin/lesionmix demo).")
     d.set_defaults(_demo=True)
 
     from .review.commands import add_commands as add_review_commands
@@ -176,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------------ commands
 def cmd_generate(a) -> int:
-    from .batch.runner import GenerateOptions, RunError, generate
+    from .batch.options import GenerateOptions, RunError
+    from .batch.runner import generate
 
     opts = GenerateOptions(input=a.input, output=a.output, n=a.n, recipe=a.recipe, seed=a.seed,
                            workers=a.workers, scheduler=a.scheduler, resume=a.resume,
@@ -196,7 +219,7 @@ def cmd_generate(a) -> int:
 
 def _dataset_and_recipe(path: Path, recipe_path: Path | None):
     from .batch.dataset import DatasetError, open_dataset
-    from .batch.runner import RunError, load_recipe
+    from .batch.options import RunError, load_recipe
     try:
         return open_dataset(path), load_recipe(recipe_path, None)
     except (DatasetError, RunError) as exc:
@@ -212,6 +235,7 @@ def cmd_stats(a) -> int:
     import numpy as np
 
     from .batch.prepare import prepare
+    from .batch.report import organ_like_classes
     from .core.recipe import RecipeError
 
     dataset, recipe = _dataset_and_recipe(a.input, a.recipe)
@@ -219,6 +243,10 @@ def cmd_stats(a) -> int:
         prep = prepare(dataset, recipe, with_map=False)
     except RecipeError as exc:
         return _fail(f"recipe: {exc}")
+    classes = prep.recipe.lesion_classes or []
+    names = {int(v): k for k, v in (dataset.labels or {}).items()}
+    values = sorted({int(v) for s in prep.good for v in prep.loads[s.name]["label_mm3"]}
+                    | {v for v in names if v != 0})
     rows = [{"case": s.name, **prep.loads[s.name]} for s in prep.good]
     loads = np.array([r["load_mm3"] for r in rows], float)
     summary = {}
@@ -230,24 +258,39 @@ def cmd_stats(a) -> int:
                    "min_ml": float(q[0] / 1000), "tertile_1_ml": float(q[1] / 1000),
                    "median_ml": float(q[2] / 1000), "tertile_2_ml": float(q[3] / 1000),
                    "max_ml": float(q[4] / 1000)}
+    labels = [{"value": v, "name": names.get(v, f"label_{v}"), "lesion_class": v in classes,
+               "organ_label": v == prep.recipe.organ_label} for v in values]
+    organ_like = [] if prep.recipe.organ_label is not None else organ_like_classes(
+        dataset.labels, classes)
     if a.as_json:
-        print(json.dumps({"lesion_classes": prep.recipe.lesion_classes, "cases": rows,
-                          "summary": summary,
+        print(json.dumps({"lesion_classes": classes, "organ_label": prep.recipe.organ_label,
+                          "labels": labels, "cases": rows, "summary": summary,
                           "bad": [b.to_dict() for b in prep.bad]}, indent=1))
     else:
-        print(f"{dataset.root} ({dataset.layout}), lesion classes {prep.recipe.lesion_classes}, "
-              f"min_voxels {prep.recipe.min_voxels}")
+        print(f"{dataset.root} ({dataset.layout}), lesion classes {classes}, organ label "
+              f"{prep.recipe.organ_label}, min_voxels {prep.recipe.min_voxels}")
+        print("labels: " + ", ".join(
+            f"{x['value']} {x['name']}" + (" (lesion class)" if x["lesion_class"] else
+                                           " (organ)" if x["organ_label"] else "")
+            for x in labels))
         w = max([len("case")] + [len(r["case"]) for r in rows])
-        print(f"{'case':<{w}}  {'lesions':>7}  {'load ml':>10}  {'voxels':>10}")
+        heads = [f"{x['name'][:12]} ml" for x in labels]
+        print(f"{'case':<{w}}  {'lesions':>7}  {'load ml':>10}  {'voxels':>10}  "
+              + "  ".join(f"{h:>15}" for h in heads))
         for r in rows:
+            vols = [r["label_mm3"].get(str(x["value"]), 0.0) / 1000 for x in labels]
             print(f"{r['case']:<{w}}  {r['lesions']:>7d}  {r['load_mm3'] / 1000:>10.3f}  "
-                  f"{r['load_voxels']:>10d}")
+                  f"{r['load_voxels']:>10d}  " + "  ".join(f"{v:>15.3f}" for v in vols))
         if summary:
             print(f"{summary['cases']} cases ({summary['with_lesions']} with lesions), "
                   f"{summary['lesions']} lesions; load ml: mean {summary['mean_ml']:.3f} "
                   f"(std {summary['std_ml']:.3f}), min {summary['min_ml']:.3f}, tertiles "
                   f"{summary['tertile_1_ml']:.3f} / {summary['tertile_2_ml']:.3f}, median "
                   f"{summary['median_ml']:.3f}, max {summary['max_ml']:.3f}")
+    for name, value in organ_like:
+        print(f"note: label {value} ({name!r}) is counted as a lesion class because no "
+              f"organ_label is set; for an organ dataset set \"organ_label\": {value} in the "
+              "recipe", file=sys.stderr)
     for b in prep.bad:
         print(f"bad case {b.name}: {b.problem}", file=sys.stderr)
     if a.plot is not None and loads.size:
@@ -270,13 +313,16 @@ def cmd_likelihood(a) -> int:
             changes["organ_label"] = a.organ_label
         lk = recipe.likelihood
         changes["likelihood"] = {"sigma_mm": lk.sigma_mm if a.sigma is None else a.sigma,
-                                 "floor": lk.floor if a.floor is None else a.floor}
+                                 "floor": lk.floor if a.floor is None else a.floor,
+                                 "align": lk.align}
         recipe = recipe.replace(**changes)
         prep = prepare(dataset, recipe, with_bank=False)
     except RecipeError as exc:
         return _fail(f"recipe: {exc}")
     for b in prep.bad:
         print(f"bad case {b.name}: {b.problem} (left out of the map)", file=sys.stderr)
+    for line in prep.notices:
+        print(f"notice: {line}", file=sys.stderr)
     if prep.lmap is None:
         return _fail(f"{dataset.root}: no lesion of classes {prep.recipe.lesion_classes} in any "
                      "case: the map would be zero everywhere (use --floor)")
@@ -287,9 +333,11 @@ def cmd_likelihood(a) -> int:
 
 
 def cmd_replay(a) -> int:
-    from .batch.dataset import NNUNET_ENDINGS, split_ext
-    from .core.case import CaseError
-    from .core.mix import Provenance, replay_from_files
+    from .batch.layout import NNUNET_ENDINGS, OutputLayout
+    from .core.errors import CaseError
+    from .core.io_utils import split_ext
+    from .core.mix import replay_from_files
+    from .core.provenance import Provenance
 
     try:
         prov = Provenance.load(a.provenance)
@@ -300,8 +348,8 @@ def cmd_replay(a) -> int:
     ending = a.file_ending or split_ext(Path(prov.source.get("label_path") or "x.nii.gz").name)[1]
     if ending not in NNUNET_ENDINGS:
         ending = ".nii.gz"
-    images = [a.output / "imagesTr" / f"{name}_{c:04d}{ending}" for c in range(case.n_channels)]
-    label = a.output / "labelsTr" / f"{name}{ending}"
+    layout = OutputLayout(a.output, ending, case.n_channels)
+    images, label = layout.image_paths(name), layout.label_path(name)
     try:
         case.write(images, label, overwrite=a.overwrite)
     except FileExistsError as exc:
@@ -311,7 +359,7 @@ def cmd_replay(a) -> int:
 
 
 def cmd_verify(a) -> int:
-    from .batch.export import verify_output
+    from .batch.verify import verify_output
 
     n, problems = verify_output(a.output)
     for p in problems:
@@ -321,10 +369,42 @@ def cmd_verify(a) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def cmd_splits(a) -> int:
+    from .batch.layout import OutputLayout
+    from .batch.manifest import Manifest
+    from .batch.splits import SplitError, install_splits, write_splits
+
+    layout = OutputLayout(a.output.expanduser().resolve())
+    try:
+        manifest = Manifest.load(layout.manifest, layout.tmp)
+    except ValueError as exc:
+        return _fail(f"{exc} (splits are made from a lesionmix output's manifest)")
+    splits, message = write_splits(layout, manifest)
+    if splits is None:
+        return _fail(message)
+    print(message)
+    for i, fold in enumerate(splits):
+        print(f"fold {i}: train {len(fold['train'])} case(s), validate {len(fold['val'])}: "
+              + ", ".join(fold["val"]))
+    if a.install:
+        try:
+            target, written = install_splits(layout.root, a.preprocessed, a.dataset,
+                                             a.overwrite)
+        except SplitError as exc:
+            return _fail(str(exc))
+        print(f"{'installed' if written else 'already installed, identical'}: {target}")
+    return EXIT_OK
+
+
 def cmd_demo(a) -> int:
     import importlib.util
     if importlib.util.find_spec("napari") is None:
         return _fail("the demo needs napari: pip install 'napari-lesionmix[all]'")
+    problem = _display_problem()
+    if problem:
+        return _fail(f"{problem}; napari needs a display. On a machine without a screen, run "
+                     "it on a virtual one: xvfb-run -a .venv/bin/lesionmix demo (the set-up "
+                     "script installs xvfb; or ssh -X from a machine with a display)")
     try:
         from ._demo import main as demo_main
     except ImportError as exc:
@@ -333,8 +413,31 @@ def cmd_demo(a) -> int:
     return EXIT_OK
 
 
+def _display_problem() -> str:
+    """Why Qt could not open a window here ("" when it can, as far as can be told)."""
+    import os
+    import subprocess
+
+    if not sys.platform.startswith("linux"):
+        return ""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return ""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display: neither DISPLAY nor WAYLAND_DISPLAY is set"
+    # a display is named: check that Qt can reach it, in a child (Qt aborts if it cannot)
+    probe = "from qtpy.QtWidgets import QApplication; QApplication([])"
+    try:
+        res = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if res.returncode != 0:
+        where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        return f"cannot open the display {where}"
+    return ""
+
+
 COMMANDS = {"generate": cmd_generate, "stats": cmd_stats, "likelihood": cmd_likelihood,
-            "replay": cmd_replay, "verify": cmd_verify, "demo": cmd_demo}
+            "replay": cmd_replay, "verify": cmd_verify, "splits": cmd_splits, "demo": cmd_demo}
 
 from .review.commands import COMMANDS as _REVIEW_COMMANDS  # noqa: E402
 

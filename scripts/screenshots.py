@@ -1,8 +1,11 @@
-"""Screenshots of the plugin at work, made from the sample data into docs/images/.
+"""Screenshots of the plugin at work, made from the sample data.
 
 Run under a (virtual) display::
 
-    xvfb-run -a python scripts/screenshots.py [--out docs/images]
+    xvfb-run -a .venv/bin/python scripts/screenshots.py [--save | --out DIR]
+
+By default the PNGs go to a new temporary folder (printed); ``--save`` replaces the
+committed ones in docs/images/.
 
 Writes heatmap.png (brain sample, heatmap from the sample's training labels, a lesion
 selected), augment_preview.png (that lesion added elsewhere at scale 1.6 and rotated),
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import tempfile
 import time
 from pathlib import Path
 
@@ -136,7 +140,7 @@ def brain(out: Path) -> None:
     syn.load_reference_folder(labels_dir("brain_mr"))
     wait(lambda: not syn.workers)
     syn.form.combo.setCurrentText("high")
-    syn.synthesise_one()
+    syn.synthesize_one()
     wait(lambda: not syn.workers and syn.last_result is not None, 300)
     for layer in viewer.layers:
         if layer.name.endswith("_lmix"):
@@ -174,10 +178,16 @@ def liver(out: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parents[1] / "docs" / "images")
+    parser.add_argument("--save", action="store_true",
+                        help="replace the committed screenshots in docs/images/")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the PNGs (default: a new temporary folder)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = (Path(__file__).resolve().parents[1] / "docs" / "images" if args.save
+                    else Path(tempfile.mkdtemp(prefix="lesionmix-screenshots-")))
     args.out.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots go to {args.out}")
     brain(args.out)
     liver(args.out)
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 
 
 def blob_case(shape=(20, 28, 28), n_lesions=3, seed=0, spacing=None,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from napari_lesionmix.cli import build_parser, main
-from napari_lesionmix.core.case import read_image
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from tests.batch.helpers import make_nnunet
 
@@ -26,7 +26,8 @@ def _subparsers():
     return action.choices
 
 
-@pytest.mark.parametrize("command", ["generate", "stats", "likelihood", "replay", "verify", "demo"])
+@pytest.mark.parametrize("command", ["generate", "stats", "likelihood", "replay", "verify",
+                                     "splits", "demo"])
 def test_help_explains_every_option_with_default(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
@@ -90,6 +91,29 @@ def test_stats_table_json_and_plot(ds, tmp_path, capsys):
     assert data["summary"]["cases"] == 3
 
 
+def test_stats_names_every_label_with_its_volume(tmp_path, capsys):
+    ds = make_nnunet(tmp_path / "liver", n_cases=2, organ=True, channels=1)
+    assert main(["stats", str(ds)]) == 0
+    captured = capsys.readouterr()
+    assert "labels: 1 liver (lesion class), 2 tumour (lesion class)" in captured.out
+    assert "liver ml" in captured.out and "tumour ml" in captured.out
+    assert "label 1 ('liver') is counted as a lesion class" in captured.err
+    assert main(["stats", str(ds), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(x["value"], x["name"]) for x in data["labels"]] == [(1, "liver"), (2, "tumour")]
+    lab, geo, _ = read_image(ds / "labelsTr" / "sub00.nii.gz")
+    row = data["cases"][0]
+    for value in (1, 2):
+        assert row["label_mm3"][str(value)] == pytest.approx((lab == value).sum()
+                                                             * geo.voxel_volume)
+    recipe = tmp_path / "r.json"
+    recipe.write_text('{"organ_label": 1}')
+    assert main(["stats", str(ds), "--recipe", str(recipe)]) == 0
+    captured = capsys.readouterr()
+    assert "1 liver (organ), 2 tumour (lesion class)" in captured.out
+    assert "counted as a lesion class" not in captured.err
+
+
 def test_likelihood_map(ds, tmp_path, capsys):
     path = tmp_path / "map.nii.gz"
     assert main(["likelihood", str(ds), "-o", str(path), "--sigma", "2", "--floor", "0.1"]) == 0
@@ -133,6 +157,33 @@ def test_verify_finds_problems(ds, tmp_path, capsys):
     assert "sub01_lmix0001_0000.nii.gz" in text and "truncated" in text
     assert ".x.tmp.nii.gz" in text
     assert "numTraining is 5 but 6" in text
+
+
+def test_verify_refuses_nan_in_a_float_image(ds, tmp_path, capsys):
+    from napari_lesionmix.core.image_io import write_image
+    out = tmp_path / "out"
+    main(["generate", str(ds), str(out), "--n", "1", "--workers", "1", "--no-progress"])
+    img = out / "imagesTr" / "sub00_lmix0000_0000.nii.gz"
+    arr, geo, _ = read_image(img)
+    arr = arr.astype(np.float32)
+    arr[3, 4, 5] = np.nan
+    write_image(arr, geo, img, overwrite=True)
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "sub00_lmix0000_0000.nii.gz" in text and "NaN" in text
+
+
+def test_demo_without_a_display_says_what_to_do(monkeypatch, capsys):
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "xvfb-run -a .venv/bin/lesionmix demo" in err
+    monkeypatch.setenv("DISPLAY", ":987")  # named, but nothing listens there
+    assert main(["demo"]) == 2
+    assert "cannot open the display :987" in capsys.readouterr().err
 
 
 def test_demo_without_napari(monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""The Examples sections of the engine's docstrings run as written."""
+"""The Examples sections of the engine's and the batch package's docstrings run as written."""
 
 import doctest
 import importlib
@@ -6,9 +6,11 @@ import pkgutil
 
 import pytest
 
+import napari_lesionmix.batch as batch
 import napari_lesionmix.core as core
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(core.__path__, core.__name__ + "."))
+MODULES = sorted(m.name for pkg in (core, batch)
+                 for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."))
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -63,9 +63,10 @@ from psygnal import Signal
 
 from .._layers import ROLE_KEY, geometry_of_layer
 from ..core.case import Case
+from ..core.edits import CaseContext, Edit
+from ..core.image_io import cast_to
 from ..core.lesions import LesionBank, extract_entry, find_lesions, lesion_classes_of
 from ..core.likelihood import LikelihoodMap
-from ..core.mix import CaseContext, Edit
 from ..core.recipe import Recipe, RecipeError
 
 __all__ = ["LesionMixState", "StateError", "get_state", "is_helper_layer"]
@@ -623,11 +624,7 @@ class LesionMixState:
                 if exact is not None and c in exact:
                     dst[tuple(slices)] = exact[c]
                     continue
-                src = self.case.channels[full][c]
-                if dst.dtype.kind in "iu":
-                    info = np.iinfo(dst.dtype)
-                    src = np.clip(np.rint(src), info.min, info.max)
-                dst[tuple(slices)] = src.astype(dst.dtype, copy=False)
+                dst[tuple(slices)] = cast_to(self.case.channels[full][c], dst.dtype)
         if self.label_layer is not None and not _same_array(self.case.labels,
                                                             self.label_layer.data):
             self.label_layer.data[tuple(slices)] = self.case.labels[tuple(slices)]

@@ -23,23 +23,14 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import ROLE_KEY
-from ..core.case import IMAGE_SUFFIXES
-from ..core.io_utils import is_temporary
+from ..core.io_utils import IMAGE_SUFFIXES, label_files_of
 from ..core.likelihood import LikelihoodMap
 from ._base import LesionMixDock, notify
 from ._state import StateError
 
-__all__ = ["LikelihoodDock", "label_files", "map_summary"]
+__all__ = ["LikelihoodDock", "map_summary"]
 
 OVERLAY_NAME = "LesionMix likelihood"
-
-
-def label_files(folder: str | Path) -> list[Path]:
-    """The image files of a folder (sorted; hidden and temporary files skipped)."""
-    folder = Path(folder)
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)
-                  and not p.name.startswith(".") and not is_temporary(p))
 
 
 def map_summary(lmap: LikelihoodMap) -> str:
@@ -154,12 +145,9 @@ class LikelihoodDock(LesionMixDock):
         worker or None
         """
         try:
-            paths = label_files(folder)
+            paths = label_files_of(folder)
         except OSError as exc:
-            notify(f"Likelihood: cannot list {folder}: {exc.strerror}", "warning")
-            return None
-        if not paths:
-            notify(f"Likelihood: {folder} holds no NIfTI, NRRD or MetaImage file", "warning")
+            notify(f"Likelihood: {exc}", "warning")
             return None
         r = self.state.recipe
         case = self.state.case

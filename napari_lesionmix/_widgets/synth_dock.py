@@ -6,16 +6,21 @@
   folder…", which reads the lesion load of every label file of a folder or dataset in
   a worker), else the current case's load — the command line's rule for a one-case
   input — or, when another bank was set, that bank's per-case loads.
-- **Synthesise one**: :func:`~napari_lesionmix.core.mix.synthesize` on the current case
-  with output ``k``'s seed (``case_seeds(recipe.seed, n)[k]``, the command line's rule)
-  in a worker; the result opens as ``<layer>_lmix`` layers on the source's geometry.
-- **Export**: :func:`~napari_lesionmix._widgets.synth_export.export_case` in a worker
-  with a progress bar; Cancel stops after the case in progress.
+- **Synthesise one**: :func:`~napari_lesionmix.batch.tasks.synthesize_one`, the batch
+  code that makes output ``k`` of a run (its seed ``case_seeds(recipe.seed, n)[k]`` and
+  its name), on the current case in a worker; the result opens as ``<layer>_lmix`` layers
+  on the source's geometry.
+- **Export**: :func:`~napari_lesionmix.batch.runner.generate`, the run behind
+  ``lesionmix generate``, over the current case held in memory
+  (:class:`~napari_lesionmix.batch.memory.MemorySource`, with the plugin's bank, map and
+  reference loads), in a worker with a progress bar; Cancel stops after the case in
+  progress and leaves only complete cases and a manifest that lists exactly them.
 - **Recipe**: saved and loaded as the JSON the command line takes.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -36,20 +41,18 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import GEOMETRY_KEY
+from ..batch.memory import MemorySource
+from ..batch.options import GenerateOptions, RunError
+from ..batch.prepare import loads_from_files
+from ..batch.runner import check_output, generate
+from ..batch.tasks import Shared, synthesize_one
+from ..core.image_io import cast_to
+from ..core.io_utils import label_files_of
 from ..core.lesions import lesion_load
 from ..core.load import LoadDistribution
-from ..core.mix import case_seeds, synthesize
 from ..core.recipe import Recipe, RecipeError
-from ._base import LesionMixDock, _gui_safe, notify
+from ._base import Cancelled, LesionMixDock, _gui_safe, notify
 from ._state import StateError
-from .synth_export import (
-    ExportError,
-    check_output,
-    dataset_labels,
-    export_case,
-    label_files_of,
-    loads_from_files,
-)
 from .synth_form import LoadForm
 from .synth_plot import LoadPlot
 
@@ -206,7 +209,7 @@ class SynthDock(LesionMixDock):
         self.from_folder.clicked.connect(self._ask_folder)
         self.use_case.clicked.connect(self.use_case_reference)
         self.browse.clicked.connect(self._ask_output)
-        self.synth_btn.clicked.connect(self.synthesise_one)
+        self.synth_btn.clicked.connect(self.synthesize_one)
         self.export_btn.clicked.connect(self.export)
         self.cancel_btn.clicked.connect(self.cancel)
         self.save_btn.clicked.connect(self._ask_save)
@@ -303,7 +306,7 @@ class SynthDock(LesionMixDock):
         """
         try:
             paths = label_files_of(folder)
-        except (ExportError, OSError) as exc:
+        except OSError as exc:
             notify(f"Synthesise: {exc}", "warning")
             return None
         r = self.state.recipe
@@ -390,9 +393,16 @@ class SynthDock(LesionMixDock):
             return False
         return True
 
-    def synthesise_one(self):
+    def _shared(self) -> Shared:
+        """What every output case shares, from the plugin's state (ValueError if the bank
+        cannot be built)."""
+        st = self.state
+        return Shared(self._run_recipe(), st.bank, st.likelihood, self.reference_loads())
+
+    def synthesize_one(self):
         """Synthesise output ``k`` (the "Preview output #" box) of the current case in a
-        worker and open it as new layers.
+        worker, with the batch code that makes output ``k`` of an export, and open it as
+        new layers.
 
         Returns
         -------
@@ -400,19 +410,15 @@ class SynthDock(LesionMixDock):
         """
         if not self._ready("Synthesise"):
             return None
-        st = self.state
         case = self._source_case()
-        recipe = self._run_recipe()
         k = self.index.value()
-        seed = case_seeds(recipe.seed, max(self.n_cases.value(), k + 1))[k]
         try:
-            bank = st.bank
+            shared = self._shared()
         except ValueError as exc:
             notify(f"Synthesise: {exc}", "warning")
             return None
         self.status.setText("synthesising…")
-        return self.run_worker(synthesize, case, bank, st.likelihood, recipe, seed=seed,
-                               reference_loads=self.reference_loads(), name=case.name + SUFFIX,
+        return self.run_worker(synthesize_one, case, shared, k, max(self.n_cases.value(), k + 1),
                                desc="Synthesise one", on_done=self.show_result,
                                on_error=lambda exc: self.status.setText(f"failed: {exc}"))
 
@@ -423,7 +429,7 @@ class SynthDock(LesionMixDock):
         out, prov = result.case, result.provenance
         new = []
         for c, src in enumerate(st.image_layers):
-            data = _cast_like(out.channels[c], src.data.dtype)
+            data = cast_to(out.channels[c], src.data.dtype)
             layer = self._put_layer("image", src, data, prov)
             layer.contrast_limits = src.contrast_limits
             layer.colormap = src.colormap
@@ -457,6 +463,10 @@ class SynthDock(LesionMixDock):
                after_case=None):
         """Export ``n`` synthesised cases of the current case to ``output`` in a worker.
 
+        The run is :func:`~napari_lesionmix.batch.runner.generate`, the one behind
+        ``lesionmix generate``, over the case in memory with the plugin's bank, map and
+        reference loads.
+
         Parameters
         ----------
         output : path-like, optional
@@ -464,7 +474,7 @@ class SynthDock(LesionMixDock):
         n : int, optional
             Default: the Number of cases box.
         after_case : callable(k, name), optional
-            Called in the worker once case ``k`` is complete.
+            Called in the worker once case ``k`` is recorded.
 
         Returns
         -------
@@ -474,37 +484,49 @@ class SynthDock(LesionMixDock):
         """
         if not self._ready("Export"):
             return None
-        st = self.state
         n = self.n_cases.value() if n is None else int(n)
         output = self.output.text() if output is None else str(output)
         case = self._source_case()  # clears the preview: the bank is built without it
         try:
-            out = check_output(output, self.overwrite.isChecked())
-            bank = st.bank
-            if bank is None or len(bank) == 0:
-                raise ExportError(f"case {st.case.name!r} has no lesion of classes "
-                                  f"{st.lesion_classes} to populate with")
-        except (ExportError, ValueError) as exc:
+            shared = self._shared()
+            source = MemorySource.from_case(case, bank=shared.bank, lmap=shared.lmap,
+                                            reference_loads=shared.reference)
+            out, _ = check_output(output, source, overwrite=self.overwrite.isChecked())
+        except (RunError, ValueError) as exc:
             notify(f"Export: {exc}", "warning")
             return None
         self.output.setText(str(out))
-        channels, labels, meta = dataset_labels(case, case.label_path)
+        opts = GenerateOptions(source, out, n, recipe=shared.recipe,
+                               originals=self.originals.isChecked(),
+                               overwrite=self.overwrite.isChecked(), progress=False)
         holder: dict = {}
+        messages: list = []
 
-        def should_stop() -> bool:
+        def abort() -> bool:
             worker = holder.get("worker")
             return worker is not None and worker.abort_requested
 
+        def on_result(res) -> None:
+            if after_case is not None:
+                after_case(res.k, res.name)
+
+        def run(progress):
+            def report(done: int, total: int) -> None:
+                with contextlib.suppress(Cancelled):  # abort() stops the run after the case
+                    progress(done, total)
+
+            try:
+                holder["summary"] = generate(opts, messages.append, abort=abort,
+                                             on_result=on_result, progress=report)
+            except RunError as exc:  # the output changed between the check and the run
+                raise ValueError(str(exc)) from None
+            return holder["summary"]
+
         self.status.setText(f"exporting {n} case(s) to {out}…")
-        worker = self.run_worker(
-            export_case, case, bank, st.likelihood, self._run_recipe(),
-            self.reference_loads(), out, n, originals=self.originals.isChecked(),
-            overwrite=self.overwrite.isChecked(), channel_names=channels, labels=labels,
-            meta=meta, should_stop=should_stop, after_case=after_case,
-            desc=f"Export {n} case(s)", on_done=self._export_done)
+        worker = self.run_worker(run, desc=f"Export {n} case(s)")
         holder["worker"] = worker
         self.export_worker = worker
-        worker.finished.connect(_gui_safe(self._export_finished))
+        worker.finished.connect(_gui_safe(lambda: self._export_finished(holder, messages)))
         self.cancel_btn.setEnabled(True)
         self.update_enabled()
         return worker
@@ -515,13 +537,19 @@ class SynthDock(LesionMixDock):
             self.export_worker.quit()
             self.status.setText("cancelling after the current case…")
 
-    def _export_done(self, summary) -> None:
+    def _export_done(self, summary, messages=()) -> None:
         self.last_export = summary
-        self.status.setText(summary.line())
-        level = "info" if summary.written == summary.planned else "warning"
-        notify(f"Export: {summary.line()}", level)
+        text = summary.line()
+        failed = [m for m in messages if m.lstrip().startswith("failed ")]
+        extra = summary.notes + failed[:1]
+        self.status.setText(text + "".join(f"\n{m.strip()}" for m in extra))
+        level = "info" if summary.exit_code == 0 and not summary.notes else "warning"
+        notify(f"Export: {text}" + "".join(f"; {m.strip()}" for m in extra), level)
 
-    def _export_finished(self) -> None:
+    def _export_finished(self, holder: dict | None = None, messages=()) -> None:
+        """The export's worker ended (done, cancelled or failed): show its summary."""
+        if holder is not None and "summary" in holder:
+            self._export_done(holder["summary"], messages)
         self.export_worker = None
         self.cancel_btn.setEnabled(False)
         self.update_enabled()
@@ -572,13 +600,4 @@ class SynthDock(LesionMixDock):
         path, _ = QFileDialog.getOpenFileName(self, "Load a recipe", "", "JSON (*.json)")
         if path:
             self.load_recipe(path)
-
-
-def _cast_like(array: np.ndarray, dtype) -> np.ndarray:
-    """``array`` in ``dtype`` (integers rounded and clipped, as files are written)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(array), info.min, info.max).astype(dtype)
-    return array.astype(dtype, copy=False)
 

@@ -23,13 +23,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.case import IMAGE_SUFFIXES, Case, CaseError
-from ..core.io_utils import is_temporary
+from ..core.case import Case
+from ..core.errors import CaseError
+from ..core.image_io import read_image, write_image
+from ..core.io_utils import (
+    IMAGE_SUFFIXES,
+    atomic_path,
+    channel_file,
+    list_image_files,
+    split_channel,
+    split_ext,
+)
+from .layout import NNUNET_ENDINGS, OutputLayout
 
 __all__ = [
     "DatasetError",
@@ -39,28 +49,11 @@ __all__ = [
     "open_dataset",
     "validate",
     "iter_valid",
-    "split_ext",
 ]
-
-_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
-#: file endings nnU-Net v2's SimpleITK reader takes; other inputs are written as .nii.gz
-NNUNET_ENDINGS = (".nii.gz", ".nrrd", ".mha")
 
 
 class DatasetError(ValueError):
     """The dataset folder as a whole is unusable (not one bad case). Names the path."""
-
-
-def split_ext(name: str) -> tuple[str, str]:
-    """Split a file name into (stem, image extension), e.g. ``("sub01_0000", ".nii.gz")``.
-
-    Returns ``(name, "")`` when the extension is not an image format SimpleITK reads here.
-    """
-    low = name.lower()
-    for ext in IMAGE_SUFFIXES:
-        if low.endswith(ext):
-            return name[: -len(ext)], name[-len(ext):]
-    return name, ""
 
 
 @dataclass
@@ -141,6 +134,43 @@ class Dataset:
             return None
         return {int(v) for v in self.labels.values()}
 
+    def describe(self) -> str:
+        """The input as the plan names it."""
+        return str(self.root)
+
+    def iter_valid(self, bad: list, progress: Callable[[int, int], None] | None = None
+                   ) -> Iterator[tuple[SourceCase, Case]]:
+        """Read every case fully; see :func:`iter_valid`."""
+        return iter_valid(self, bad, progress)
+
+    def write_original(self, source: SourceCase, layout: OutputLayout,
+                       compression_level: int | None = None) -> list[Path]:
+        """Put one input case into the output under its own name.
+
+        Files whose format (extension) is the output's are copied byte for byte; others
+        are read and written in the output format with the same voxels and geometry. Each
+        file is written atomically; a file already there with the source's size is kept
+        (``--resume``).
+
+        Returns
+        -------
+        list of Path
+            The case's files in the output.
+        """
+        targets = layout.image_paths(source.name) + [layout.label_path(source.name)]
+        for src, dst in zip(source.image_paths + [source.label_path], targets):
+            same = split_ext(src.name)[1].lower() == layout.file_ending.lower()
+            if dst.exists() and (not same or dst.stat().st_size == src.stat().st_size):
+                continue
+            if same:
+                with atomic_path(dst, tmp_dir=layout.tmp) as tmp:
+                    shutil.copyfile(src, tmp)
+            else:
+                array, geometry, _ = read_image(src)
+                write_image(array, geometry, dst, overwrite=True,
+                            compression_level=compression_level, tmp_dir=layout.tmp)
+        return targets
+
     def fingerprint(self) -> str:
         """Hash of every case's file names, sizes and modification times.
 
@@ -191,13 +221,6 @@ def open_dataset(path: str | Path) -> Dataset:
         "labelsTr/) or a folder with images/ and labels/")
 
 
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir()
-                  if not p.name.startswith(".") and not is_temporary(p) and p.is_file())
-
-
 def _read_meta(root: Path) -> dict:
     path = root / "dataset.json"
     try:
@@ -238,14 +261,14 @@ def _open_nnunet(root: Path) -> Dataset:
     ending = meta["file_ending"]
     n_ch = len(meta["channel_names"])
     images: dict[str, dict[int, Path]] = {}
-    for p in _files(root / "imagesTr"):
+    for p in list_image_files(root / "imagesTr"):
         if not p.name.endswith(ending):
             continue
-        m = _CHANNEL.match(p.name[: -len(ending)])
-        if m is None:
+        found = split_channel(p.name[: -len(ending)])
+        if found is None:
             continue
-        images.setdefault(m["case"], {})[int(m["channel"])] = p
-    labels = {p.name[: -len(ending)]: p for p in _files(root / "labelsTr")
+        images.setdefault(found[0], {})[found[1]] = p
+    labels = {p.name[: -len(ending)]: p for p in list_image_files(root / "labelsTr")
               if p.name.endswith(ending)}
     cases = []
     for name in sorted(set(images) | set(labels)):
@@ -255,7 +278,7 @@ def _open_nnunet(root: Path) -> Dataset:
         missing = [c for c in range(n_ch) if c not in chans]
         if missing:
             problems.append("missing image file(s) " + ", ".join(
-                str(root / "imagesTr" / f"{name}_{c:04d}{ending}") for c in missing))
+                str(root / "imagesTr" / channel_file(name, c, ending)) for c in missing))
         extra = sorted(c for c in chans if c >= n_ch)
         if extra:
             problems.append(f"{chans[extra[0]]}: channel {extra[0]} but dataset.json declares "
@@ -274,18 +297,18 @@ def _open_paired(root: Path) -> Dataset:
     images: dict[str, dict[int, Path]] = {}
     single: dict[str, Path] = {}
     endings = set()
-    for p in _files(root / "images"):
+    for p in list_image_files(root / "images"):
         stem, ext = split_ext(p.name)
         if not ext:
             continue
         endings.add(ext.lower())
-        m = _CHANNEL.match(stem)
-        if m is not None:
-            images.setdefault(m["case"], {})[int(m["channel"])] = p
+        found = split_channel(stem)
+        if found is not None:
+            images.setdefault(found[0], {})[found[1]] = p
         else:
             single[stem] = p
     labels = {}
-    for p in _files(root / "labels"):
+    for p in list_image_files(root / "labels"):
         stem, ext = split_ext(p.name)
         if ext:
             labels[stem] = p
@@ -301,7 +324,7 @@ def _open_paired(root: Path) -> Dataset:
             missing = [c for c in range(n_ch) if c not in chans]
             if missing:
                 problems.append(f"missing image channel(s) {missing} (expected "
-                                f"{root / 'images' / f'{name}_{missing[0]:04d}'}<ext>)")
+                                f"{root / 'images' / channel_file(name, missing[0], '')}<ext>)")
             if name in single:
                 problems.append(f"both {single[name]} and channel files {paths[0]} exist")
         elif name in single:
@@ -399,10 +422,3 @@ def validate(dataset: Dataset, progress=None) -> tuple[list[SourceCase], list[Ba
     good = [source for source, _ in iter_valid(dataset, bad, progress)]
     return good, bad
 
-
-def iter_output_files(folder: Path) -> Iterator[Path]:
-    """Every regular file under ``folder`` (recursively), temporaries included."""
-    if folder.is_dir():
-        for p in sorted(folder.rglob("*")):
-            if p.is_file():
-                yield p

@@ -7,7 +7,8 @@ not depend on the executor. At most ``2 × workers`` tasks are in flight; the re
 the parent, so stopping never has to cancel queued work on the workers.
 
 Ctrl-C (SIGINT): in this process it interrupts the running case at once (its atomic
-writes remove their temporary files). With a pool or a cluster the first Ctrl-C submits
+writes remove their temporary files; a case being written in the background finishes
+first, and the runner removes it as unrecorded). With a pool or a cluster the first Ctrl-C submits
 nothing more and waits for the running cases to finish (they are recorded); a second
 Ctrl-C stops the workers now (their unfinished cases are cleaned up by the runner).
 """
@@ -23,7 +24,8 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from .tasks import TaskResult, TaskSpec, run_task, worker_init
+from ..core.case import Case
+from .tasks import TaskResult, TaskSpec, compute_task, run_task, worker_init, write_task
 
 __all__ = ["Interrupt", "sigint_handler", "execute", "describe_executor"]
 
@@ -37,16 +39,21 @@ class Interrupt:
         Raise on the first press (in-process runs); else only on the second.
     notify : callable(str), optional
         Told what is happening (printed to stderr by the command line).
+    abort : callable() -> bool or threading.Event, optional
+        Polled between cases: true stops the run after the cases in progress (the
+        napari plugin's Cancel).
     """
 
-    def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None):
+    def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None,
+                 abort=None):
         self.count = 0
         self.immediate = immediate
         self.notify = notify
+        self.abort = abort.is_set if isinstance(abort, threading.Event) else abort
 
     @property
     def requested(self) -> bool:
-        return self.count > 0
+        return self.count > 0 or (self.abort is not None and bool(self.abort()))
 
     def __call__(self, signum=None, frame=None) -> None:
         self.count += 1
@@ -77,7 +84,8 @@ def describe_executor(workers: int, scheduler: str | None) -> str:
 
 
 def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = None,
-            interrupt: Interrupt | None = None) -> Iterator[TaskResult]:
+            interrupt: Interrupt | None = None,
+            memory: Callable[[str], Case] | None = None) -> Iterator[TaskResult]:
     """Run the tasks; yield each result as it finishes (in completion order).
 
     Parameters
@@ -90,8 +98,12 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
         ``workers``.
     interrupt : Interrupt, optional
         Checked between tasks; when set, nothing more is submitted.
+    memory : callable(source name) -> Case, optional
+        The source cases in memory: the tasks run in this process on them.
     """
     interrupt = interrupt or Interrupt()
+    if memory is not None:
+        return _inprocess(specs, interrupt, memory)
     if scheduler:
         return _dask(specs, scheduler, interrupt)
     if workers <= 1:
@@ -99,11 +111,29 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
     return _pool(specs, workers, interrupt)
 
 
-def _inprocess(specs, interrupt) -> Iterator[TaskResult]:
-    for spec in specs:
-        if interrupt.requested:
-            return
-        yield run_task(spec)
+def _inprocess(specs, interrupt, memory=None) -> Iterator[TaskResult]:
+    """One case at a time in this process; a case is written in a background thread while
+    the next one is read and synthesised (zlib-ng and NumPy release the GIL), so the
+    write costs little wall time. A case's result is yielded once its files are written.
+    On a stop, the write in progress finishes before this returns (a Ctrl-C drops its
+    result: the runner's clean-up then removes its files)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="lesionmix-write") as writer:
+        pending = None
+        for spec in specs:
+            if interrupt.requested:
+                break
+            res, out = compute_task(spec, None if memory is None else memory(spec.source))
+            if pending is not None:
+                yield pending.result()
+                pending = None
+            if out is None:
+                yield res
+            else:
+                pending = writer.submit(write_task, spec, res, out)
+        if pending is not None:
+            yield pending.result()
 
 
 def _failed(spec: TaskSpec, exc: BaseException) -> TaskResult:

@@ -14,7 +14,8 @@ from ..core.io_utils import atomic_path
 __all__ = ["plot_loads"]
 
 
-def plot_loads(path: str | Path, reference, targets=(), achieved=(), title: str = "") -> Path:
+def plot_loads(path: str | Path, reference, targets=(), achieved=(), title: str = "",
+               tmp_dir: str | Path | None = None) -> Path:
     """Histograms of lesion loads in ml, written atomically as a PNG.
 
     Parameters
@@ -27,6 +28,8 @@ def plot_loads(path: str | Path, reference, targets=(), achieved=(), title: str 
         Target and achieved loads of the synthesised cases (mm³); empty for a dataset
         summary (``lesionmix stats --plot``).
     title : str
+    tmp_dir : path-like, optional
+        Folder of the temporary file (default: beside ``path``).
 
     Returns
     -------
@@ -59,6 +62,6 @@ def plot_loads(path: str | Path, reference, targets=(), achieved=(), title: str 
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, tmp_dir=tmp_dir) as tmp:
         fig.savefig(tmp, format="png")
     return path

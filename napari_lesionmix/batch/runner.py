@@ -1,22 +1,33 @@
-"""``lesionmix generate``: the whole run, from the input dataset to a trainable output.
+"""The one run: from a source of cases to a trainable nnU-Net v2 raw dataset.
 
-Steps, in order:
+``lesionmix generate`` and the napari plugin's Export both call :func:`generate` with
+:class:`~.options.GenerateOptions` (what it returns: :class:`~.options.RunSummary`); the
+source is a dataset on disk (:class:`~napari_lesionmix.batch.dataset.Dataset`) or cases
+in memory (:class:`~napari_lesionmix.batch.memory.MemorySource`). Its steps, in order,
+each a function of this module:
 
-1. Check OUTPUT: it must be empty or absent, unless ``resume`` or ``overwrite``.
-2. Read and validate **every** input case (one pass; the lesion bank, the likelihood map
-   and the reference loads are built in the same pass). Bad cases are reported by name;
-   without ``skip_bad`` the run stops here, having written nothing.
-3. The plan: output ``k`` (0..N-1) takes source case ``k mod n_sources`` (sources sorted
-   by name) and the seed stream ``case_seeds(recipe.seed, N)[k]``; results therefore do
-   not depend on the number of workers or the executor. With ``resume`` the plan must
-   match the previous run's (input, recipe hash, seed, N, options) or the run refuses.
-4. ``overwrite`` removes what a previous run made (see ``export.OWNED``); the bank, the
-   map and the plan go to ``OUTPUT/.lesionmix/``; the originals are copied.
-5. Clean-up: leftover temporary files and the files of cases that are not complete are
-   deleted, so what follows starts from complete cases only.
-6. One task per missing case on the chosen executor; each finished case gets its
-   manifest entry (the last thing written for a case).
-7. dataset.json (numTraining = complete cases), loads.png, the manifest's final state.
+1. :func:`check_output`: OUTPUT must be empty or absent, unless ``resume`` or
+   ``overwrite``; nothing is written.
+2. :func:`read_input`: read and validate **every** input case (one pass; the lesion
+   bank, the likelihood map and the reference loads are built in the same pass). Bad
+   cases are reported by name; without ``skip_bad`` the run stops here, having written
+   nothing.
+3. :func:`make_plan`: output ``k`` (0..N-1) takes source case ``k mod n_sources``
+   (sources sorted by name) and the seed stream ``case_seeds(recipe.seed, N)[k]``;
+   results therefore do not depend on the number of workers or the executor. With
+   ``resume`` the plan must match the previous run's or the run refuses.
+4. :func:`write_shared`: ``overwrite`` removes what a previous run made (see
+   ``layout.OWNED``); the bank, the map (with its alignment, ``likelihood.align.npz``)
+   and the plan go to ``OUTPUT/.lesionmix/``; the
+   manifest is started; the originals are copied.
+5. :func:`~.finish.cleanup`: leftover temporary files and the files of cases that are not
+   complete are deleted, so what follows starts from complete cases only.
+6. :func:`run_tasks`: one task per missing case on the chosen executor; each finished
+   case gets its manifest entry (the last thing written for a case). A Ctrl-C, or the
+   caller's ``abort`` flag, stops after the cases in progress.
+7. :func:`~.finish.finish`: clean-up, dataset.json (numTraining = complete cases), the grouped
+   ``splits_final.json``, loads.png, the manifest's final state, and what the run could
+   not do, said per case and, when cases equal their sources, with the likely cause.
 """
 
 from __future__ import annotations
@@ -27,123 +38,140 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.io_utils import atomic_write_text
+from ..core.align import align_path
+from ..core.io_utils import atomic_path, atomic_write_text
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
 from .dataset import DatasetError, open_dataset
 from .executors import Interrupt, describe_executor, execute, sigint_handler
-from .export import (
-    LMIX_PATTERN,
-    Manifest,
-    OutputLayout,
-    copy_original,
-    file_sizes,
-    output_name,
-    package_versions,
-    write_dataset_json,
-)
-from .prepare import prepare
+from .finish import cleanup, finish
+from .layout import OutputLayout, output_name
+from .manifest import Manifest, file_sizes, package_versions
+from .memory import MemorySource
+from .options import GenerateOptions, Plan, RunError, RunSummary, check_options, load_recipe
+from .prepare import Setup, prepare
 from .progress import Progress
+from .report import organ_like_classes
 from .tasks import BANK_FILE, MAP_FILE, PLAN_FILE, TaskResult, TaskSpec
 
-__all__ = ["GenerateOptions", "RunSummary", "RunError", "generate"]
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class RunError(Exception):
-    """The run cannot start (bad input, bad options, OUTPUT in the way). Exit code 2."""
+__all__ = ["check_output", "generate", "make_plan", "open_source", "read_input", "run_tasks",
+           "write_shared"]
 
 
-@dataclass
-class GenerateOptions:
-    """Options of ``lesionmix generate`` (see the command's ``--help``)."""
+def check_output(output, source, resume: bool = False,
+                 overwrite: bool = False) -> tuple[Path, Manifest | None]:
+    """Check that ``output`` can receive the run, creating nothing.
 
-    input: Path
-    output: Path
-    n: int
-    recipe: Path | None = None
-    seed: int | None = None
-    workers: int = 1
-    scheduler: str | None = None
-    resume: bool = False
-    overwrite: bool = False
-    originals: bool = True
-    compression: int | None = None
-    skip_bad: bool = False
-    progress: bool = True
+    Returns
+    -------
+    (folder, manifest) : Path, Manifest or None
+        The absolute output folder; the previous run's manifest when resuming one.
 
-
-@dataclass
-class RunSummary:
-    """How the run ended."""
-
-    planned: int = 0
-    written: int = 0
-    reused: int = 0
-    failed: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)
-    originals: int = 0
-    interrupted: bool = False
-    seconds: float = 0.0
-    output: Path | None = None
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        return EXIT_OK if self.written + self.reused == self.planned and not self.failed \
-            else EXIT_FAILED
-
-    def line(self) -> str:
-        done = self.written + self.reused
-        parts = [f"{done}/{self.planned} synthesised cases complete"]
-        if self.reused:
-            parts.append(f"{self.reused} from the previous run")
-        if self.originals:
-            parts.append(f"{self.originals} originals")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} bad input case(s) skipped: "
-                         + ", ".join(b["case"] for b in self.skipped))
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        parts.append(f"{self.seconds:.1f} s ({rate:.2f} cases/s)")
-        state = "interrupted" if self.interrupted else ("done" if self.exit_code == 0
-                                                        else "incomplete")
-        return f"{state}: " + ", ".join(parts) + f" -> {self.output}"
-
-
-def load_recipe(path: Path | None, seed: int | None) -> Recipe:
-    """The recipe file (or the defaults), with the seed overridden if given."""
+    Raises
+    ------
+    RunError
+        OUTPUT is the input or inside its case folders, a file, not writable, or holds
+        files without ``resume``/``overwrite``; nothing to resume.
+    """
+    if not str(output).strip():
+        raise RunError("choose an output folder")
+    out = Path(output).expanduser().absolute()
+    inp = getattr(source, "root", None)
+    if inp is not None:
+        inp, out = Path(inp).resolve(), out.resolve()
+        if out == inp or out in inp.parents:
+            raise RunError(f"{out}: OUTPUT must not be the input folder or contain it")
+        if inp in out.parents:
+            top = out.relative_to(inp).parts[0]
+            if top in ("imagesTr", "labelsTr", "images", "labels"):
+                raise RunError(f"{out}: OUTPUT must not lie inside the input's {top}/ folder")
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: is a file, not a folder")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise RunError(f"{out}: cannot be created: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RunError(f"{out}: cannot be written: no write permission on {ancestor}")
+    probe = OutputLayout(out)
+    if probe.has_files() and not (resume or overwrite):
+        raise RunError(f"{out}: already holds files; finish that run (--resume) or replace it "
+                       "(--overwrite), or choose an empty or new folder")
+    if not (resume and probe.has_files()):
+        return out, None
+    if not probe.manifest.exists():
+        raise RunError(f"{out}: holds files but no manifest.json, so it is not a lesionmix "
+                       "run that can be resumed; use --overwrite or another OUTPUT")
     try:
-        recipe = Recipe.from_json(path) if path is not None else Recipe()
-        if seed is not None:
-            recipe = recipe.replace(seed=int(seed))
+        return out, Manifest.load(probe.manifest)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+
+
+# ------------------------------------------------------------------------------ 2. input
+def open_source(what):
+    """A dataset folder opened as a :class:`Dataset`, or a :class:`MemorySource` as is."""
+    if isinstance(what, MemorySource):
+        return what
+    try:
+        return open_dataset(what)
+    except DatasetError as exc:
+        raise RunError(str(exc)) from None
+
+
+def read_input(source, recipe: Recipe, skip_bad: bool = False,
+               say: Callable[[str], None] = print, progress: bool = True) -> Setup:
+    """Read and check every case; build the bank, the map and the reference loads.
+
+    Raises
+    ------
+    RunError
+        Bad cases without ``skip_bad``, no valid case, a recipe the dataset contradicts.
+    """
+    say(f"reading and checking {len(source.cases)} input case(s) in {source.describe()}")
+    bar = Progress(len(source.cases), "checking", enabled=progress)
+    try:
+        setup = prepare(source, recipe, progress=bar.update_to)
     except RecipeError as exc:
         raise RunError(f"recipe: {exc}") from None
-    return recipe
+    finally:
+        bar.close()
+    for b in setup.bad:
+        say(f"bad case {b.name}: {b.problem}")
+    for line in setup.notices:
+        say(f"likelihood map: {line}")
+    if setup.bad and not skip_bad:
+        raise RunError(f"{len(setup.bad)} bad input case(s): "
+                       f"{', '.join(b.name for b in setup.bad)}; nothing was written (fix them, "
+                       "or pass --skip-bad to go on without them)")
+    if not setup.good:
+        raise RunError(f"{source.describe()}: no valid case left")
+    if setup.recipe.organ_label is None:
+        for name, value in organ_like_classes(source.labels, setup.recipe.lesion_classes):
+            say(f"note: label {value} ({name!r}) is counted as a lesion class because no "
+                f"organ_label is set; for an organ dataset set \"organ_label\": {value} in "
+                "the recipe")
+    if setup.bank is None or len(setup.bank) == 0:
+        say(f"note: no lesion of classes {setup.recipe.lesion_classes} with at least "
+            f"{setup.recipe.min_voxels} voxels in any case: the lesion bank is empty, so a "
+            "case whose target needs lesions added will fail (and say so)")
+    return setup
 
 
-def _check_paths(inp: Path, out: Path) -> None:
-    if out == inp or out in inp.parents:
-        raise RunError(f"{out}: OUTPUT must not be the input folder or contain it")
-    if inp in out.parents:
-        top = out.relative_to(inp).parts[0]
-        if top in ("imagesTr", "labelsTr", "images", "labels"):
-            raise RunError(f"{out}: OUTPUT must not lie inside the input's {top}/ folder")
-
-
-def _plan(opts: GenerateOptions, dataset, prep, recipe: Recipe, layout: OutputLayout) -> dict:
-    return {
-        "input": str(dataset.root),
-        "input_layout": dataset.layout,
-        "input_fingerprint": dataset.fingerprint(),
-        "sources": [s.name for s in prep.good],
-        "skipped": [b.name for b in prep.bad],
+# ------------------------------------------------------------------------------ 3. plan
+def make_plan(source, setup: Setup, opts: GenerateOptions, layout: OutputLayout,
+              previous: Manifest | None = None) -> Plan:
+    """Output names, sources and seed streams; checked against the run being resumed."""
+    recipe = setup.recipe
+    data = {
+        "input": source.describe(),
+        "input_layout": source.layout,
+        "input_fingerprint": source.fingerprint(),
+        "sources": [s.name for s in setup.good],
+        "skipped": [b.name for b in setup.bad],
         "n": int(opts.n),
         "seed": int(recipe.seed),
         "recipe_hash": recipe.hash(),
@@ -151,21 +179,174 @@ def _plan(opts: GenerateOptions, dataset, prep, recipe: Recipe, layout: OutputLa
         "originals": bool(opts.originals),
         "compression": opts.compression,
     }
+    if previous is not None:
+        old = previous.data.get("plan", {})
+        diff = [f"{k}: previous {old.get(k)!r}, now {data.get(k)!r}"
+                for k in data if old.get(k) != data.get(k)]
+        if diff:
+            raise RunError(f"{layout.manifest}: cannot resume: the plan differs from the "
+                           "previous run's (" + "; ".join(diff) + "); use --overwrite to "
+                           "start again")
+    sources = [setup.good[k % len(setup.good)] for k in range(opts.n)]
+    names = [output_name(s.name, k, opts.n) for k, s in enumerate(sources)]
+    clash = {s.name for s in setup.good} & set(names)
+    if clash:
+        raise RunError(f"output names {sorted(clash)} clash with input case names")
+    return Plan(names, sources, case_seeds(recipe.seed, opts.n), data)
 
 
-def _plan_differences(old: dict, new: dict) -> list[str]:
-    return [f"{k}: previous {old.get(k)!r}, now {new.get(k)!r}"
-            for k in new if old.get(k) != new.get(k)]
+# ------------------------------------------------------------------------------ 4. shared files
+def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
+                 opts: GenerateOptions, previous: Manifest | None,
+                 say: Callable[[str], None] = print) -> Manifest:
+    """Remove a previous run (``overwrite``), write the bank, the map, the plan and the
+    manifest, and copy the originals. The first step that writes."""
+    if opts.overwrite and layout.has_files():
+        removed = layout.remove_owned()
+        if removed:
+            say(f"--overwrite: removed {', '.join(removed)} from {layout.root}")
+    layout.make_folders()
+    with atomic_path(layout.work / BANK_FILE, tmp_dir=layout.tmp) as tmp:
+        setup.bank.save(tmp)
+    if setup.lmap is not None:  # the map and, when it has one, its alignment for workers
+        setup.lmap.save(layout.work / MAP_FILE, overwrite=True, tmp_dir=layout.tmp)
+    else:
+        (layout.work / MAP_FILE).unlink(missing_ok=True)
+        align_path(layout.work / MAP_FILE).unlink(missing_ok=True)
+    reference = setup.reference_loads()
+    atomic_write_text(layout.work / PLAN_FILE, json.dumps(
+        {"plan": plan.data, "recipe": setup.recipe.to_dict(), "reference_loads_mm3": reference},
+        indent=1), tmp_dir=layout.tmp)
+    if previous is not None:
+        manifest = Manifest(layout.manifest, previous.data, layout.tmp)
+        manifest.data["state"] = "running"
+        manifest.data["versions"] = package_versions()
+    else:
+        manifest = Manifest.new(layout.manifest, layout.tmp, plan=plan.data,
+                                recipe=setup.recipe.to_dict(), versions=package_versions(),
+                                cases={})
+    manifest.data["skipped"] = [b.to_dict() for b in setup.bad]
+    manifest.data["likelihood_notices"] = list(setup.notices)
+    manifest.data["reference_loads"] = {s.name: setup.loads[s.name] for s in setup.good}
+    manifest.data["reference_loads_mm3"] = reference
+    manifest.data["labels"] = dict(source.labels or {})
+    manifest.data["executor"] = _executor(source, opts)
+    manifest.save()
+    if opts.originals:
+        originals = {}
+        for s in setup.good:
+            files = source.write_original(s, layout, opts.compression)
+            originals[s.name] = {"files": [layout.rel(p) for p in files],
+                                 "sizes": file_sizes(files)}
+        manifest.data["originals"] = originals
+        manifest.save()
+    return manifest
 
 
-def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None) -> RunSummary:
-    """Run ``lesionmix generate``.
+def _executor(source, opts: GenerateOptions) -> str:
+    if isinstance(source, MemorySource):
+        return "this process (cases in memory)"
+    return describe_executor(1 if opts.scheduler else opts.workers, opts.scheduler)
+
+
+# ------------------------------------------------------------------------------ 6. tasks
+def _specs(plan: Plan, layout: OutputLayout, complete: set, compression) -> list[TaskSpec]:
+    specs = []
+    for k, (name, src) in enumerate(zip(plan.names, plan.sources)):
+        if name in complete:
+            continue
+        specs.append(TaskSpec(
+            k=k, name=name, source=src.name,
+            source_images=[str(p) for p in src.image_paths],
+            source_label=None if src.label_path is None else str(src.label_path),
+            image_paths=[str(p) for p in layout.image_paths(name)],
+            label_path=str(layout.label_path(name)),
+            provenance_path=str(layout.provenance_path(name)),
+            work_dir=str(layout.work), seed=plan.seeds[k], compression=compression))
+    return specs
+
+
+def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
+              opts: GenerateOptions, summary: RunSummary, say: Callable[[str], None] = print,
+              abort=None, on_result: Callable[[TaskResult], None] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> None:
+    """Run every case that is not complete; record each as it finishes.
+
+    ``abort`` (a callable or a ``threading.Event``) is polled between cases; Ctrl-C is
+    handled as :mod:`.executors` describes. Either way the cases in progress finish (or
+    are cleaned up by :func:`finish`).
+    """
+    complete = set(manifest.written())
+    specs = _specs(plan, layout, complete, opts.compression)
+    memory = source.case if isinstance(source, MemorySource) else None
+    workers = 1 if (opts.scheduler or memory is not None) else opts.workers
+    say(f"synthesising {len(specs)} case(s) ({summary.reused} already complete) on "
+        f"{_executor(source, opts)}")
+    interrupt = Interrupt(immediate=(workers <= 1 and not opts.scheduler),
+                          notify=lambda m: say("\n" + m), abort=abort)
+    bar = Progress(opts.n, "synthesising", initial=summary.reused, enabled=opts.progress)
+    done = summary.reused
+    if progress is not None:
+        progress(done, opts.n)
+    try:
+        with sigint_handler(interrupt), closing(execute(
+                specs, workers, None if memory else opts.scheduler, interrupt,
+                memory)) as results:
+            for res in results:
+                _record(manifest, layout, res)
+                if res.ok:
+                    summary.written += 1
+                else:
+                    summary.failed.append({"case": res.name, "error": res.error})
+                    say(f"\nfailed {res.name} (source {res.source}): {res.error}")
+                bar.update(1)
+                done += 1
+                if progress is not None:
+                    progress(done, opts.n)
+                if on_result is not None:
+                    on_result(res)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        bar.close()
+        summary.interrupted = summary.interrupted or interrupt.requested
+
+
+def _record(manifest: Manifest, layout: OutputLayout, res: TaskResult) -> None:
+    if res.ok:
+        files = layout.case_files(res.name)
+        entry = {"k": res.k, "source": res.source, "status": "written",
+                 "target_load_mm3": res.target_load_mm3, "start_load_mm3": res.start_load_mm3,
+                 "achieved_load_mm3": res.achieved_load_mm3,
+                 "achieved_voxels": res.achieved_voxels, "tolerance_mm3": res.tolerance_mm3,
+                 "direction": res.direction, "synthesis": res.synthesis,
+                 "operations": res.operations, "refused": res.refused,
+                 "refusal": res.refusal, "unchanged": res.unchanged,
+                 "seconds": res.seconds, "worker_pid": res.pid,
+                 "files": [layout.rel(p) for p in files], "sizes": file_sizes(files)}
+    else:
+        entry = {"k": res.k, "source": res.source, "status": "failed", "error": res.error}
+    manifest.record(res.name, entry)
+
+
+# ------------------------------------------------------------------------------ the run
+def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
+             abort=None, on_result: Callable[[TaskResult], None] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> RunSummary:
+    """Run ``lesionmix generate`` (or the plugin's Export): steps 1 to 7 above.
 
     Parameters
     ----------
     opts : GenerateOptions
     say : callable(str), optional
         Where messages go (default: stderr).
+    abort : callable() -> bool or threading.Event, optional
+        Polled between cases: true stops after the case in progress, leaving only
+        complete cases and a manifest that lists exactly them (state ``interrupted``).
+    on_result : callable(TaskResult), optional
+        Called after each case is recorded.
+    progress : callable(done, total), optional
+        Cases complete out of N (called at the start and after each case).
 
     Returns
     -------
@@ -181,262 +362,29 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None) ->
     """
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
-    if opts.n < 1:
-        raise RunError(f"--n must be at least 1, got {opts.n}")
-    if opts.resume and opts.overwrite:
-        raise RunError("--resume and --overwrite exclude each other")
-    if opts.compression is not None and not 1 <= opts.compression <= 9:
-        raise RunError(f"--compression must be 1..9, got {opts.compression}")
-    if opts.workers < 1:
-        raise RunError(f"--workers must be at least 1, got {opts.workers}")
-    inp = Path(opts.input).expanduser().resolve()
-    out = Path(opts.output).expanduser().resolve()
-    _check_paths(inp, out)
+    check_options(opts)
+    source = open_source(opts.input)
+    out, previous = check_output(opts.output, source, opts.resume, opts.overwrite)
     recipe = load_recipe(opts.recipe, opts.seed)
-
-    probe = OutputLayout(out)
-    if probe.has_files() and not (opts.resume or opts.overwrite):
-        raise RunError(f"{out}: already holds files; use --resume to finish that run or "
-                       "--overwrite to replace it")
-    old_manifest = None
-    if opts.resume and probe.has_files():
-        if not probe.manifest.exists():
-            raise RunError(f"{out}: holds files but no manifest.json, so it is not a "
-                           "lesionmix run that can be resumed; use --overwrite or another OUTPUT")
-        try:
-            old_manifest = Manifest.load(probe.manifest)
-        except ValueError as exc:
-            raise RunError(str(exc)) from None
-
-    # ---- 2. read and validate every case (nothing written yet)
-    try:
-        dataset = open_dataset(inp)
-    except DatasetError as exc:
-        raise RunError(str(exc)) from None
-    say(f"reading and checking {len(dataset.cases)} input case(s) in {inp}")
-    bar = Progress(len(dataset.cases), "checking", enabled=opts.progress)
-    try:
-        prep = prepare(dataset, recipe, progress=bar.update_to)
-    except RecipeError as exc:
-        raise RunError(f"recipe: {exc}") from None
-    finally:
-        bar.close()
-    for b in prep.bad:
-        say(f"bad case {b.name}: {b.problem}")
-    if prep.bad and not opts.skip_bad:
-        raise RunError(f"{len(prep.bad)} bad input case(s): "
-                       f"{', '.join(b.name for b in prep.bad)}; nothing was written (fix them, "
-                       "or pass --skip-bad to go on without them)")
-    if not prep.good:
-        raise RunError(f"{inp}: no valid case left")
-    recipe = prep.recipe
-    if len(prep.bank) == 0:
-        raise RunError(f"{inp}: no lesion of classes {recipe.lesion_classes} with at least "
-                       f"{recipe.min_voxels} voxels in any case; nothing to populate with")
-
-    layout = OutputLayout(out, dataset.file_ending, dataset.n_channels)
-    plan = _plan(opts, dataset, prep, recipe, layout)
-    if old_manifest is not None:
-        diff = _plan_differences(old_manifest.data.get("plan", {}), plan)
-        if diff:
-            raise RunError(f"{layout.manifest}: cannot resume: the plan differs from the previous "
-                           "run's (" + "; ".join(diff) + "); use --overwrite to start again")
-
-    # ---- 3. the plan per case
-    sources = prep.good
-    seeds = case_seeds(recipe.seed, opts.n)
-    names = [output_name(sources[k % len(sources)].name, k, opts.n) for k in range(opts.n)]
-    original_names = {s.name for s in sources}
-    clash = original_names & set(names)
-    if clash:
-        raise RunError(f"output names {sorted(clash)} clash with input case names")
-
-    # ---- 4. write: shared files, manifest, originals
-    if opts.overwrite and probe.has_files():
-        removed = layout.remove_owned()
-        if removed:
-            say(f"--overwrite: removed {', '.join(removed)} from {out}")
-    for d in (layout.images, layout.labels, layout.provenance, layout.work):
-        d.mkdir(parents=True, exist_ok=True)
-    prep.bank.save(layout.work / BANK_FILE)
-    if prep.lmap is not None:
-        prep.lmap.save(layout.work / MAP_FILE, overwrite=True)
-    else:
-        (layout.work / MAP_FILE).unlink(missing_ok=True)
-    reference = prep.reference_loads()
-    atomic_write_text(layout.work / PLAN_FILE, json.dumps(
-        {"plan": plan, "recipe": recipe.to_dict(), "reference_loads_mm3": reference}, indent=1))
-
-    if old_manifest is not None:
-        manifest = Manifest(layout.manifest, old_manifest.data)
-        manifest.data["state"] = "running"
-        manifest.data["versions"] = package_versions()
-    else:
-        manifest = Manifest.new(layout.manifest, plan=plan, recipe=recipe.to_dict(),
-                                versions=package_versions(), cases={})
-    manifest.data["skipped"] = [b.to_dict() for b in prep.bad]
-    manifest.data["reference_loads"] = {s.name: prep.loads[s.name] for s in sources}
-    manifest.data["executor"] = describe_executor(opts.workers, opts.scheduler)
-    manifest.save()
-
-    summary = RunSummary(planned=opts.n, skipped=[b.to_dict() for b in prep.bad], output=out)
-    if opts.originals:
-        originals = {}
-        for s in sources:
-            files = copy_original(dataset, s, layout, opts.compression)
-            originals[s.name] = {"files": [layout.rel(p) for p in files],
-                                 "sizes": file_sizes(files)}
-        manifest.data["originals"] = originals
-        manifest.save()
-        summary.originals = len(originals)
-
-    # ---- 5. clean-up: temporaries and incomplete cases
-    cleaned = cleanup(layout, manifest, names, keep=original_names)
+    setup = read_input(source, recipe, opts.skip_bad, say, opts.progress)
+    layout = OutputLayout(out, source.file_ending, source.n_channels)
+    plan = make_plan(source, setup, opts, layout, previous)
+    manifest = write_shared(source, setup, plan, layout, opts, previous, say)
+    summary = RunSummary(planned=opts.n, skipped=[b.to_dict() for b in setup.bad], output=out,
+                         originals=len(manifest.data.get("originals", {})),
+                         setup_seconds=setup.seconds.get("total", 0.0))
+    cleaned = cleanup(layout, manifest, plan.names, keep={s.name for s in setup.good})
     if cleaned:
         say(f"removed {cleaned} leftover file(s) of unfinished cases")
-    complete = set(manifest.written())
-    summary.reused = sum(1 for n in names if n in complete)
-
-    # ---- 6. run the missing cases
-    specs = []
-    for k, name in enumerate(names):
-        if name in complete:
-            continue
-        src = sources[k % len(sources)]
-        specs.append(TaskSpec(
-            k=k, name=name, source=src.name,
-            source_images=[str(p) for p in src.image_paths], source_label=str(src.label_path),
-            image_paths=[str(p) for p in layout.image_paths(name)],
-            label_path=str(layout.label_path(name)),
-            provenance_path=str(layout.provenance_path(name)),
-            work_dir=str(layout.work), seed=seeds[k], compression=opts.compression))
-    workers = 1 if opts.scheduler else opts.workers
-    say(f"synthesising {len(specs)} case(s) ({summary.reused} already complete) on "
-        f"{describe_executor(workers, opts.scheduler)}")
-    interrupt = Interrupt(immediate=(workers <= 1 and not opts.scheduler),
-                          notify=lambda m: say("\n" + m))
-    bar = Progress(opts.n, "synthesising", initial=summary.reused, enabled=opts.progress)
+    summary.reused = sum(1 for n in plan.names if n in manifest.written())
     t_run = time.perf_counter()
     try:
-        with sigint_handler(interrupt), closing(
-                execute(specs, opts.workers, opts.scheduler, interrupt)) as results:
-            for res in results:
-                _record(manifest, layout, res)
-                if res.ok:
-                    summary.written += 1
-                else:
-                    summary.failed.append({"case": res.name, "error": res.error})
-                    say(f"\nfailed {res.name} (source {res.source}): {res.error}")
-                bar.update(1)
-    except KeyboardInterrupt:
-        summary.interrupted = True
+        run_tasks(source, plan, layout, manifest, opts, summary, say, abort, on_result,
+                  progress)
     finally:
-        bar.close()
-        summary.interrupted = summary.interrupted or interrupt.requested
         summary.seconds = time.perf_counter() - t_run
-        # ---- 7. consistent end state, whatever happened
-        _finish(dataset, layout, manifest, names, summary, reference)
-    summary.seconds = time.perf_counter() - t_start if not specs else summary.seconds
+        finish(source, setup, plan, layout, manifest, summary, say)
+    if summary.written == 0:
+        summary.seconds = time.perf_counter() - t_start
     return summary
 
-
-def _record(manifest: Manifest, layout: OutputLayout, res: TaskResult) -> None:
-    if res.ok:
-        files = layout.case_files(res.name)
-        entry = {"k": res.k, "source": res.source, "status": "written",
-                 "target_load_mm3": res.target_load_mm3, "start_load_mm3": res.start_load_mm3,
-                 "achieved_load_mm3": res.achieved_load_mm3,
-                 "achieved_voxels": res.achieved_voxels, "synthesis": res.synthesis,
-                 "operations": res.operations, "seconds": res.seconds, "worker_pid": res.pid,
-                 "files": [layout.rel(p) for p in files], "sizes": file_sizes(files)}
-    else:
-        entry = {"k": res.k, "source": res.source, "status": "failed", "error": res.error}
-    manifest.record(res.name, entry)
-
-
-def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
-            keep: set | frozenset = frozenset()) -> int:
-    """Delete temporaries and the files of every planned case that is not complete.
-
-    A case is complete when its manifest entry says ``written`` and each of its files
-    exists with the recorded size; otherwise its entry is dropped and its files deleted.
-    Synthesised-looking files (``*_lmix*``) of cases outside the plan are deleted too.
-
-    Returns
-    -------
-    int
-        Files deleted.
-    """
-    removed = layout.remove_temporaries()
-    planned = set(names)
-    changed = False
-    for name in names:
-        entry = manifest.cases.get(name)
-        files = layout.case_files(name)
-        ok = entry is not None and entry.get("status") == "written" and all(
-            p.exists() for p in files)
-        if ok and entry.get("sizes"):
-            ok = file_sizes(files) == entry["sizes"]
-        if ok:
-            continue
-        if entry is not None and entry.get("status") == "written":
-            del manifest.cases[name]
-            changed = True
-        for p in files:
-            if p.exists():
-                p.unlink()
-                removed += 1
-    for folder in (layout.images, layout.labels, layout.provenance):
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            name = _case_of(layout, folder, p.name)
-            if name and LMIX_PATTERN.search(name) and name not in planned and name not in keep:
-                p.unlink()
-                removed += 1
-    if changed:
-        manifest.save()
-    return removed
-
-
-def _case_of(layout: OutputLayout, folder: Path, filename: str) -> str | None:
-    """The case a file of imagesTr/labelsTr/provenance belongs to (None: not ours)."""
-    ending = ".json" if folder == layout.provenance else layout.file_ending
-    if filename.startswith(".") or not filename.endswith(ending):
-        return None
-    stem = filename[: -len(ending)]
-    if folder == layout.images:
-        base, _, channel = stem.rpartition("_")
-        return base if len(channel) == 4 and channel.isdigit() else None
-    return stem
-
-
-def _finish(dataset, layout, manifest, names, summary, reference) -> None:
-    """Clean-up, dataset.json, loads.png and the manifest's final state."""
-    cleanup(layout, manifest, names, keep=set(manifest.data.get("originals", {})))
-    written = manifest.written()
-    n_orig = len(manifest.data.get("originals", {}))
-    write_dataset_json(dataset, layout, n_orig + sum(1 for n in names if n in written),
-                       description="LesionMix augmented dataset (napari-lesionmix)")
-    done = sum(1 for n in names if n in written)
-    manifest.data["state"] = ("interrupted" if summary.interrupted else
-                              "complete" if done == len(names) else "incomplete")
-    manifest.data["failed"] = summary.failed
-    manifest.save()
-    try:
-        from .plot import plot_loads
-        targets = [written[n]["target_load_mm3"] for n in names if n in written]
-        achieved = [written[n]["achieved_load_mm3"] for n in names if n in written]
-        plot_loads(layout.plot, reference, targets, achieved,
-                   title=f"{layout.root.name}: {done} synthesised case(s)")
-    except Exception as exc:  # noqa: BLE001 - a plot never fails the run
-        print(f"warning: could not draw {layout.plot}: {exc}", file=sys.stderr)
-
-
-def default_workers() -> int:
-    """The machine's cores (``os.cpu_count()``; at least 1)."""
-    return max(os.cpu_count() or 1, 1)
-
-
-__all__ += ["cleanup", "default_workers", "load_recipe", "EXIT_OK", "EXIT_FAILED", "EXIT_INPUT",
-            "EXIT_INTERRUPTED"]

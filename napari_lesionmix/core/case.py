@@ -4,12 +4,11 @@ A :class:`Case` holds co-registered image channels (float32), a label map and th
 :class:`Geometry` they share, read from and written to files through
 :func:`read_image` and :func:`write_image`.
 
-The building blocks live in their own modules and are re-exported here, so
-``from napari_lesionmix.core.case import ...`` keeps working for all of them:
+The building blocks live in their own modules; import each name from its own:
 
 - :mod:`~napari_lesionmix.core.geometry`: :class:`Geometry` (array vs SimpleITK order);
 - :mod:`~napari_lesionmix.core.image_io`: :func:`read_image`, :func:`write_image`,
-  :func:`label_dtype`, ``IMAGE_SUFFIXES`` (format precision notes, DICOM, detached
+  :func:`label_dtype`, file names and suffixes (format precision notes, DICOM, detached
   headers);
 - :mod:`~napari_lesionmix.core.nifti_check`: truncated-file and NaN checks for NIfTI;
 - :mod:`~napari_lesionmix.core.validate`: checks on image and label values;
@@ -18,7 +17,6 @@ The building blocks live in their own modules and are re-exported here, so
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,47 +25,11 @@ import numpy as np
 
 from .errors import CaseError
 from .geometry import Geometry
-from .image_io import IMAGE_SUFFIXES, label_dtype, read_image, write_image
+from .image_io import cast_to, label_dtype, parallel_map, read_image, write_image
+from .io_utils import image_stem, split_channel
 from .validate import same_grid, unique_values, validate_image, validate_labels
 
-__all__ = [
-    "CaseError",
-    "Geometry",
-    "Case",
-    "read_image",
-    "write_image",
-    "label_dtype",
-    "IMAGE_SUFFIXES",
-]
-
-
-def _cast_to(array: np.ndarray, dtype: Any) -> np.ndarray:
-    """Cast to ``dtype``; for integer types round and clip to the type's range first."""
-    dt = np.dtype(dtype)
-    if array.dtype == dt:
-        return array
-    if dt.kind in "iu" and array.dtype.kind == "f":
-        info = np.iinfo(dt)
-        out = np.rint(array)
-        np.clip(out, info.min, info.max, out=out)
-        return out.astype(dt)
-    if dt.kind in "iu" and array.dtype.kind in "iu":
-        info = np.iinfo(dt)
-        return np.clip(array, info.min, info.max).astype(dt)
-    if dt.kind == "b":
-        return array != 0
-    return array.astype(dt)
-
-
-_CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
-
-
-def _stem(path: str | Path) -> str:
-    name = Path(path).name
-    for ext in IMAGE_SUFFIXES:
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return Path(name).stem if "." in name else name
+__all__ = ["Case"]
 
 
 # --------------------------------------------------------------------------------------
@@ -222,43 +184,42 @@ class Case:
                 )
             return arr, geom, dt
 
-        channels, dtypes = [], []
-        arr0, geom0, dt0 = load(image_paths[0])
-        for i, p in enumerate(image_paths):
-            if i == 0:
-                arr, geom, dt = arr0, geom0, dt0
-            else:
-                arr, geom, dt = load(p)
-                same_grid(arr0.shape, geom0, str(image_paths[0]), arr.shape, geom, str(p))
-            channels.append(validate_image(arr, str(p)))
-            dtypes.append(dt)
-        stacked = np.stack(channels) if len(channels) > 1 else channels[0][None]
-        del channels
+        # every file in its own thread (zlib-ng and numpy release the GIL), checked each
+        label_path = None if label_path is None else Path(label_path)
+        placement_path = None if placement_path is None else Path(placement_path)
+        jobs = [("image", p) for p in image_paths]
+        jobs += [("labels", label_path)] if label_path is not None else []
+        jobs += [("placement", placement_path)] if placement_path is not None else []
 
-        if label_path is not None:
-            label_path = Path(label_path)
-            larr, lgeom, _ = load(label_path)
-            same_grid(arr0.shape, geom0, str(image_paths[0]), larr.shape, lgeom, str(label_path))
-            labels = validate_labels(larr, str(label_path), allowed_labels)
-        else:
-            labels = np.zeros(arr0.shape, dtype=np.uint8)
+        def load_checked(job):
+            kind, p = job
+            arr, geom, dt = load(p)
+            if kind == "image":
+                arr = validate_image(arr, str(p))
+            elif kind == "labels":
+                arr = validate_labels(arr, str(p), allowed_labels)
+            elif arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                raise CaseError(f"{p}: placement mask holds NaN or Inf values")
+            return arr, geom, dt
 
-        placement = None
-        if placement_path is not None:
-            placement_path = Path(placement_path)
-            parr, pgeom, _ = load(placement_path)
-            same_grid(
-                arr0.shape, geom0, str(image_paths[0]), parr.shape, pgeom, str(placement_path)
-            )
-            if parr.dtype.kind == "f" and not np.all(np.isfinite(parr)):
-                raise CaseError(f"{placement_path}: placement mask holds NaN or Inf values")
-            placement = parr != 0
+        loaded = parallel_map(load_checked, jobs)
+        arr0, geom0, _ = loaded[0]
+        for (_, p), (arr, geom, _) in zip(jobs[1:], loaded[1:]):
+            same_grid(arr0.shape, geom0, str(image_paths[0]), arr.shape, geom, str(p))
+        n = len(image_paths)
+        dtypes = [dt for _, _, dt in loaded[:n]]
+        stacked = np.stack([a for a, _, _ in loaded[:n]]) if n > 1 else loaded[0][0][None]
+        labels = (loaded[n][0] if label_path is not None
+                  else np.zeros(arr0.shape, dtype=np.uint8))
+        placement = loaded[-1][0] != 0 if placement_path is not None else None
+        del loaded
 
         if name is None:
             if label_path is not None:
-                name = _stem(label_path)
+                name = image_stem(label_path)
             else:
-                name = _CHANNEL_SUFFIX.sub("", _stem(image_paths[0]))
+                stem = image_stem(image_paths[0])
+                name = (split_channel(stem) or (stem, 0))[0]
         return cls(
             channels=stacked,
             labels=labels,
@@ -423,23 +384,21 @@ class Case:
             for t in targets:
                 if t.exists():
                     raise FileExistsError(f"{t}: already exists; refusing to overwrite it")
-        for i, p in enumerate(image_paths):
-            arr = _cast_to(self.channels[i], self.image_dtypes[i])
-            write_image(arr, self.geometry, p, overwrite, compression_level=compression_level,
-                        tmp_dir=tmp_dir)
-        if label_path is not None:
-            lab = self.labels
-            if lab.size and lab.min() < 0:
-                raise CaseError(f"case {self.name!r}: negative label values cannot be written")
-            dt = label_dtype(int(lab.max()) if lab.size else 0)
-            write_image(
-                lab.astype(dt, copy=False),
-                self.geometry,
-                label_path,
-                overwrite,
-                compression_level=compression_level,
-                tmp_dir=tmp_dir,
-            )
+        if label_path is not None and self.labels.size and self.labels.min() < 0:
+            raise CaseError(f"case {self.name!r}: negative label values cannot be written")
+
+        def write_one(i: int) -> None:  # every file in its own thread (zlib-ng, numpy)
+            if i < len(image_paths):
+                arr = cast_to(self.channels[i], self.image_dtypes[i])
+                path = image_paths[i]
+            else:
+                lab = self.labels
+                arr = lab.astype(label_dtype(int(lab.max()) if lab.size else 0), copy=False)
+                path = label_path
+            write_image(arr, self.geometry, path, overwrite,
+                        compression_level=compression_level, tmp_dir=tmp_dir)
+
+        parallel_map(write_one, range(len(targets)))
 
     # -- helpers -----------------------------------------------------------------------
     def copy(self) -> Case:

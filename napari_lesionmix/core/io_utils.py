@@ -1,20 +1,164 @@
-"""Atomic file writing: write to a temporary name in the same folder, then rename.
+"""File names and atomic writes: the one home of both.
 
-A reader never sees a half-written file, and an interrupted write leaves only a
-temporary file (``.<name>.<random>.tmp``) that the next run can remove.
+Names
+    The image formats known by name (:data:`IMAGE_SUFFIXES`), a name's stem and
+    extension (:func:`split_ext`, :func:`image_stem`), nnU-Net's channel suffix
+    (``<case>_0000<ending>``: :func:`channel_file`, :func:`split_channel`) and the image
+    files of a folder (:func:`list_image_files`).
+Atomic writes
+    Write to a temporary name, then rename (:func:`atomic_path`): a reader never sees a
+    half-written file, and an interrupted write leaves only a temporary file
+    (``.<name>.<random>.tmp<ext>``, :func:`is_temporary`) that the next run can remove.
+    The file gets the mode a plain ``open`` would give it (0666 less the umask).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "TMP_SUFFIX",
+    "atomic_path",
+    "atomic_write_text",
+    "channel_file",
+    "file_mode",
+    "image_stem",
+    "is_temporary",
+    "label_files_of",
+    "list_image_files",
+    "split_channel",
+    "split_ext",
+]
+
+#: File name endings that ``read_image`` and ``write_image`` know by name.
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 TMP_SUFFIX = ".tmp"
+_OTHER_SUFFIXES = (".json", ".png", ".npz")
+_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 
 
+# ------------------------------------------------------------------------------ names
+def split_ext(name: str) -> tuple[str, str]:
+    """Split a file name into (stem, image extension).
+
+    Returns ``(name, "")`` when the extension is not one of :data:`IMAGE_SUFFIXES`.
+
+    Examples
+    --------
+    >>> split_ext("sub01_0000.nii.gz")
+    ('sub01_0000', '.nii.gz')
+    >>> split_ext("notes.txt")
+    ('notes.txt', '')
+    """
+    low = name.lower()
+    for ext in IMAGE_SUFFIXES:
+        if low.endswith(ext):
+            return name[: -len(ext)], name[-len(ext):]
+    return name, ""
+
+
+def image_stem(path: str | Path) -> str:
+    """A file's name without its image extension (else without its last suffix).
+
+    Examples
+    --------
+    >>> image_stem("/data/sub01.nii.gz"), image_stem("map.tif")
+    ('sub01', 'map')
+    """
+    name = Path(path).name
+    stem, ext = split_ext(name)
+    if ext:
+        return stem
+    return Path(name).stem if "." in name else name
+
+
+def channel_file(case: str, channel: int, ending: str) -> str:
+    """nnU-Net's image file name of one channel: ``<case>_<channel:04d><ending>``.
+
+    Examples
+    --------
+    >>> channel_file("sub01", 1, ".nii.gz")
+    'sub01_0001.nii.gz'
+    """
+    return f"{case}_{int(channel):04d}{ending}"
+
+
+def split_channel(stem: str) -> tuple[str, int] | None:
+    """``(case, channel)`` of a stem with nnU-Net's ``_XXXX`` suffix, else None.
+
+    Examples
+    --------
+    >>> split_channel("sub01_0002"), split_channel("sub01")
+    (('sub01', 2), None)
+    """
+    m = _CHANNEL.match(stem)
+    return (m["case"], int(m["channel"])) if m else None
+
+
+def list_image_files(folder: str | Path) -> list[Path]:
+    """The image files of a folder by name (:data:`IMAGE_SUFFIXES`), sorted.
+
+    Hidden and temporary files (:func:`is_temporary`) are left out; a missing folder
+    gives an empty list.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if split_ext(p.name)[1] and not p.name.startswith(".") and p.is_file())
+
+
+def label_files_of(folder: str | Path) -> list[Path]:
+    """The label files of a dataset folder, or the image files of any other folder.
+
+    An nnU-Net v2 raw dataset gives its ``labelsTr/`` files, a paired folder its
+    ``labels/`` files, any other folder its own image files (:func:`list_image_files`).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder does not exist or holds no image file (the message says which).
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    for sub in ("labelsTr", "labels"):
+        if (root / sub).is_dir():
+            root = root / sub
+            break
+    files = list_image_files(root)
+    if not files:
+        raise FileNotFoundError(f"{root}: holds no NIfTI, NRRD or MetaImage file")
+    return files
+
+
+# ------------------------------------------------------------------------------ modes
+_UMASK_LOCK = threading.Lock()
+
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open``: 0o666 less the process's umask."""
+    try:  # Linux: read it without changing it
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore (other threads wait on the lock)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+# ------------------------------------------------------------------------------ atomic
 @contextlib.contextmanager
 def atomic_path(path: str | Path, overwrite: bool = True,
                 tmp_dir: str | Path | None = None) -> Iterator[Path]:
@@ -22,7 +166,9 @@ def atomic_path(path: str | Path, overwrite: bool = True,
 
     The temporary name keeps the final file's extension before ``.tmp`` is added, so
     writers that choose a format by extension (SimpleITK) still work, e.g.
-    ``.case.nii.gz`` → ``.case.x1y2.tmp.nii.gz``.
+    ``.case.nii.gz`` → ``.case.x1y2.tmp.nii.gz``. The temporary file is created with the
+    mode a plain ``open`` would give (0666 less the umask), not ``mkstemp``'s 0600, so a
+    dataset written on a shared machine is readable by whom the umask allows.
 
     Parameters
     ----------
@@ -40,12 +186,14 @@ def atomic_path(path: str | Path, overwrite: bool = True,
     if not overwrite and path.exists():
         raise FileExistsError(f"{path}: already exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    name = path.name
-    stem, ext = _split_ext(name)
+    stem, ext = _split_any(path.name)
     folder = path.parent if tmp_dir is None else Path(tmp_dir)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{TMP_SUFFIX}{ext}", dir=folder)
-    os.close(fd)
+    try:
+        os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -57,10 +205,11 @@ def atomic_path(path: str | Path, overwrite: bool = True,
             tmp_path.unlink()
 
 
-def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp.write_text(text)
+def atomic_write_text(path: str | Path, text: str, overwrite: bool = True,
+                      tmp_dir: str | Path | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path, overwrite=overwrite, tmp_dir=tmp_dir) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def is_temporary(path: str | Path) -> bool:
@@ -69,8 +218,11 @@ def is_temporary(path: str | Path) -> bool:
     return name.startswith(".") and TMP_SUFFIX + "." in name + "." and ".tmp" in name
 
 
-def _split_ext(name: str) -> tuple[str, str]:
-    for ext in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".json", ".png", ".npz"):
+def _split_any(name: str) -> tuple[str, str]:
+    stem, ext = split_ext(name)
+    if ext:
+        return stem, ext
+    for ext in _OTHER_SUFFIXES:
         if name.lower().endswith(ext):
             return name[: -len(ext)], name[-len(ext):]
     stem, dot, ext = name.rpartition(".")

@@ -162,9 +162,10 @@ def cmd_remove_rejected(a) -> int:
               + (f"; {res.splits}" if res.splits else ""))
         for w in res.warnings:
             print(f"warning: {w}", file=sys.stderr)
-        if res.splits:
-            print("splits_final.json changed: install it again where nnU-Net reads it "
-                  "(its preprocessed folder) before training", file=sys.stderr)
+        if res.splits and "unchanged" not in res.splits:
+            print(f"splits_final.json changed: if nnU-Net has planned this dataset, run "
+                  f"`lesionmix splits {review.root} --install --overwrite` before training",
+                  file=sys.stderr)
     if not a.dry_run and any(r.plan.cases for r in results):
         print(f"check it: lesionmix verify {review.root}")
     return EXIT_OK

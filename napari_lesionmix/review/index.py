@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ..batch.dataset import DatasetError, open_dataset
-from ..batch.export import LMIX_PATTERN, Manifest, OutputLayout
+from ..batch.layout import LMIX_PATTERN, OutputLayout
+from ..batch.manifest import Manifest
 from ..batch.prepare import resolve_classes
 from ..core.case import Case
 from ..core.errors import CaseError

@@ -12,7 +12,8 @@ How it survives an interruption: the plan (cases and files) is written first to
    ``lesionmix verify`` refuse it rather than train on a rejected case);
 2. the manifest, rewritten atomically;
 3. ``dataset.json``, numTraining counted from the files on disk, rewritten atomically;
-4. ``splits_final.json``, rewritten atomically;
+4. ``splits_final.json``, made again by the run's grouping rule for the cases left (or,
+   without a manifest, with the removed cases dropped from each fold), atomically;
 5. the plan file is deleted: done.
 
 Run again after an interruption, the command finds the plan file and completes that
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..batch.export import OutputLayout, list_output_cases
+from ..batch.layout import OutputLayout, list_output_cases
+from ..batch.splits import SplitError, grouped_splits
 from ..core.io_utils import atomic_write_text
 from .decisions import DecisionStore
 from .index import ReviewDataset
@@ -171,19 +173,46 @@ def _update_dataset_json(root: Path) -> tuple:
 
 
 def _update_splits(root: Path, removed: set) -> tuple[str, list]:
-    """Drop the removed cases from every fold of splits_final.json."""
+    """splits_final.json for the cases left.
+
+    With a manifest the split is made again by the run's own rule (folds over the
+    original cases left, each synthesised case training only with its source); a
+    synthesised case whose original was removed trains in every fold (no fold validates on
+    its source, so it cannot leak). Without a manifest the removed cases are dropped from
+    every fold of the existing file. When no split without leaks is left (fewer than two
+    originals), the file is removed, as ``lesionmix generate`` does, and the reason given.
+    """
     path = root / SPLITS_FILE
     if not path.exists():
         return "", []
-    folds = json.loads(path.read_text())
-    warnings = []
-    new = [{**fold, **{k: [c for c in fold.get(k, []) if c not in removed]
-                       for k in ("train", "val")}} for fold in folds]
-    for i, fold in enumerate(new):
-        if not fold["val"]:
-            warnings.append(f"{path}: fold {i} has no validation case left; make the splits "
-                            "again before training")
-    if new != folds:
+    manifest_path = root / "manifest.json"
+    if manifest_path.exists():
+        data = json.loads(manifest_path.read_text())
+        originals = list(data.get("originals", {}))
+        written = {n: e["source"] for n, e in data.get("cases", {}).items()
+                   if e.get("status") == "written"}
+        orphans = sorted(n for n, src in written.items() if src not in originals)
+        try:
+            new = grouped_splits(originals, {n: s for n, s in written.items()
+                                             if n not in orphans})
+        except SplitError as exc:
+            path.unlink()
+            return f"{path.name} removed: {exc}", [
+                f"{path.name}: no split without leaks is left ({exc}); nnU-Net would split "
+                "at random, so train on fold 'all' or add cases"]
+        for fold in new:
+            fold["train"] = sorted(fold["train"] + orphans)
+        note = (f"{path.name}: made again over {len(originals)} original case(s) in "
+                f"{len(new)} folds" + (f"; {len(orphans)} case(s) whose original was removed "
+                                       "train in every fold" if orphans else ""))
+    else:
+        folds = json.loads(path.read_text())
+        new = [{**fold, **{k: [c for c in fold.get(k, []) if c not in removed]
+                           for k in ("train", "val")}} for fold in folds]
+        note = f"{path.name}: removed cases dropped from {len(new)} fold(s)"
+    warnings = [f"{path}: fold {i} has no validation case left; make the splits again "
+                "before training" for i, fold in enumerate(new) if not fold["val"]]
+    if new != json.loads(path.read_text()):
         atomic_write_text(path, json.dumps(new, indent=1) + "\n")
-        return f"{path.name}: removed cases dropped from {len(new)} fold(s)", warnings
+        return note, warnings
     return f"{path.name}: unchanged", warnings

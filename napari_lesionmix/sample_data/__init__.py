@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.io_utils import channel_file
+
 __all__ = ["SAMPLES", "load_sample", "sample_dir", "sample_paths"]
 
 _HERE = Path(__file__).resolve().parent
@@ -85,7 +87,7 @@ def sample_paths(name: str) -> list[tuple[list[Path], Path]]:
         if label.name.startswith("."):  # leftover temporary file
             continue
         case = label.name[: -len(ending)]
-        images = [folder / "imagesTr" / f"{case}_{c:04d}{ending}" for c in range(n_channels)]
+        images = [folder / "imagesTr" / channel_file(case, c, ending) for c in range(n_channels)]
         missing = [str(p) for p in images if not p.exists()]
         if missing:
             raise FileNotFoundError(f"{folder}: case {case} has no image {missing[0]}")

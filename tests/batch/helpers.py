@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_lesionmix.core.case import Geometry
+from napari_lesionmix.core.geometry import Geometry
 from tests.conftest import blob_case
 
 

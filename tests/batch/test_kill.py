@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 import napari_lesionmix
-from napari_lesionmix.batch.export import Manifest, verify_output
-from napari_lesionmix.batch.runner import GenerateOptions, generate
-from napari_lesionmix.core.case import read_image
+from napari_lesionmix.batch.manifest import Manifest
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
+from napari_lesionmix.batch.verify import verify_output
+from napari_lesionmix.core.image_io import read_image
 from tests.batch.helpers import make_nnunet
 
 N = 30

@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from napari_lesionmix.batch.runner import GenerateOptions, generate
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
 from tests.batch.helpers import make_nnunet
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nnunetv2") is None,

@@ -9,13 +9,18 @@ import numpy as np
 import pytest
 
 from napari_lesionmix.batch.dataset import open_dataset
-from napari_lesionmix.batch.export import Manifest, output_name, verify_output
+from napari_lesionmix.batch.layout import output_name
+from napari_lesionmix.batch.manifest import Manifest
+from napari_lesionmix.batch.options import GenerateOptions, RunError
 from napari_lesionmix.batch.prepare import prepare
-from napari_lesionmix.batch.runner import GenerateOptions, RunError, generate
+from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.batch.tasks import PLAN_FILE
-from napari_lesionmix.core.case import Case, read_image
+from napari_lesionmix.batch.verify import verify_output
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
-from napari_lesionmix.core.mix import Provenance, case_seeds
+from napari_lesionmix.core.mix import case_seeds
+from napari_lesionmix.core.provenance import Provenance
 from napari_lesionmix.core.recipe import Recipe
 from tests.batch.helpers import make_nnunet
 

@@ -9,13 +9,10 @@ import pytest
 
 from napari_lesionmix.core import case as case_mod
 from napari_lesionmix.core import errors, geometry, image_io, nifti_check, validate
-from napari_lesionmix.core.case import (
-    Case,
-    CaseError,
-    Geometry,
-    label_dtype,
-    read_image,
-)
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.errors import CaseError
+from napari_lesionmix.core.geometry import Geometry
+from napari_lesionmix.core.image_io import label_dtype, read_image
 from tests.core.image_helpers import (
     assert_geometry_close,
     lps_geometry,

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 from napari_lesionmix.core.lesions import (
     BankError,
     LesionBank,
@@ -111,3 +112,27 @@ def test_reference_loads_include_lesion_free_cases(tmp_path):
     assert loads == {"empty": 0.0, "full": lesion_load(full.labels, [1])[0]}
     bank.save(tmp_path / "b.npz")
     assert LesionBank.load(tmp_path / "b.npz").loads_by_case() == loads
+
+
+def test_sizes_and_centroids_equal_scipys_measurements():
+    """find_lesions measures each component in its own box; the figures are scipy's
+    (sum_labels, center_of_mass) over the whole volume, to the last bit."""
+    from scipy import ndimage as ndi
+
+    from napari_lesionmix.core.lesions import structure
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for trial in range(30):
+        shape = tuple(int(x) for x in rng.integers(5, 50, size=int(rng.integers(2, 4))))
+        lab = (ndi.gaussian_filter(rng.random(shape), 1.5) > 0.55).astype(np.uint8)
+        lab[rng.random(shape) > 0.97] = 2
+        conn = "full" if trial % 2 else "face"
+        for les in find_lesions(lab, [1, 2], min_voxels=3, connectivity=conn):
+            binary = lab == les.label
+            comp, _ = ndi.label(binary, structure=structure(lab.ndim, conn))
+            assert les.voxels == int(ndi.sum_labels(binary, comp, les.component))
+            assert les.centroid == tuple(float(c) for c in
+                                         ndi.center_of_mass(binary, comp, les.component))
+            checked += 1
+    assert checked > 500

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 from napari_lesionmix.core.likelihood import LikelihoodError, LikelihoodMap
 from tests.conftest import blob_case
 
@@ -150,7 +151,7 @@ def test_all_zero_map_is_an_error():
 
 
 def test_from_label_files_matches_from_cases(tmp_path):
-    from napari_lesionmix.core.case import write_image
+    from napari_lesionmix.core.image_io import write_image
     cases = [blob_case(seed=s, name=f"c{s}") for s in range(3)]
     paths = []
     for c in cases:
@@ -165,7 +166,7 @@ def test_from_label_files_matches_from_cases(tmp_path):
 
 
 def test_floor_from_label_files_covers_the_grid(tmp_path):
-    from napari_lesionmix.core.case import write_image
+    from napari_lesionmix.core.image_io import write_image
     lab = np.zeros((6, 6, 6), np.uint8)
     lab[3, 3, 3] = 1
     p = tmp_path / "l.nii.gz"

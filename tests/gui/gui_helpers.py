@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_lesionmix._layers import layer_kwargs
-from napari_lesionmix.core.case import Case, Geometry
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.geometry import Geometry
 
 MANIFEST = Path(__file__).resolve().parents[2] / "napari_lesionmix" / "napari.yaml"
 

@@ -9,7 +9,8 @@ import SimpleITK as sitk
 from napari_lesionmix._layers import GEOMETRY_KEY, looks_like_labels
 from napari_lesionmix._reader import napari_get_reader, read_layer_data
 from napari_lesionmix._writer import write_image_layer, write_labels_layer
-from napari_lesionmix.core.case import Geometry, read_image, write_image
+from napari_lesionmix.core.geometry import Geometry
+from napari_lesionmix.core.image_io import read_image, write_image
 
 GEOM = Geometry((0.75, 0.8, 2.5), (-120.5, 30.25, 10.0), (1, 0, 0, 0, -1, 0, 0, 0, 1))
 FORMATS = [".nii.gz", ".nrrd", ".mha"]

@@ -10,7 +10,7 @@ from napari_lesionmix._layers import ROLE_KEY
 from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.case_dock import CaseDock
 from napari_lesionmix._widgets.likelihood_dock import LikelihoodDock
-from napari_lesionmix.core.case import write_image
+from napari_lesionmix.core.image_io import write_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
 
 SPACING = (0.8, 0.8, 2.0)

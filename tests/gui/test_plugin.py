@@ -7,7 +7,8 @@ import pytest
 from gui_helpers import MANIFEST
 
 from napari_lesionmix._layers import GEOMETRY_KEY
-from napari_lesionmix.core.case import Geometry, write_image
+from napari_lesionmix.core.geometry import Geometry
+from napari_lesionmix.core.image_io import write_image
 
 
 def test_manifest_is_valid():

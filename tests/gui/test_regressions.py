@@ -16,7 +16,7 @@ from napari_lesionmix._widgets.augment_dock import AugmentDock
 from napari_lesionmix._widgets.case_dock import CaseDock
 from napari_lesionmix._widgets.likelihood_dock import LikelihoodDock
 from napari_lesionmix._widgets.synth_dock import SynthDock
-from napari_lesionmix.batch.export import Manifest
+from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.core.recipe import Recipe
 
 pytestmark = pytest.mark.gui

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,12 @@ from qtpy.QtCore import Qt
 from napari_lesionmix._reader import read_layer_data
 from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.synth_dock import SynthDock
-from napari_lesionmix.batch.export import Manifest, verify_output
-from napari_lesionmix.batch.runner import GenerateOptions, generate
-from napari_lesionmix.core.case import Case, read_image
+from napari_lesionmix.batch.manifest import Manifest
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
+from napari_lesionmix.batch.verify import verify_output
+from napari_lesionmix.core.case import Case
+from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.lesions import LesionBank, lesion_load
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.mix import case_seeds, synthesize
@@ -73,7 +75,7 @@ def test_changing_the_distribution_updates_the_recipe(dock):
     assert st.recipe.seed == 42
 
 
-def test_synthesise_one_adds_layers_with_the_provenance_load(dock, qtbot):
+def test_synthesize_one_adds_layers_with_the_provenance_load(dock, qtbot):
     st = dock.state
     load0 = dock.case_load()
     dock.form.combo.setCurrentText("fixed")
@@ -128,26 +130,36 @@ def test_export_writes_a_trainable_dataset(dock, qtbot, tmp_path):
 
 
 def test_cancel_stops_after_the_current_case(dock, qtbot, tmp_path):
-    out = tmp_path / "out"
+    """The user clicks Cancel while case 0 is being recorded. Case 1 is then in progress
+    (computed, its files being written in the background): it completes, case 2 never
+    starts, and the output holds exactly the complete cases."""
+    import threading
 
-    def after_case(k, name):
-        if k == 0:  # the user presses Cancel while case 0 is being finished
-            deadline = time.time() + 5
-            while dock.export_worker is None and time.time() < deadline:
-                time.sleep(0.01)
-            dock.export_worker.quit()
+    out = tmp_path / "out"
+    reached, clicked = threading.Event(), threading.Event()
+
+    def after_case(k, name):  # in the worker: hold case 0 until Cancel was clicked
+        if k == 0:
+            reached.set()
+            clicked.wait(30)
 
     dock.export(out, n=3, after_case=after_case)
+    qtbot.waitUntil(reached.is_set, timeout=120000)
+    qtbot.mouseClick(dock.cancel_btn, Qt.MouseButton.LeftButton)
+    clicked.set()
     wait_done(qtbot, dock, 120000)
+    qtbot.waitUntil(lambda: dock.export_worker is None)  # the dock's own 'finished' slot
     manifest = Manifest.load(out / "manifest.json")
     assert manifest.data["state"] == "interrupted"
-    assert sorted(manifest.written()) == ["labels_lmix0000"]
+    assert sorted(manifest.written()) == ["labels_lmix0000", "labels_lmix0001"]
     on_disk = sorted(p.name for p in (out / "labelsTr").iterdir())
-    assert on_disk == ["labels.nii.gz", "labels_lmix0000.nii.gz"]
-    assert sorted(p.name for p in (out / "provenance").iterdir()) == ["labels_lmix0000.json"]
+    assert on_disk == ["labels.nii.gz", "labels_lmix0000.nii.gz", "labels_lmix0001.nii.gz"]
+    assert sorted(p.name for p in (out / "provenance").iterdir()) == [
+        "labels_lmix0000.json", "labels_lmix0001.json"]
+    assert "interrupted" in dock.status.text() and dock.last_export.interrupted
     assert _no_temporaries(out) == []
     assert verify_output(out)[1] == []
-    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 2
+    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 3
 
 
 def test_recipe_save_and_load_round_trip(dock, tmp_path, notes):
@@ -186,7 +198,7 @@ def test_unwritable_output_notifies_and_writes_nothing(dock, tmp_path, notes):
 
 
 def test_reference_from_a_folder_becomes_the_recipe_reference(dock, qtbot, tmp_path):
-    from napari_lesionmix.core.case import write_image
+    from napari_lesionmix.core.image_io import write_image
 
     folder = tmp_path / "labels"
     expected = []

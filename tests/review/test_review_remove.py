@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from napari_lesionmix.batch.export import verify_output
+from napari_lesionmix.batch.verify import verify_output
 from napari_lesionmix.core import io_utils
 from napari_lesionmix.review import remove as remove_mod
 from napari_lesionmix.review.decisions import DecisionStore, case_fingerprint
@@ -28,12 +28,21 @@ def _decide(root, decisions: dict, reviewer="alice"):
                      case_fingerprint(row.image_paths, row.label_path))
 
 
-def _splits(root) -> list:
-    """An nnU-Net v2 splits_final.json of two folds over the dataset's cases."""
-    names = ReviewDataset.open(root).names
-    folds = [{"train": names[:8], "val": names[8:]}, {"train": names[4:], "val": names[:4]}]
-    (root / "splits_final.json").write_text(json.dumps(folds))
-    return folds
+def _leak_free(root, folds) -> None:
+    """Every fold validates on original cases only, no synthesised case trains where its
+    source is validated on, every original is in every fold, every case on disk trains
+    somewhere and nothing else is named."""
+    manifest = json.loads((root / "manifest.json").read_text())
+    originals, cases = set(manifest["originals"]), manifest["cases"]
+    on_disk = set(ReviewDataset.open(root).names)
+    for fold in folds:
+        assert set(fold["val"]) <= originals and fold["val"]
+        assert originals <= set(fold["train"]) | set(fold["val"]) <= on_disk
+        assert not set(fold["train"]) & set(fold["val"])
+        for name in fold["train"]:
+            if name in cases:
+                assert cases[name]["source"] not in fold["val"], (name, fold)
+    assert set().union(*(fold["train"] for fold in folds)) == on_disk
 
 
 def _state(root) -> dict:
@@ -51,7 +60,7 @@ def _state(root) -> dict:
 
 
 def test_remove_rejected_keeps_the_dataset_consistent(export):
-    folds = _splits(export)
+    _leak_free(export, json.loads((export / "splits_final.json").read_text()))
     _decide(export, {REJECT[0]: "reject", REJECT[1]: "reject", "brain01_lmix0000": "flag",
                      "brain02_lmix0001": "accept"})
     before = _state(export)
@@ -67,9 +76,9 @@ def test_remove_rejected_keeps_the_dataset_consistent(export):
                                                  for n in REJECT)]
     assert REJECT[0] not in after["cases"] and REJECT[1] not in after["originals"]
     assert after["removed"] == sorted(REJECT) and after["num"] == 10
-    for old, new in zip(folds, after["splits"]):
-        assert new["train"] == [c for c in old["train"] if c not in REJECT]
-        assert new["val"] == [c for c in old["val"] if c not in REJECT]
+    _leak_free(export, after["splits"])
+    # brain06 (an original) is gone: its variant trains in every fold
+    assert all("brain06_lmix0005" in fold["train"] for fold in after["splits"])
     removed = json.loads((export / "manifest.json").read_text())["removed"][REJECT[0]]
     assert (removed["reviewer"], removed["note"], removed["was"]) == \
         ("alice", f"note {REJECT[0]}", "cases")
@@ -105,7 +114,6 @@ def _interrupt_at(monkeypatch, k: int):
 
 @pytest.mark.slow
 def test_an_interrupted_removal_is_finished_by_running_again(export, tmp_path, monkeypatch):
-    _splits(export)
     _decide(export, {n: "reject" for n in REJECT})
     clean = Path(shutil.copytree(export, tmp_path / "clean"))
     remove_rejected(clean)
@@ -133,6 +141,31 @@ def test_an_interrupted_removal_is_finished_by_running_again(export, tmp_path, m
         with pytest.raises(KeyboardInterrupt):
             remove_rejected(ds)
     assert verify_output(ds)[1]
+
+
+def test_without_a_manifest_removed_cases_leave_each_fold(export):
+    folds = json.loads((export / "splits_final.json").read_text())
+    _decide(export, {n: "reject" for n in REJECT})
+    (export / "manifest.json").unlink()
+    for p in (export / "provenance").iterdir():  # a plain nnU-Net dataset with a split
+        p.unlink()
+    (res,) = remove_rejected(export)
+    assert res.num_training == (12, 10)
+    new = json.loads((export / "splits_final.json").read_text())
+    for old, fold in zip(folds, new):
+        assert fold["train"] == [c for c in old["train"] if c not in REJECT]
+        assert fold["val"] == [c for c in old["val"] if c not in REJECT]
+    assert verify_output(export) == (10, [])
+
+
+def test_too_few_originals_left_removes_the_split_and_says_so(export):
+    keep = "brain01"
+    _decide(export, {n: "reject" for n in ReviewDataset.open(export).names
+                     if n != keep and "_lmix" not in n})
+    (res,) = remove_rejected(export)
+    assert not (export / "splits_final.json").exists()
+    assert "removed" in res.splits and any("fold 'all'" in w for w in res.warnings)
+    assert verify_output(export)[1] == []
 
 
 def test_stale_and_flagged_cases_are_not_removed(export):

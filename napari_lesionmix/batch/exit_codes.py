@@ -1,0 +1,8 @@
+"""Exit codes of ``lesionmix`` (the one place they are defined)."""
+
+EXIT_OK = 0  #: every planned case written (verify: no problem found)
+EXIT_FAILED = 1  #: some cases failed (verify: problems found; stats: bad cases)
+EXIT_INPUT = 2  #: bad input or options; nothing was written
+EXIT_INTERRUPTED = 130  #: stopped by Ctrl-C (or the plugin's Cancel)
+
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_INPUT", "EXIT_INTERRUPTED"]

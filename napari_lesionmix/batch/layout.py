@@ -1,0 +1,252 @@
+"""The output: an nnU-Net v2 raw dataset folder, its file names and its dataset.json.
+
+Layout of ``OUTPUT``::
+
+    dataset.json                 nnU-Net's: channel_names, labels, numTraining, file_ending
+    imagesTr/<case>_0000<ending> one file per channel
+    labelsTr/<case><ending>
+    provenance/<case>.json       one sidecar per synthesised case (nnU-Net ignores it)
+    manifest.json                the run: recipe, seed, versions, one entry per case
+    splits_final.json            5-fold split grouped by source case (see ``splits``)
+    loads.png                    reference, target and achieved lesion loads
+    .lesionmix/                  shared with the workers: bank.npz, likelihood.nii.gz,
+                                 plan.json; tmp/ holds files being written
+
+Synthesised cases are named ``<source>_lmix<NNNN>`` (``NNNN``: the output index,
+zero-padded to at least 4 digits). Every file is written under a temporary name in
+``.lesionmix/tmp`` and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.io_utils import (
+    atomic_write_text,
+    channel_file,
+    is_temporary,
+    split_channel,
+)
+
+__all__ = [
+    "LMIX_PATTERN",
+    "NNUNET_ENDINGS",
+    "OWNED",
+    "OutputLayout",
+    "case_of_file",
+    "list_output_cases",
+    "output_name",
+    "write_dataset_json",
+]
+
+#: top-level entries of OUTPUT that a run creates (what --overwrite removes)
+OWNED = ("imagesTr", "labelsTr", "provenance", ".lesionmix", "dataset.json", "manifest.json",
+         "splits_final.json", "loads.png")
+LMIX_PATTERN = re.compile(r"_lmix\d{4,}$")
+#: file endings nnU-Net v2's SimpleITK reader takes; other inputs are written as .nii.gz
+NNUNET_ENDINGS = (".nii.gz", ".nrrd", ".mha")
+
+
+def output_name(source: str, k: int, n: int) -> str:
+    """Name of output ``k`` of ``n``: ``<source>_lmix<k>`` with ``k`` padded to 4+ digits.
+
+    Examples
+    --------
+    >>> output_name("sub01", 3, 10)
+    'sub01_lmix0003'
+    >>> output_name("sub01", 3, 20000)
+    'sub01_lmix00003'
+    """
+    width = max(4, len(str(max(n - 1, 0))))
+    return f"{source}_lmix{k:0{width}d}"
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Paths inside an output dataset folder.
+
+    Parameters
+    ----------
+    root : Path
+        The output folder.
+    file_ending : str
+        e.g. ``".nii.gz"``.
+    n_channels : int
+    """
+
+    root: Path
+    file_ending: str = ".nii.gz"
+    n_channels: int = 1
+
+    @property
+    def images(self) -> Path:
+        return self.root / "imagesTr"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labelsTr"
+
+    @property
+    def provenance(self) -> Path:
+        return self.root / "provenance"
+
+    @property
+    def work(self) -> Path:
+        return self.root / ".lesionmix"
+
+    @property
+    def tmp(self) -> Path:
+        """Where files are written before being renamed into place: a killed run leaves
+        its temporaries here, never in ``imagesTr``/``labelsTr`` where nnU-Net looks."""
+        return self.work / "tmp"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def dataset_json(self) -> Path:
+        return self.root / "dataset.json"
+
+    @property
+    def splits(self) -> Path:
+        return self.root / "splits_final.json"
+
+    @property
+    def plot(self) -> Path:
+        return self.root / "loads.png"
+
+    def image_paths(self, name: str) -> list[Path]:
+        """The channel files of case ``name``."""
+        return [self.images / channel_file(name, c, self.file_ending)
+                for c in range(self.n_channels)]
+
+    def label_path(self, name: str) -> Path:
+        return self.labels / f"{name}{self.file_ending}"
+
+    def provenance_path(self, name: str) -> Path:
+        return self.provenance / f"{name}.json"
+
+    def case_files(self, name: str, synthesized: bool = True) -> list[Path]:
+        """Every file of a case, in the order they are renamed into place."""
+        files = self.image_paths(name) + [self.label_path(name)]
+        if synthesized:
+            files.append(self.provenance_path(name))
+        return files
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the root, with forward slashes."""
+        return Path(path).relative_to(self.root).as_posix()
+
+    def has_files(self) -> bool:
+        """True if the output folder exists and holds anything."""
+        return self.root.is_dir() and any(self.root.iterdir())
+
+    def temporaries(self) -> list[Path]:
+        """Leftover temporary files (from ``atomic_path``) anywhere in the output."""
+        out = []
+        for folder in (self.root, self.images, self.labels, self.provenance, self.work,
+                       self.tmp):
+            if folder.is_dir():
+                out += [p for p in folder.iterdir() if p.is_file() and is_temporary(p)]
+        return sorted(out)
+
+    def remove_temporaries(self) -> int:
+        """Delete leftover temporary files; return how many."""
+        tmps = self.temporaries()
+        for p in tmps:
+            p.unlink(missing_ok=True)
+        return len(tmps)
+
+    def remove_owned(self) -> list[str]:
+        """Delete everything a run creates (see ``OWNED``); return what was removed."""
+        removed = []
+        for name in OWNED:
+            p = self.root / name
+            if p.is_dir():
+                shutil.rmtree(p)
+                removed.append(name + "/")
+            elif p.exists():
+                p.unlink()
+                removed.append(name)
+        return removed
+
+    def make_folders(self) -> None:
+        """Create imagesTr/, labelsTr/, provenance/ and .lesionmix/tmp/."""
+        for d in (self.images, self.labels, self.provenance, self.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def case_of_file(layout: OutputLayout, folder: Path, filename: str) -> str | None:
+    """The case a file of imagesTr/labelsTr/provenance belongs to (None: not ours)."""
+    ending = ".json" if folder == layout.provenance else layout.file_ending
+    if filename.startswith(".") or not filename.endswith(ending):
+        return None
+    stem = filename[: -len(ending)]
+    if folder == layout.images:
+        found = split_channel(stem)
+        return found[0] if found else None
+    return stem
+
+
+def list_output_cases(layout: OutputLayout) -> tuple[dict, list[str]]:
+    """Cases of an output dataset by file name, as nnU-Net finds them.
+
+    Returns
+    -------
+    cases : dict
+        name → (image paths by channel index, label path or None).
+    problems : list of str
+        Hidden or temporary files in imagesTr/labelsTr, files of another ending, images
+        without the channel suffix.
+    """
+    problems, cases = [], {}
+    ending = layout.file_ending
+    for folder in (layout.images, layout.labels):
+        if not folder.is_dir():
+            problems.append(f"{folder}: missing folder")
+            continue
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith(".") or is_temporary(p):
+                problems.append(f"{p}: hidden or temporary file (nnU-Net would read it)")
+                continue
+            if not p.name.endswith(ending):
+                problems.append(f"{p}: does not end in the dataset's file_ending {ending}")
+                continue
+            stem = p.name[: -len(ending)]
+            if folder == layout.images:
+                found = split_channel(stem)
+                if found is None:
+                    problems.append(f"{p}: image name lacks the _XXXX channel suffix")
+                    continue
+                cases.setdefault(found[0], ({}, None))[0][found[1]] = p
+            else:
+                imgs = cases.get(stem, ({}, None))[0]
+                cases[stem] = (imgs, p)
+    return cases, problems
+
+
+def write_dataset_json(layout: OutputLayout, channel_names: dict, labels: dict,
+                       num_training: int, meta: dict | None = None,
+                       description: str = "") -> dict:
+    """Write the output's ``dataset.json`` (atomically) and return it.
+
+    Fields of the input's dataset.json (``meta``: name, licence, ...) are kept except
+    those nnU-Net derives from the files; ``numTraining`` is the number of complete cases.
+    """
+    out = {k: v for k, v in (meta or {}).items()
+           if k not in ("dataset", "numTest", "training", "test", "modality")}
+    out["channel_names"] = dict(channel_names)
+    out["labels"] = dict(sorted(labels.items(), key=lambda kv: kv[1]))
+    out["numTraining"] = int(num_training)
+    out["file_ending"] = layout.file_ending
+    if description:
+        out["description"] = description
+    atomic_write_text(layout.dataset_json, json.dumps(out, indent=2) + "\n",
+                      tmp_dir=layout.tmp)
+    return out
+
