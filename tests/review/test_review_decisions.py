@@ -102,3 +102,14 @@ def test_regenerated_case_makes_old_decision_stale(export):
     v = store.verdicts(fps)[row.name]
     assert v.stale and v.effective == ""
     assert qa_state(review, store).cases_with("reject") == []
+
+
+def test_reviewer_files_follow_the_umask(tmp_path):
+    """Other reviewers must be able to read a reviewer's file (shared group folders)."""
+    old = os.umask(0o002)
+    try:
+        store = DecisionStore(tmp_path, "alice")
+        store.decide("c1", "accept")
+    finally:
+        os.umask(old)
+    assert store.path.stat().st_mode & 0o777 == 0o664
