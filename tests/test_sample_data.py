@@ -11,6 +11,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from napari_lesionmix.core.recipe import DATASET_RECIPE_FILE
 from napari_lesionmix.sample_data import load_sample, make, sample_dir, sample_paths
 
 N_CASES = {"brain_mr": 6, "liver_ct": 4}
@@ -53,7 +54,7 @@ def test_bundled_files_exist_in_nnunet_layout(name):
 
 @pytest.mark.parametrize("name", sorted(N_CASES))
 def test_each_sample_ships_the_recipe_its_generator_writes(name):
-    shipped = json.loads((sample_dir(name) / make.RECIPE_FILE).read_text())
+    shipped = json.loads((sample_dir(name) / DATASET_RECIPE_FILE).read_text())
     assert shipped == make.sample_recipe(name.split("_")[0]).to_dict()
 
 
@@ -157,8 +158,8 @@ def test_liver_generation_is_deterministic(tmp_path):
     bundled = _read(sample_paths("liver_ct")[0][1])[1]
     again = _read(tmp_path / "a" / "liver_ct" / "labelsTr" / "liver01.nii.gz")[1]
     assert (bundled == again).mean() > 0.999
-    recipe = tmp_path / "a" / "liver_ct" / make.RECIPE_FILE
-    assert recipe.read_text() == (sample_dir("liver_ct") / make.RECIPE_FILE).read_text()
+    recipe = tmp_path / "a" / "liver_ct" / DATASET_RECIPE_FILE
+    assert recipe.read_text() == (sample_dir("liver_ct") / DATASET_RECIPE_FILE).read_text()
     assert make.main(["liver", "--n", "1", "--seed", "5", "--out", str(tmp_path / "c")]) == 0
     c = _read(tmp_path / "c" / "liver_ct" / "imagesTr" / "liver01_0000.nii.gz")[1]
     assert not np.array_equal(a, c)
@@ -194,7 +195,7 @@ def test_brain_one_mm_on_demand(tmp_path):
     assert (lbl == 1).sum() > 0 and not (lbl[arr == 0] > 0).any()
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["numTraining"] == 1 and meta["labels"] == {"background": 0, "lesion": 1}
-    assert (folder / make.RECIPE_FILE).is_file()
+    assert (folder / DATASET_RECIPE_FILE).is_file()
 
 
 @pytest.mark.slow

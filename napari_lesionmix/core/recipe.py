@@ -85,6 +85,17 @@ class RecipeError(ValueError):
     """A recipe field is unknown or holds a bad value. The message names the field."""
 
 
+#: the recipe a dataset folder may ship beside its dataset.json; the plugin adopts it when
+#: the dataset's layers are chosen and the command line reads it when no --recipe is given
+DATASET_RECIPE_FILE = "lesionmix_recipe.json"
+
+
+def dataset_recipe_path(folder: str | Path) -> Path | None:
+    """``folder/lesionmix_recipe.json`` if ``folder`` is a directory that ships one."""
+    path = Path(folder) / DATASET_RECIPE_FILE
+    return path if Path(folder).is_dir() and path.is_file() else None
+
+
 def _range(name: str, value: Any) -> tuple:
     lo, hi = BOUNDS[name]
     if not isinstance(value, (list, tuple)) or len(value) != 2:

@@ -39,6 +39,7 @@ from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
 from napari_lesionmix.core.io_utils import atomic_path, atomic_write_text, channel_file
+from napari_lesionmix.core.recipe import DATASET_RECIPE_FILE, Recipe
 
 HERE = Path(__file__).resolve().parent
 BRAIN_DIR = "brain_mr"
@@ -542,15 +543,12 @@ SAMPLE_RECIPES = {
     "brain": {"lesion_classes": [1], "likelihood": {"sigma_mm": 4.0}},
     "liver": {"lesion_classes": [2], "organ_label": 1, "likelihood": {"floor": 0.0}},
 }
-RECIPE_FILE = "lesionmix_recipe.json"
 
 
 def sample_recipe(kind: str):
     """The recipe that fits a sample dataset (what its ``lesionmix_recipe.json`` holds):
     the brain's lesion class 1 with a 4 mm smoothed map; the liver's tumour class 2 with
     the liver as the organ label (organ-style map, tumours placed inside the liver)."""
-    from napari_lesionmix.core.recipe import Recipe
-
     return Recipe.from_dict(SAMPLE_RECIPES[kind])
 
 
@@ -623,7 +621,7 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
         raise ValueError(f"dtype must be int16 (or float32 for the brain), got {dtype}")
     out = Path(out_dir)
     names = [f"{kind}{i + 1:02d}" for i in range(n)]
-    targets = [out / "dataset.json", out / RECIPE_FILE] + [
+    targets = [out / "dataset.json", out / DATASET_RECIPE_FILE] + [
         p for c in names for p in ([out / "imagesTr" / channel_file(c, k, ".nii.gz")
                                     for k in range(len(channels))]
                                    + [out / "labelsTr" / f"{c}.nii.gz"])]
@@ -663,7 +661,7 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
         summary.append(info)
         if progress:
             progress(f"{out.name}/{name}: {info['lesions']} lesions, {info['load_ml']} ml")
-    sample_recipe(kind).to_json(out / RECIPE_FILE)
+    sample_recipe(kind).to_json(out / DATASET_RECIPE_FILE)
     atomic_write_text(out / "dataset.json",
                       json.dumps(_dataset_json(kind, n, seed, resolution, channels), indent=2)
                       + "\n", overwrite=overwrite)
