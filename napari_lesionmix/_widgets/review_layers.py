@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._layers import ROLE_KEY, layer_kwargs
+from .._layers import ROLE_KEY, display_layout, layer_kwargs
 from ..review.qc import ORIGIN_COLOURS
 from ..review.sheet import window_of
 
@@ -94,6 +94,7 @@ class ReviewLayers:
         self.side_by_side = False
         self.channel = 0
         self.has_source = self.has_difference = False
+        self.geometry = None  # of the case shown (its file's)
 
     # ------------------------------------------------------------------ helpers
     def layer(self, key: str):
@@ -102,7 +103,12 @@ class ReviewLayers:
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _put(self, key: str, data, kind: str, geometry, **style):
-        kw = layer_kwargs(geometry, NAMES[key])
+        """Show ``data`` (an array of the case's file grid) as review layer ``key``,
+        transposed the way the reader shows the file (slices cut physical planes)."""
+        axes, shown = display_layout(geometry)
+        if tuple(axes) != tuple(range(data.ndim)):
+            data = data.transpose(axes)
+        kw = layer_kwargs(shown, NAMES[key], file_geometry=geometry, axes=axes)
         kw["metadata"][ROLE_KEY] = "review"
         layer = self.layer(key)
         if layer is not None and (layer.data.ndim != data.ndim
@@ -140,7 +146,7 @@ class ReviewLayers:
         while another is drawn upsets napari's label textures); what a case lacks (an
         original has no source) gets a zero view and stays hidden.
         """
-        geom = case.result.geometry
+        geom = self.geometry = case.result.geometry
         ch = min(self.channel, case.result.n_channels - 1)
         result = case.result.channels[ch]
         shape = result.shape
@@ -222,9 +228,12 @@ class ReviewLayers:
 
 
     def go_to(self, lesion) -> tuple:
-        """Move the viewer's slice point and camera to a lesion; returns the world point."""
+        """Move the viewer's slice point and camera to a lesion; returns the world point
+        (physical mm, napari's z, y, x order)."""
         layer = self.layer("result")
-        world = tuple(float(v) for v in layer.data_to_world(lesion.centroid))
+        axes, _ = display_layout(self.geometry)
+        shown = [lesion.centroid[a] for a in axes]
+        world = tuple(float(v) for v in layer.data_to_world(shown))
         dims = self.viewer.dims
         for axis, value in enumerate(world[-dims.ndim:]):
             dims.set_point(axis, value)

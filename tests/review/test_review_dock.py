@@ -214,3 +214,35 @@ def test_blinded_test_with_keys(dock, qtbot, export):
     assert all(t["answer"] == t["truth"] for t in saved["trials"])
     assert "6/6 correct" in panel.score.text()
     assert test.path.parent == export / "qa" / "blinded"
+
+
+def test_a_lesion_row_goes_to_its_physical_place_on_a_permuted_file(make_napari_viewer,
+                                                                    qtbot, tmp_path):
+    """Files stored with permuted, flipped axes: the view goes to the lesion in mm (LPS)."""
+    import shutil
+
+    import SimpleITK as sitk
+
+    from tests.review.review_helpers import BRAIN
+
+    ds = tmp_path / "Dataset002_Permuted"
+    shutil.copytree(BRAIN, ds)
+    for f in list((ds / "imagesTr").iterdir()) + list((ds / "labelsTr").iterdir()):
+        sitk.WriteImage(sitk.DICOMOrient(sitk.ReadImage(str(f)), "SAR"), str(f))
+    viewer = make_napari_viewer(show=True)
+    d = ReviewDock(viewer)
+    viewer.window.add_dock_widget(d)
+    qtbot.keyClicks(d.path, str(ds))
+    qtbot.keyClick(d.path, Qt.Key.Key_Return)
+    case = d.session.current
+    assert not case.result.geometry.direction_matrix.diagonal().all()  # really permuted
+    _click_row(qtbot, d.lesions, 2, 1)
+    les = case.changes.lesions[2]
+    want = case.result.geometry.index_to_physical(les.centroid)[::-1]  # LPS mm, z y x
+    np.testing.assert_allclose(viewer.dims.point[-3:], want, atol=2.0)
+    np.testing.assert_allclose(les.centroid_mm, want[::-1])
+    # shown like the reader shows the file: array axes along world axes, so napari's
+    # slices are axial, coronal and sagittal planes
+    for layer in viewer.layers:
+        m = layer.affine.affine_matrix[:3, :3]
+        np.testing.assert_allclose(np.abs(m), np.eye(3), atol=1e-9)
