@@ -246,3 +246,40 @@ def test_a_lesion_row_goes_to_its_physical_place_on_a_permuted_file(make_napari_
     for layer in viewer.layers:
         m = layer.affine.affine_matrix[:3, :3]
         np.testing.assert_allclose(np.abs(m), np.eye(3), atol=1e-9)
+
+
+def test_review_an_export_made_by_the_export_button(make_napari_viewer, qtbot, tmp_path):
+    """The Synthesise tab's Export, then the Review dock on what it wrote: step, reject,
+    and `lesionmix remove-rejected` leaves a dataset `lesionmix verify` accepts."""
+    from napari_lesionmix._widgets.synth_dock import SynthDock
+    from napari_lesionmix.cli import main
+    from tests.gui.gui_helpers import click, type_into, wait_done
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-lesionmix", "brain_mr")
+    synth = SynthDock(viewer)
+    viewer.window.add_dock_widget(synth, name="Synthesise")
+    out = tmp_path / "Dataset003_FromExport"
+    type_into(qtbot, synth.n_cases, "3")
+    type_into(qtbot, synth.output, str(out))
+    click(qtbot, synth.export_btn)
+    wait_done(qtbot, synth, 180000)
+    assert (out / "manifest.json").is_file()
+
+    dock = ReviewDock(viewer)
+    viewer.window.add_dock_widget(dock, name="Review")
+    qtbot.keyClicks(dock.path, str(out / "dataset.json"))
+    qtbot.keyClick(dock.path, Qt.Key.Key_Return)
+    rows = {r.name: r for r in dock.session.visible()}
+    synthesised = sorted(n for n, r in rows.items() if r.kind == "synthesised")
+    assert len(synthesised) == 3 and all(rows[n].source for n in synthesised)
+    while dock.session.current.name != synthesised[0]:
+        press(qtbot, dock, Qt.Key.Key_PageDown)
+    case = dock.session.current
+    assert case.source is not None and case.provenance is not None
+    assert dock.lesions.rowCount() == len(case.changes.lesions)
+    qtbot.keyClicks(dock.note, "looks wrong")
+    qtbot.mouseClick(dock.reject_btn, Qt.MouseButton.LeftButton)
+    assert main(["remove-rejected", str(out)]) == 0
+    assert main(["verify", str(out)]) == 0
+    assert not (out / "labelsTr" / f"{synthesised[0]}.nii.gz").exists()
