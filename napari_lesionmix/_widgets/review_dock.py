@@ -43,7 +43,7 @@ __all__ = ["ReviewDock", "SHORTCUTS"]
 
 #: key -> what it does (listed in the dock)
 SHORTCUTS = {"PgDown": "next case", "PgUp": "previous case", "Q": "source / case",
-             "W": "difference map", "Ctrl+1": "accept", "Ctrl+2": "reject", "Ctrl+3": "flag"}
+             "W": "difference", "Ctrl+1": "accept", "Ctrl+2": "reject", "Ctrl+3": "flag"}
 
 
 class ReviewDock(QWidget):
@@ -89,17 +89,15 @@ class ReviewDock(QWidget):
         nav.addWidget(self.next_btn)
         self.title = QLabel()
         self.title.setWordWrap(True)
-        self.toggle_btn = QPushButton("Show source (Q)")
+        self.toggle_btn = QPushButton("Source (Q)")
+        self.toggle_btn.setToolTip("show the source in place of the case, and back")
         self.side = QCheckBox("side by side")
         self.diff = QCheckBox("difference (W)")
         self.channel = QComboBox()
         self.channel.setToolTip("image channel shown")
         view = QHBoxLayout()
-        for w in (self.toggle_btn, self.channel):
+        for w in (self.toggle_btn, self.side, self.diff, self.channel):
             view.addWidget(w)
-        view2 = QHBoxLayout()
-        for w in (self.side, self.diff):
-            view2.addWidget(w)
         self.lesions = LesionTable(self.session)
         self.note = QLineEdit()
         self.note.setPlaceholderText("note (saved with the decision)")
@@ -111,7 +109,7 @@ class ReviewDock(QWidget):
             decide.addWidget(w)
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
-        keys = QLabel(" · ".join(f"{k} {v}" for k, v in SHORTCUTS.items()))
+        keys = QLabel("Keys: " + " · ".join(f"{k} {v}" for k, v in SHORTCUTS.items()))
         keys.setWordWrap(True)
         keys.setStyleSheet("color: gray")
 
@@ -120,22 +118,23 @@ class ReviewDock(QWidget):
         box.addLayout(top)
         box.addLayout(who)
         box.addWidget(self.filters)
-        split = QSplitter(Qt.Orientation.Vertical)
+        middle = QWidget()
+        mbox = QVBoxLayout(middle)
+        mbox.setContentsMargins(0, 0, 0, 0)
+        mbox.addLayout(nav)
+        mbox.addWidget(self.title)
+        mbox.addLayout(view)
+        mbox.addWidget(self.lesions, 1)
+        split = QSplitter(Qt.Orientation.Vertical)  # cases above, the case's lesions below
         split.addWidget(self.cases)
-        lower = QWidget()
-        lbox = QVBoxLayout(lower)
-        lbox.setContentsMargins(0, 0, 0, 0)
-        lbox.addLayout(nav)
-        lbox.addWidget(self.title)
-        lbox.addLayout(view)
-        lbox.addLayout(view2)
-        lbox.addWidget(self.lesions, 1)
-        lbox.addWidget(self.note)
-        lbox.addLayout(decide)
-        lbox.addWidget(self.verdict)
-        lbox.addWidget(keys)
-        split.addWidget(lower)
+        split.addWidget(middle)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
         box.addWidget(split, 1)
+        box.addWidget(self.note)
+        box.addLayout(decide)
+        box.addWidget(self.verdict)
+        box.addWidget(keys)
         self.blinded = BlindedPanel(self.session)
         self.tabs = QTabWidget()
         self.tabs.addTab(review, "Review")
@@ -172,7 +171,7 @@ class ReviewDock(QWidget):
 
     def _install_shortcuts(self) -> None:
         actions = {"next case": self.session.next, "previous case": self.session.previous,
-                   "source / case": self.toggle, "difference map": self.diff.toggle,
+                   "source / case": self.toggle, "difference": self.diff.toggle,
                    "accept": lambda: self.decide("accept"),
                    "reject": lambda: self.decide("reject"), "flag": lambda: self.decide("flag")}
         self.shortcuts = []
@@ -205,7 +204,9 @@ class ReviewDock(QWidget):
         n = self.session.review.n_channels
         self.channel.blockSignals(True)
         self.channel.clear()
-        self.channel.addItems([f"channel {c}" for c in range(n)])
+        names = self.session.review.channel_names
+        self.channel.addItems([f"{c}: {names.get(str(c), c)}" for c in range(n)])
+        self.channel.setVisible(n > 1)
         self.channel.blockSignals(False)
         self.session.next()
         self.viewer.reset_view()
@@ -229,7 +230,7 @@ class ReviewDock(QWidget):
         if self.session.current is None or self.session.current.source is None:
             return
         shown = self.layers.toggle()
-        self.toggle_btn.setText("Show case (Q)" if shown == "source" else "Show source (Q)")
+        self.toggle_btn.setText("Case (Q)" if shown == "source" else "Source (Q)")
 
     def _side_by_side(self, on: bool) -> None:
         self.layers.side_by_side = bool(on)
@@ -273,7 +274,7 @@ class ReviewDock(QWidget):
             self.verdict.setText("")
             return
         self.layers.showing = "result"
-        self.toggle_btn.setText("Show source (Q)")
+        self.toggle_btn.setText("Source (Q)")
         self.layers.show(case)
         self.layers.layer("difference").visible = self.diff.isChecked() and \
             self.layers.has_difference

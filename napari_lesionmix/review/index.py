@@ -159,6 +159,7 @@ class ReviewDataset:
     file_ending: str = ".nii.gz"
     n_channels: int = 1
     labels: dict = field(default_factory=dict)
+    channel_names: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -191,6 +192,7 @@ class ReviewDataset:
             raise ReviewError(str(exc)) from None
         self.file_ending, self.n_channels = dataset.file_ending, dataset.n_channels
         self.labels = dict(dataset.labels or {})
+        self.channel_names = dict(dataset.channel_names)
         self.notes = []
         self.manifest = self._read_manifest()
         self.recipe = self._read_recipe()
