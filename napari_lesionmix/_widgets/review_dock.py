@@ -276,8 +276,10 @@ class ReviewDock(QWidget):
         self.layers.showing = "result"
         self.toggle_btn.setText("Source (Q)")
         self.layers.show(case)
-        self.layers.layer("difference").visible = self.diff.isChecked() and \
-            self.layers.has_difference
+        diff = self.layers.layer("difference")
+        want = self.diff.isChecked() and self.layers.has_difference
+        if diff.visible != want:
+            diff.visible = want
         r, c = case.row, case.changes.counts()
         text = f"<b>{case.name}</b> ({r.kind}"
         if r.source:

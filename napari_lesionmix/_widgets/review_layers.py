@@ -34,15 +34,39 @@ def _rgba(colour: str, alpha: float = 1.0) -> np.ndarray:
     return np.array([int(c[i:i + 2], 16) / 255 for i in (0, 2, 4)] + [alpha])
 
 
+#: the lesion of row k has id 3k + code: its colour follows from the id alone, so one fixed
+#: colour map serves every case (a new one per case would rebuild every canvas's shader)
+ORIGIN_ID = {"kept": 1, "lesion": 1, "added": 2, "removed": 3}
+_UINT8_ROWS = 84  # 3 * 84 + 3 = 255
+
+
+def lesion_id(row: int, origin: str) -> int:
+    """The label value of row ``row`` of the lesion table."""
+    return 3 * row + ORIGIN_ID[origin]
+
+
+def origin_colormap(n_ids: int):
+    """A direct colour map for ids 1..n_ids: id mod 3 gives kept / added / removed."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    by_code = {1: _rgba(ORIGIN_COLOURS["kept"]), 2: _rgba(ORIGIN_COLOURS["added"]),
+               0: _rgba(ORIGIN_COLOURS["removed"])}
+    colours = {None: np.zeros(4), 0: np.zeros(4)}
+    colours.update({i: by_code[i % 3] for i in range(1, n_ids + 1)})
+    return DirectLabelColormap(color_dict=colours)
+
+
 def lesion_maps(case) -> tuple[np.ndarray, np.ndarray, dict]:
     """Label maps of the lesion table's rows: result lesions (kept and added) and removed
-    ones (on the source), id k+1 for row k, and the features table (id 0 first)."""
+    ones (on the source), ids from :func:`lesion_id`, and the features table (its
+    ``index`` column holds the ids)."""
     from ..core.lesions import Lesion, lesion_mask
     from ..review.changes import describe_params
 
     shape = case.result.labels.shape
+    n = len(case.changes.lesions)
     # uint8 while the ids fit: napari maps a direct colormap over the whole dtype range
-    dtype = np.uint8 if len(case.changes.lesions) < 255 else np.uint16
+    dtype = np.uint8 if n <= _UINT8_ROWS else np.uint16
     res = np.zeros(shape, dtype)
     gone = np.zeros(shape, dtype)
     src_labels = case.source.labels if case.source is not None else None
@@ -58,10 +82,11 @@ def lesion_maps(case) -> tuple[np.ndarray, np.ndarray, dict]:
             box = les.bbox
             mask = (case.changes.origin[box] == 2) & (labels[box] == les.label)
         view = (gone if removed else res)[box]
-        view[mask & (view == 0)] = k + 1
-    features = {"origin": ["none"], "class": [0], "volume_mm3": [0.0], "donor": [""],
-                "transform": [""]}
-    for les in case.changes.lesions:
+        view[mask & (view == 0)] = lesion_id(k, les.origin)
+    features = {"index": [0], "origin": ["none"], "class": [0], "volume_mm3": [0.0],
+                "donor": [""], "transform": [""]}
+    for k, les in enumerate(case.changes.lesions):
+        features["index"].append(lesion_id(k, les.origin))
         features["origin"].append(les.origin)
         features["class"].append(les.label)
         features["volume_mm3"].append(round(les.volume_mm3, 1))
@@ -95,6 +120,8 @@ class ReviewLayers:
         self.channel = 0
         self.has_source = self.has_difference = False
         self.geometry = None  # of the case shown (its file's)
+        self._cmaps: dict = {}  # layer key -> its fixed origin colour map
+        self._diff_cmap = None
 
     # ------------------------------------------------------------------ helpers
     def layer(self, key: str):
@@ -128,7 +155,9 @@ class ReviewLayers:
         layer.metadata.update(kw["metadata"])
         layer.data = data
         for attr, value in style.items():
-            if attr in ("colormap", "features") or not _same(getattr(layer, attr), value):
+            if attr == "features" or (attr == "colormap" and layer.colormap is not value) \
+                    or (attr not in ("colormap", "features")
+                        and not _same(getattr(layer, attr), value)):
                 setattr(layer, attr, value)
         return layer
 
@@ -157,17 +186,16 @@ class ReviewLayers:
         self._put("source", source, "image", geom, colormap="gray", contrast_limits=window)
         self._put("result", result, "image", geom, colormap="gray", contrast_limits=window)
         res, gone, features = lesion_maps(case)
-        colours = {None: np.zeros(4), 0: np.zeros(4)}
-        for k, les in enumerate(case.changes.lesions):
-            colours[k + 1] = _rgba(ORIGIN_COLOURS[les.origin])
         from napari.utils import Colormap
-        from napari.utils.colormaps import DirectLabelColormap
 
-        # one colormap object per layer
-        self._put("lesions", res, "labels", geom, opacity=0.55,
-                  colormap=DirectLabelColormap(color_dict=colours), features=features)
-        self._put("removed", gone, "labels", geom, opacity=1.0, contour=1,
-                  colormap=DirectLabelColormap(color_dict=colours), features=features)
+        for key, data, style in (("lesions", res, {"opacity": 0.55}),
+                                 ("removed", gone, {"opacity": 1.0, "contour": 1})):
+            n_ids = int(np.iinfo(data.dtype).max) if data.dtype == np.uint8 \
+                else lesion_id(len(case.changes.lesions), "removed")
+            cmap = self._cmaps.get(key)
+            if cmap is None or len(cmap.color_dict) - 2 < n_ids:  # one per layer, kept
+                cmap = self._cmaps[key] = origin_colormap(n_ids)
+            self._put(key, data, "labels", geom, colormap=cmap, features=features, **style)
         if self.has_difference:
             diff = case.difference[min(ch, case.difference.shape[0] - 1)]
             changed = np.abs(diff[diff != 0])
@@ -177,9 +205,12 @@ class ReviewLayers:
         layer = self.layer("difference")
         visible = bool(layer is not None and layer.visible and self.has_difference)
         layer = self._put("difference", diff, "image", geom,
-                          colormap=Colormap(_DIFF_COLOURS, name="review difference"),
+                          colormap=self._diff_cmap or Colormap(_DIFF_COLOURS,
+                                                               name="review difference"),
                           contrast_limits=(-top, top))
-        layer.visible = visible
+        self._diff_cmap = layer.colormap
+        if layer.visible != visible:
+            layer.visible = visible
         self.apply_view()
 
     def _order(self) -> None:

@@ -9,7 +9,7 @@ import pytest
 from qtpy.QtCore import QPoint, Qt
 
 from napari_lesionmix._widgets.review_dock import ReviewDock
-from napari_lesionmix._widgets.review_layers import NAMES
+from napari_lesionmix._widgets.review_layers import NAMES, lesion_id
 from napari_lesionmix.core.image_io import read_image
 
 pytestmark = pytest.mark.gui
@@ -115,10 +115,13 @@ def test_lesion_rows_show_origin_and_donor_and_a_click_goes_there(dock, qtbot):
     lesions = dock.viewer.layers[NAMES["lesions"]]
     voxel = tuple(int(round(c)) for c in les.centroid)
     if lesions.data[voxel] == 0:  # a non-convex lesion: any of its voxels
-        voxel = tuple(np.argwhere(lesions.data == k + 1)[0])
+        voxel = tuple(np.argwhere(lesions.data == lesion_id(k, "added"))[0])
     status = lesions.get_status(lesions.data_to_world(voxel), world=True)
     text = json.dumps(status)
     assert "added" in text and les.donor in text
+    # coloured by origin: amber for added, through one colour map for every case
+    rgba = lesions.colormap.map(np.array([lesion_id(k, "added")], lesions.data.dtype))
+    np.testing.assert_allclose(rgba[0][:3], [1.0, 0xb0 / 255, 0.0], atol=0.01)
 
 
 def test_decisions_by_button_and_key_are_saved_and_shown(dock, qtbot, export):
