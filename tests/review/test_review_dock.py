@@ -286,3 +286,16 @@ def test_review_an_export_made_by_the_export_button(make_napari_viewer, qtbot, t
     assert main(["remove-rejected", str(out)]) == 0
     assert main(["verify", str(out)]) == 0
     assert not (out / "labelsTr" / f"{synthesised[0]}.nii.gz").exists()
+
+
+def test_the_three_plane_view_follows_the_lesion_clicked(dock, qtbot):
+    _, planes = dock.viewer.window.add_plugin_dock_widget("napari-lesionmix",
+                                                          "Three-plane view")
+    dock.session.go("brain02_lmix0001")
+    case = dock.session.current
+    k = max(range(len(case.changes.lesions)), key=lambda i: case.changes.lesions[i].voxels)
+    _click_row(qtbot, dock.lesions, k, 1)
+    want = case.result.geometry.index_to_physical(case.changes.lesions[k].centroid)[::-1]
+    for model in planes.models.values():
+        np.testing.assert_allclose(model.dims.point[-3:], want, atol=2.0)
+        assert any(layer.name == NAMES["lesions"] for layer in model.layers)
