@@ -26,7 +26,7 @@ from napari_lesionmix.core.image_io import read_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.transforms import sample_params
 
-FREE = (12, 24, 8)  # a foreground voxel away from every lesion
+FREE = (12, 26, 26)  # a foreground voxel away from every lesion, in tissue like lesion 0's ring
 
 
 def _setup(viewer, qtbot, image_dtype=np.float32):
@@ -196,7 +196,7 @@ def test_pick_location_with_a_click_on_the_canvas(shown, qtbot):
 def test_sample_from_heatmap_goes_there_and_marks_it(shown, qtbot):
     viewer, panel, dock, session, img, lab = shown
     prob = np.zeros(session.case.spatial_shape, np.float32)
-    prob[4:8, 20:28, 6:12] = 1.0  # away from the slice shown now
+    prob[4:8, 20:28, 22:30] = 1.0  # away from the slice shown now, tissue like lesion 0's
     session.set_likelihood(LikelihoodMap(prob, session.case.geometry))
     click(qtbot, dock.sample)
     loc = session.location

@@ -19,14 +19,18 @@ from tests.conftest import blob_case
 
 
 def _free_voxel(session: EditSession) -> tuple:
-    """A foreground voxel at least 6 voxels from every lesion."""
+    """A foreground voxel at least 6 voxels from every lesion, where the tissue is like
+    the selected lesion's surroundings (the image ramps along x: the closest x), so the
+    engine's placement checks accept it."""
     from scipy import ndimage as ndi
 
     case = session.case
     far = ndi.distance_transform_edt(case.labels == 0) > 6
     inside = ndi.binary_erosion(case.channels[0] > 0, iterations=4)
     candidates = np.argwhere(far & inside)
-    return tuple(int(v) for v in candidates[len(candidates) // 2])
+    x = session.lesions[session.selected].centroid[-1]
+    best = candidates[np.abs(candidates[:, -1] - x) <= 1]
+    return tuple(int(v) for v in best[len(best) // 2])
 
 
 @pytest.fixture
