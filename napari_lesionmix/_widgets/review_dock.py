@@ -34,10 +34,10 @@ from qtpy.QtWidgets import (
 from ..review.decisions import default_reviewer
 from ..review.index import ReviewError
 from ..review.session import ReviewSession
-from ._base import notify
 from .blinded_panel import BlindedPanel
 from .review_layers import ReviewLayers
 from .review_tables import CaseFilters, CaseTable, LesionTable
+from .viewer_link import notify
 
 __all__ = ["ReviewDock", "SHORTCUTS"]
 
