@@ -7,8 +7,10 @@ decision, source), step with PageDown / PageUp, see source and case on the same 
 origin (amber added, blue kept, magenta outlines on the source where a lesion was
 removed) with donor and transform in the lesion table and in the status bar on hover; a
 click on a lesion row goes to it. Accept / Reject / Flag (Ctrl+1 / Ctrl+2 / Ctrl+3) with a
-note are saved at once to the dataset's ``qa/`` folder. The second tab runs the blinded
-real-or-synthetic test.
+note, or Clear (Ctrl+4), are saved at once to the dataset's ``qa/`` folder; a line counts
+the decisions, and *Remove rejected…* (after a confirmation that names the cases) removes
+the rejected cases the way ``lesionmix remove-rejected`` does. The second tab runs the
+blinded real-or-synthetic test.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..review.index import ReviewError
 from ..review.session import ReviewSession
 from .blinded_panel import BlindedPanel
 from .review_layers import ReviewLayers
+from .review_removal import ask_and_remove, outcome
 from .review_tables import CaseFilters, CaseTable, LesionTable
 from .viewer_link import notify
 
@@ -43,7 +46,8 @@ __all__ = ["ReviewDock", "SHORTCUTS"]
 
 #: key -> what it does (listed in the dock)
 SHORTCUTS = {"PgDown": "next case", "PgUp": "previous case", "Q": "source / case",
-             "W": "difference", "Ctrl+1": "accept", "Ctrl+2": "reject", "Ctrl+3": "flag"}
+             "W": "difference", "Ctrl+1": "accept", "Ctrl+2": "reject", "Ctrl+3": "flag",
+             "Ctrl+4": "clear"}
 
 
 class ReviewDock(QWidget):
@@ -58,6 +62,7 @@ class ReviewDock(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.session = ReviewSession()
+        self.removal_note = ""  # what the last Remove rejected… did
         self.layers = ReviewLayers(napari_viewer)
         self._build()
         self._connect()
@@ -82,6 +87,14 @@ class ReviewDock(QWidget):
         who.addWidget(self.reviewer, 1)
         who.addWidget(self.refresh_btn)
         self.filters = CaseFilters(self.session)
+        self.progress = QLabel()
+        self.progress.setWordWrap(True)
+        self.remove_btn = QPushButton("Remove rejected…")
+        self.remove_btn.setToolTip("delete the rejected cases' files and update the manifest, "
+                                   "dataset.json and splits_final.json (asks first)")
+        tally = QHBoxLayout()
+        tally.addWidget(self.progress, 1)
+        tally.addWidget(self.remove_btn)
         self.cases = CaseTable(self.session)
         self.prev_btn, self.next_btn = QPushButton("◀ Previous"), QPushButton("Next ▶")
         nav = QHBoxLayout()
@@ -104,8 +117,10 @@ class ReviewDock(QWidget):
         self.accept_btn = QPushButton("Accept")
         self.reject_btn = QPushButton("Reject")
         self.flag_btn = QPushButton("Flag")
+        self.clear_btn = QPushButton("Clear")
+        self.clear_btn.setToolTip("withdraw the decision: the case is undecided again")
         decide = QHBoxLayout()
-        for w in (self.accept_btn, self.reject_btn, self.flag_btn):
+        for w in (self.accept_btn, self.reject_btn, self.flag_btn, self.clear_btn):
             decide.addWidget(w)
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
@@ -118,6 +133,7 @@ class ReviewDock(QWidget):
         box.addLayout(top)
         box.addLayout(who)
         box.addWidget(self.filters)
+        box.addLayout(tally)
         middle = QWidget()
         mbox = QVBoxLayout(middle)
         mbox.setContentsMargins(0, 0, 0, 0)
@@ -153,7 +169,8 @@ class ReviewDock(QWidget):
         self.open_btn.clicked.connect(lambda: self.choose())
         self.path.returnPressed.connect(lambda: self.open(self.path.text()))
         self.reviewer.editingFinished.connect(self._set_reviewer)
-        self.refresh_btn.clicked.connect(lambda: (s.refresh(), self.show_verdict()))
+        self.refresh_btn.clicked.connect(lambda: self.reload())
+        self.remove_btn.clicked.connect(lambda: self.remove_rejected())
         self.prev_btn.clicked.connect(lambda: s.previous())
         self.next_btn.clicked.connect(lambda: s.next())
         self.toggle_btn.clicked.connect(lambda: self.toggle())
@@ -161,10 +178,11 @@ class ReviewDock(QWidget):
         self.diff.toggled.connect(self._difference)
         self.channel.currentIndexChanged.connect(self._channel)
         for btn, what in ((self.accept_btn, "accept"), (self.reject_btn, "reject"),
-                          (self.flag_btn, "flag")):
+                          (self.flag_btn, "flag"), (self.clear_btn, "clear")):
             btn.clicked.connect(lambda _=False, w=what: self.decide(w))
         s.case_changed.connect(self.show_case)
         s.decision_changed.connect(lambda _name: self.show_verdict())
+        s.rows_changed.connect(self.show_progress)
         s.lesion_selected.connect(self._go_to)
         s.message.connect(lambda level, text: notify(f"Review: {text}", level))
         self.tabs.currentChanged.connect(self._tab)
@@ -173,7 +191,8 @@ class ReviewDock(QWidget):
         actions = {"next case": self.session.next, "previous case": self.session.previous,
                    "source / case": self.toggle, "difference": self.diff.toggle,
                    "accept": lambda: self.decide("accept"),
-                   "reject": lambda: self.decide("reject"), "flag": lambda: self.decide("flag")}
+                   "reject": lambda: self.decide("reject"), "flag": lambda: self.decide("flag"),
+                   "clear": lambda: self.decide("clear")}
         self.shortcuts = []
         for key, what in SHORTCUTS.items():
             sc = QShortcut(QKeySequence(key), self)
@@ -200,6 +219,7 @@ class ReviewDock(QWidget):
         except ReviewError as exc:
             notify(f"Review: {exc}", "warning")
             return False
+        self.removal_note = ""
         self.path.setText(str(self.session.review.root))
         n = self.session.review.n_channels
         self.channel.blockSignals(True)
@@ -225,6 +245,37 @@ class ReviewDock(QWidget):
         self._set_reviewer()
         self.session.decide(decision, self.note.text())
         self.note.clear()
+
+    def reload(self) -> None:
+        """Refresh: the cases on disk and every reviewer's decisions, read again."""
+        try:
+            self.session.reload()
+        except ReviewError as exc:
+            notify(f"Review: {exc}", "error")
+        self.show_verdict()
+
+    def remove_rejected(self) -> bool:
+        """Ask, then remove the rejected cases (and finish an interrupted removal) as
+        ``lesionmix remove-rejected`` does; the table is read again afterwards. Returns
+        True when something was removed."""
+        if self.session.review is None:
+            return False
+        try:
+            results = ask_and_remove(self, self.session)
+        except (OSError, ValueError) as exc:
+            notify(f"Review: removal stopped: {exc}; Remove rejected… again finishes it",
+                   "error")
+            self.reload()
+            return False
+        if results is None:
+            return False
+        self.reload()
+        self.removal_note = outcome(results)
+        notify(f"Review: {self.removal_note}", "info")
+        for w in (w for r in results for w in r.warnings):
+            notify(f"Review: {w}", "warning")
+        self.show_progress()
+        return any(r.plan.cases for r in results)
 
     def toggle(self) -> None:
         if self.session.current is None or self.session.current.source is None:
@@ -264,7 +315,7 @@ class ReviewDock(QWidget):
     # ------------------------------------------------------------------ showing
     def show_case(self, case) -> None:
         has = case is not None
-        for w in (self.accept_btn, self.reject_btn, self.flag_btn, self.note):
+        for w in (self.accept_btn, self.reject_btn, self.flag_btn, self.clear_btn, self.note):
             w.setEnabled(has)
         self.toggle_btn.setEnabled(has and case.source is not None)
         self.diff.setEnabled(has and case.difference is not None)
@@ -293,12 +344,32 @@ class ReviewDock(QWidget):
         self.title.setText(text)
         self.show_verdict()
 
+    def show_progress(self) -> None:
+        """The decisions so far: how many cases are accepted, rejected, flagged, left."""
+        st = self.session.state
+        if st is None:
+            self.progress.setText("")
+            self.remove_btn.setEnabled(False)
+            return
+        c = st.counts()
+        text = (f"{len(st.rows)} cases: {c['accept']} accepted · {c['reject']} rejected · "
+                f"{c['flag']} flagged · {c['undecided']} undecided")
+        if c["stale"]:
+            text += f" ({c['stale']} stale)"
+        if st.pending_removal:
+            text += ("<br><b>A removal was interrupted</b>: Remove rejected… finishes it "
+                     "(until then nnU-Net refuses the dataset).")
+        if self.removal_note:
+            text += f"<br>Last removal: {self.removal_note}"
+        self.progress.setText(text)
+        self.remove_btn.setEnabled(bool(c["reject"] or st.pending_removal))
+
     def show_verdict(self) -> None:
         v = self.session.verdict()
         if v is None or not v.history:
             self.verdict.setText("No decision yet.")
             return
-        text = (f"<b>{v.decision or 'undecided'}</b> by {v.reviewer}, {v.time[:16]} UTC"
+        text = (f"<b>{v.decision or 'withdrawn'}</b> by {v.reviewer}, {v.time[:16]} UTC"
                 + (f": {v.note}" if v.note else ""))
         if v.stale:
             text += " (stale: the case changed since)"

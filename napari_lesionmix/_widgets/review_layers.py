@@ -235,7 +235,8 @@ class ReviewLayers:
         removed, lesions = self.layer("removed"), self.layer("lesions")
         if res is None:
             return
-        grid = self.viewer.grid
+        canvas = getattr(self.viewer, "canvas", None)  # napari >= 0.9 moved the grid
+        grid = canvas.grid if canvas is not None and hasattr(canvas, "grid") else self.viewer.grid
         self._order()
         if self.side_by_side and self.has_source:
             for layer in (src, res, removed, lesions):

@@ -99,6 +99,32 @@ class ReviewSession:
         self.state = qa_state(self.review, self.store, self._fingerprints)
         self.rows_changed.emit()
 
+    def reload(self) -> None:
+        """List the cases on disk again, then the decisions (cases removed or written by
+        someone else since the dataset was opened). Filters and order are kept; when the
+        case shown is gone, the next case of the table is shown instead.
+
+        Raises
+        ------
+        ReviewError
+            The dataset can no longer be read (the message names the file).
+        """
+        if self.review is None:
+            return
+        shown = [r.name for r in self.visible()]
+        self.review.refresh()
+        self.refresh()
+        if self.current is not None and self.current.name not in self.review.names:
+            gone = self.current.name
+            left = [r.name for r in self.visible()]
+            after = [n for n in shown[shown.index(gone) + 1:] if n in left] \
+                if gone in shown else []
+            self.current, self.selected = None, None
+            if after or left:
+                self.go((after or left)[-1 if not after else 0])
+            else:
+                self.case_changed.emit(None)
+
     # ------------------------------------------------------------------ table
     def value(self, row, key: str):
         """The value of a table cell (None when unknown)."""

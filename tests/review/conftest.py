@@ -22,3 +22,21 @@ def export_ro(tmp_path_factory) -> Path:
 def export(export_ro, tmp_path) -> Path:
     """A fresh copy of the export, for tests that change it."""
     return Path(shutil.copytree(export_ro, tmp_path / export_ro.name))
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, export):
+    """The Review dock in a shown viewer, reviewer "alice" typed, ``export`` opened by
+    typing its dataset.json and pressing Enter."""
+    from qtpy.QtCore import Qt
+
+    from napari_lesionmix._widgets.review_dock import ReviewDock
+
+    viewer = make_napari_viewer(show=True)
+    d = ReviewDock(viewer)
+    viewer.window.add_dock_widget(d, name="Review", area="right")
+    d.reviewer.clear()
+    qtbot.keyClicks(d.reviewer, "alice")
+    qtbot.keyClicks(d.path, str(export / "dataset.json"))
+    qtbot.keyClick(d.path, Qt.Key.Key_Return)
+    return d

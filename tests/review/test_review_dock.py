@@ -11,43 +11,11 @@ from qtpy.QtCore import QPoint, Qt
 from napari_lesionmix._widgets.review_dock import ReviewDock
 from napari_lesionmix._widgets.review_layers import NAMES, lesion_id
 from napari_lesionmix.core.image_io import read_image
+from tests.review.dock_helpers import cell as _cell
+from tests.review.dock_helpers import click, click_case, grid, press
+from tests.review.dock_helpers import click_row as _click_row
 
 pytestmark = pytest.mark.gui
-
-
-def press(qtbot, dock, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
-    """Press a key with the canvas focused, as a person looking at the image does."""
-    from qtpy.QtWidgets import QApplication
-
-    window = dock.viewer.window._qt_window
-    window.activateWindow()
-    window.raise_()
-    canvas = dock.viewer.window._qt_viewer.canvas.native
-    canvas.setFocus()
-    QApplication.processEvents()
-    qtbot.keyClick(canvas, key, modifier)
-    QApplication.processEvents()
-
-
-@pytest.fixture
-def dock(make_napari_viewer, qtbot, export):
-    viewer = make_napari_viewer(show=True)
-    d = ReviewDock(viewer)
-    viewer.window.add_dock_widget(d, name="Review", area="right")
-    d.reviewer.clear()
-    qtbot.keyClicks(d.reviewer, "alice")
-    qtbot.keyClicks(d.path, str(export / "dataset.json"))
-    qtbot.keyClick(d.path, Qt.Key.Key_Return)
-    return d
-
-
-def _cell(table, row: int, key: str) -> str:
-    return table.item(row, table.keys.index(key)).text()
-
-
-def _click_row(qtbot, table, row: int, col: int = 0) -> None:
-    rect = table.visualItemRect(table.item(row, col))
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
 def test_typing_a_path_opens_the_dataset_and_its_first_case(dock, export):
@@ -93,13 +61,13 @@ def test_header_click_sorts_and_typing_in_a_filter_filters(dock, qtbot):
     assert dock.cases.rowCount() == 6
     assert {_cell(dock.cases, r, "status") for r in range(6)} == {"original"}
     # next/previous stay in what the table shows
-    dock.session.go(dock.cases.names[0])
+    _click_row(qtbot, dock.cases, 0)
     press(qtbot, dock, Qt.Key.Key_PageDown)
     assert dock.session.current.row.kind == "original"
 
 
 def test_lesion_rows_show_origin_and_donor_and_a_click_goes_there(dock, qtbot):
-    dock.session.go("brain02_lmix0001")
+    click_case(qtbot, dock, "brain02_lmix0001")
     case = dock.session.current
     assert dock.lesions.rowCount() == len(case.changes.lesions)
     k = next(i for i, les in enumerate(case.changes.lesions) if les.origin == "added")
@@ -125,7 +93,7 @@ def test_lesion_rows_show_origin_and_donor_and_a_click_goes_there(dock, qtbot):
 
 
 def test_decisions_by_button_and_key_are_saved_and_shown(dock, qtbot, export):
-    dock.session.go("brain05_lmix0004")
+    click_case(qtbot, dock, "brain05_lmix0004")
     qtbot.keyClicks(dock.note, "nearly empty")
     qtbot.mouseClick(dock.reject_btn, Qt.MouseButton.LeftButton)
     files = list((export / "qa" / "decisions").glob("*.json"))
@@ -155,7 +123,7 @@ def test_a_decision_survives_closing_and_reopening_napari(make_napari_viewer, qt
     viewer.window.add_dock_widget(d)
     qtbot.keyClicks(d.path, str(export))
     qtbot.keyClick(d.path, Qt.Key.Key_Return)
-    d.session.go("brain03_lmix0002")
+    click_case(qtbot, d, "brain03_lmix0002")
     qtbot.mouseClick(d.accept_btn, Qt.MouseButton.LeftButton)
     viewer.close()
     again = make_napari_viewer()
@@ -170,7 +138,7 @@ def test_a_decision_survives_closing_and_reopening_napari(make_napari_viewer, qt
 
 
 def test_source_and_case_toggle_side_by_side_and_difference(dock, qtbot):
-    dock.session.go("brain03_lmix0002")  # 19 lesions removed
+    click_case(qtbot, dock, "brain03_lmix0002")  # 19 lesions removed
     src, res = dock.viewer.layers[NAMES["source"]], dock.viewer.layers[NAMES["result"]]
     removed = dock.viewer.layers[NAMES["removed"]]
     assert res.visible and not src.visible
@@ -186,13 +154,13 @@ def test_source_and_case_toggle_side_by_side_and_difference(dock, qtbot):
     press(qtbot, dock, Qt.Key.Key_W)
     assert diff.visible and dock.diff.isChecked()
     np.testing.assert_allclose(diff.data, res.data.astype(np.float32) - src.data)
-    dock.side.click()
-    assert dock.viewer.grid.enabled and src.visible and res.visible
+    click(qtbot, dock.side)
+    assert grid(dock.viewer).enabled and src.visible and res.visible
     layers = list(dock.viewer.layers)
-    assert dock.viewer.grid.position(layers.index(src), layers) != \
-        dock.viewer.grid.position(layers.index(res), layers)
-    dock.side.click()
-    assert not dock.viewer.grid.enabled
+    assert grid(dock.viewer).position(layers.index(src), layers) != \
+        grid(dock.viewer).position(layers.index(res), layers)
+    click(qtbot, dock.side)
+    assert not grid(dock.viewer).enabled
 
 
 def test_blinded_test_with_keys(dock, qtbot, export):
@@ -291,7 +259,7 @@ def test_review_an_export_made_by_the_export_button(make_napari_viewer, qtbot, t
 def test_the_three_plane_view_follows_the_lesion_clicked(dock, qtbot):
     _, planes = dock.viewer.window.add_plugin_dock_widget("napari-lesionmix",
                                                           "Three-plane view")
-    dock.session.go("brain02_lmix0001")
+    click_case(qtbot, dock, "brain02_lmix0001")
     case = dock.session.current
     k = max(range(len(case.changes.lesions)), key=lambda i: case.changes.lesions[i].voxels)
     _click_row(qtbot, dock.lesions, k, 1)
