@@ -270,8 +270,12 @@ class ReviewDock(QWidget):
         if results is None:
             return False
         self.reload()
-        self.removal_note = outcome(results)
-        notify(f"Review: {self.removal_note}", "info")
+        full = outcome(results)
+        done = sum(len(r.plan.cases) for r in results)
+        before, after = results[-1].num_training if results else (None, None)
+        self.removal_note = f"{done} case(s) removed, numTraining {before} → {after}"
+        self.progress.setToolTip(f"Last removal: {full}")
+        notify(f"Review: {full}", "info")
         for w in (w for r in results for w in r.warnings):
             notify(f"Review: {w}", "warning")
         self.show_progress()

@@ -13,7 +13,7 @@ __all__ = ["ask_and_remove", "confirm_text", "outcome"]
 SHOWN = 20
 
 
-def confirm_text(plan, pending: list, dataset: str) -> str:
+def confirm_text(plan, pending: list, dataset: str, session_rows=()) -> str:
     """What the confirmation says: the cases, who rejected them and why, what changes."""
     lines = []
     for name in plan.cases:
@@ -25,6 +25,12 @@ def confirm_text(plan, pending: list, dataset: str) -> str:
         text += "\n\n" + "\n".join(lines[:SHOWN])
         if len(lines) > SHOWN:
             text += f"\n… and {len(lines) - SHOWN} more"
+    variants = sorted(r.name for r in session_rows if r.source in plan.cases
+                      and r.name not in plan.cases) if session_rows else []
+    if variants:
+        text += (f"\n\n{len(variants)} case(s) synthesised from a removed original stay "
+                 f"({', '.join(variants[:5])}{', …' if len(variants) > 5 else ''}): they "
+                 "train in every fold; reject them too to remove them.")
     if pending:
         text += (f"\n\nAn interrupted removal of {len(pending)} case(s) is finished first.")
     return text + ("\n\nTheir manifest entries move to 'removed'; numTraining and "
@@ -45,7 +51,8 @@ def ask_and_remove(parent, session):
     if not plan.cases and not pending:
         return None
     box = QMessageBox(QMessageBox.Icon.Warning, "Remove rejected cases",
-                      confirm_text(plan, pending, session.review.root.name), parent=parent)
+                      confirm_text(plan, pending, session.review.root.name,
+                                   session.review.rows), parent=parent)
     box.setObjectName("confirm_removal")
     go = box.addButton(f"Remove {len(plan.cases) + len(pending)} case(s)",
                        QMessageBox.ButtonRole.DestructiveRole)

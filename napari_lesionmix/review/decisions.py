@@ -238,7 +238,9 @@ class DecisionStore:
                 if e.id not in seen:
                     seen.add(e.id)
                     out.append(e)
-        out.sort(key=lambda e: (e.time, e.reviewer, e.id))
+        # a stable sort: one reviewer's events in the same millisecond keep the order of
+        # their file, which is the order they were made in (Accept then Clear: cleared)
+        out.sort(key=lambda e: (e.time, e.reviewer))
         return out
 
     def verdicts(self, fingerprints: dict | None = None) -> dict:

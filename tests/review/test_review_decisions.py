@@ -113,3 +113,17 @@ def test_reviewer_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert store.path.stat().st_mode & 0o777 == 0o664
+
+
+def test_decisions_in_the_same_millisecond_keep_their_order(tmp_path, monkeypatch):
+    from napari_lesionmix.review import decisions
+
+    monkeypatch.setattr(decisions, "_now", lambda: "2026-01-01T00:00:00.000+00:00")
+    store = DecisionStore(tmp_path, "alice")
+    for _ in range(5):  # the event ids are random: any order but the file's would show
+        store.decide("c1", "accept")
+        store.decide("c1", "clear")
+        store.decide("c2", "clear")
+        store.decide("c2", "reject")
+    v = DecisionStore(tmp_path, "bob").verdicts()
+    assert v["c1"].decision == "" and v["c2"].decision == "reject"

@@ -63,6 +63,7 @@ def test_remove_rejected_from_the_dock_asks_then_leaves_a_trainable_dataset(dock
     click(qtbot, dock.remove_btn)
     assert "brain05_lmix0004: rejected by alice (nearly empty)" in seen[0]
     assert "brain02: rejected by alice (motion)" in seen[0]
+    assert "1 case(s) synthesised from a removed original stay (brain02_lmix0001)" in seen[0]
     assert {n: _files_of(export, n) for n in before} == before
     assert (export / "splits_final.json").read_text() == splits
     assert dock.cases.rowCount() == 12
@@ -73,7 +74,8 @@ def test_remove_rejected_from_the_dock_asks_then_leaves_a_trainable_dataset(dock
     assert all(_files_of(export, n) == [] for n in before)
     assert dock.cases.rowCount() == 10 and "brain02" not in dock.cases.names
     assert dock.session.current.name == "brain02_lmix0001"  # the next row of the table
-    assert "numTraining 12 → 10" in dock.progress.text()
+    assert "Last removal: 2 case(s) removed, numTraining 12 → 10" in dock.progress.text()
+    assert "splits_final.json: made again" in dock.progress.toolTip()
     assert "0 rejected" in dock.progress.text() and not dock.remove_btn.isEnabled()
     manifest = json.loads((export / "manifest.json").read_text())
     assert manifest["removed"]["brain02"]["note"] == "motion"
