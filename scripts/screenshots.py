@@ -15,8 +15,8 @@ below), kept under ~400 KB:
 - inpaint_preview.png: another lesion's removal, previewed;
 - synthesise.png: the Synthesise tab and a synthesised case;
 - liver_heatmap.png: the liver CT sample with its organ-style heatmap;
-- review.png: the Review dock on an export of the brain sample (``lesionmix generate``), an
-  added lesion selected, the three-plane view following it;
+- review.png: the Review dock on an export of the brain sample (``lesionmix generate``), four
+  cases decided, an added lesion selected, the three-plane view following it;
 - qc_page.png: the top of the ``lesionmix qc`` page of that case.
 """
 
@@ -208,6 +208,9 @@ def review(out: Path) -> None:
     viewer.open(str(export / "dataset.json"), plugin=None)  # opens the Review dock
     dock = next(w.inner_widget() for w in viewer.window._wrapped_dock_widgets.values()
                 if isinstance(w.inner_widget(), ReviewDock))
+    synthesised = [r.name for r in dock.session.visible() if r.kind == "synthesised"]
+    for case, decision in zip(synthesised, ("accept", "accept", "reject", "flag")):
+        dock.session.decide(decision, "example", name=case)  # the tally shows decisions
     name = max((r for r in dock.session.visible() if r.kind == "synthesised"),
                key=lambda r: r.added or 0).name
     dock.session.go(name)

@@ -48,6 +48,9 @@ __all__ = ["ReviewDock", "SHORTCUTS"]
 SHORTCUTS = {"PgDown": "next case", "PgUp": "previous case", "Q": "source / case",
              "W": "difference", "Ctrl+1": "accept", "Ctrl+2": "reject", "Ctrl+3": "flag",
              "Ctrl+4": "clear"}
+#: the same, in one short line under the buttons
+KEYS_LINE = ("Keys: PgDown / PgUp case · Q source · W difference · Ctrl+1…4 accept / "
+             "reject / flag / clear")
 
 
 class ReviewDock(QWidget):
@@ -81,20 +84,19 @@ class ReviewDock(QWidget):
         top.addWidget(self.path, 1)
         self.path.setMinimumWidth(120)
         self.refresh_btn = QPushButton("Refresh")
-        self.refresh_btn.setToolTip("read the decisions again (other reviewers' included)")
+        self.refresh_btn.setToolTip("read the cases on disk and every reviewer's decisions "
+                                    "again")
+        self.remove_btn = QPushButton("Remove rejected…")
+        self.remove_btn.setToolTip("delete the rejected cases' files and update the manifest, "
+                                   "dataset.json and splits_final.json (asks first)")
         who = QHBoxLayout()
         who.addWidget(QLabel("reviewer"))
         who.addWidget(self.reviewer, 1)
         who.addWidget(self.refresh_btn)
+        who.addWidget(self.remove_btn)
         self.filters = CaseFilters(self.session)
-        self.progress = QLabel()
+        self.progress = QLabel()  # the tally of decisions
         self.progress.setWordWrap(True)
-        self.remove_btn = QPushButton("Remove rejected…")
-        self.remove_btn.setToolTip("delete the rejected cases' files and update the manifest, "
-                                   "dataset.json and splits_final.json (asks first)")
-        tally = QHBoxLayout()
-        tally.addWidget(self.progress, 1)
-        tally.addWidget(self.remove_btn)
         self.cases = CaseTable(self.session)
         self.prev_btn, self.next_btn = QPushButton("◀ Previous"), QPushButton("Next ▶")
         nav = QHBoxLayout()
@@ -124,7 +126,8 @@ class ReviewDock(QWidget):
             decide.addWidget(w)
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
-        keys = QLabel("Keys: " + " · ".join(f"{k} {v}" for k, v in SHORTCUTS.items()))
+        keys = QLabel(KEYS_LINE)
+        keys.setToolTip("\n".join(f"{k}: {v}" for k, v in SHORTCUTS.items()))
         keys.setWordWrap(True)
         keys.setStyleSheet("color: gray")
 
@@ -133,7 +136,7 @@ class ReviewDock(QWidget):
         box.addLayout(top)
         box.addLayout(who)
         box.addWidget(self.filters)
-        box.addLayout(tally)
+        box.addWidget(self.progress)
         middle = QWidget()
         mbox = QVBoxLayout(middle)
         mbox.setContentsMargins(0, 0, 0, 0)
