@@ -118,3 +118,18 @@ def test_reader_accepts_a_dataset_and_opens_its_first_case(export_ro, tmp_path):
     assert napari_get_reader(tmp_path / "x.json") is None
     assert napari_get_reader(tmp_path) is None
     assert napari_get_reader(export_ro / "provenance" / "brain01_lmix0000.json") is None
+
+
+def test_resume_refuses_an_output_with_removed_cases(export, capsys):
+    from tests.review.review_helpers import BRAIN
+
+    assert main(["qa", str(export), "--reject", "brain05_lmix0004", "--reviewer", "a"]) == 0
+    assert main(["remove-rejected", str(export)]) == 0
+    before = sorted(p.name for p in (export / "imagesTr").iterdir())
+    capsys.readouterr()
+    code = main(["generate", str(BRAIN), str(export), "--n", "6", "--workers", "1",
+                 "--no-progress", "--resume", "--recipe", str(BRAIN / "lesionmix_recipe.json")])
+    err = capsys.readouterr().err
+    assert code != 0 and "removed from this output after review" in err
+    assert sorted(p.name for p in (export / "imagesTr").iterdir()) == before
+    assert main(["verify", str(export)]) == 0
