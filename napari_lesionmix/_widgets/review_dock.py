@@ -7,7 +7,8 @@ decision, source), step with PageDown / PageUp, see source and case on the same 
 origin (amber added, blue kept, magenta outlines on the source where a lesion was
 removed) with donor and transform in the lesion table and in the status bar on hover; a
 click on a lesion row goes to it. Accept / Reject / Flag (Ctrl+1 / Ctrl+2 / Ctrl+3) with a
-note, or Clear (Ctrl+4), are saved at once to the dataset's ``qa/`` folder; a line counts
+note, or Clear (Ctrl+4), are saved at once to the dataset's ``qa/`` folder (*then next*
+moves on to the next case after each decision); a line counts
 the decisions, and *Remove rejected…* (after a confirmation that names the cases) removes
 the rejected cases the way ``lesionmix remove-rejected`` does. The second tab runs the
 blinded real-or-synthetic test.
@@ -121,8 +122,13 @@ class ReviewDock(QWidget):
         self.flag_btn = QPushButton("Flag")
         self.clear_btn = QPushButton("Clear")
         self.clear_btn.setToolTip("withdraw the decision: the case is undecided again")
+        self.advance = QCheckBox("then next")
+        self.advance.setToolTip("after Accept, Reject or Flag, show the next case of the "
+                                "table (with the decision filter on 'undecided': the next "
+                                "case left to review)")
         decide = QHBoxLayout()
-        for w in (self.accept_btn, self.reject_btn, self.flag_btn, self.clear_btn):
+        for w in (self.accept_btn, self.reject_btn, self.flag_btn, self.clear_btn,
+                  self.advance):
             decide.addWidget(w)
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
@@ -246,8 +252,11 @@ class ReviewDock(QWidget):
             notify("Review: open a case first", "info")
             return
         self._set_reviewer()
+        name, shown = self.session.current.name, [r.name for r in self.session.visible()]
         self.session.decide(decision, self.note.text())
         self.note.clear()
+        if self.advance.isChecked() and decision != "clear":
+            self.session.go_on_from(name, shown)
 
     def reload(self) -> None:
         """Refresh: the cases on disk and every reviewer's decisions, read again."""

@@ -116,14 +116,20 @@ class ReviewSession:
         self.refresh()
         if self.current is not None and self.current.name not in self.review.names:
             gone = self.current.name
-            left = [r.name for r in self.visible()]
-            after = [n for n in shown[shown.index(gone) + 1:] if n in left] \
-                if gone in shown else []
             self.current, self.selected = None, None
-            if after or left:
-                self.go((after or left)[-1 if not after else 0])
-            else:
-                self.case_changed.emit(None)
+            if self.go_on_from(gone, shown) is None:
+                left = self.visible()
+                if left:
+                    self.go(left[-1].name)
+                else:
+                    self.case_changed.emit(None)
+
+    def go_on_from(self, name: str, shown: list) -> LoadedCase | None:
+        """Go to the first case after ``name`` in ``shown`` (the table's names before it
+        changed) that the table still shows; None (and no move) if there is none."""
+        left = {r.name for r in self.visible()}
+        after = [n for n in shown[shown.index(name) + 1:] if n in left] if name in shown else []
+        return self.go(after[0]) if after else None
 
     # ------------------------------------------------------------------ table
     def value(self, row, key: str):

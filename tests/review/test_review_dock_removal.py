@@ -93,3 +93,24 @@ def test_refresh_reads_cases_removed_by_the_command(dock, qtbot, export):
     assert dock.session.current.name == "brain04"
     press(qtbot, dock, Qt.Key.Key_PageUp)
     assert dock.session.current.name == "brain03"
+
+
+def test_then_next_moves_on_after_a_decision(dock, qtbot, export):
+    click(qtbot, dock.advance)
+    assert dock.advance.isChecked()
+    click_case(qtbot, dock, "brain01_lmix0000")
+    click(qtbot, dock.accept_btn)
+    assert dock.session.current.name == "brain02"  # the next row
+    # only the undecided: each decision takes the case out and shows the next one left
+    box = dock.filters.boxes["decision"]
+    box.setFocus()
+    qtbot.keyClicks(box, "und")
+    assert box.currentText() == "undecided" and dock.cases.rowCount() == 11
+    press(qtbot, dock, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # reject brain02
+    assert dock.cases.rowCount() == 10 and "brain02" not in dock.cases.names
+    assert dock.session.current.name == "brain02_lmix0001"
+    click(qtbot, dock.clear_btn)  # Clear stays on the case
+    assert dock.session.current.name == "brain02_lmix0001"
+    events = json.loads((export / "qa" / "decisions" / "alice.json").read_text())["events"]
+    assert [(e["case"], e["decision"]) for e in events] == [
+        ("brain01_lmix0000", "accept"), ("brain02", "reject"), ("brain02_lmix0001", "clear")]
