@@ -124,20 +124,19 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
     out: list[Lesion] = []
     for cls in lesion_classes:
         binary = labels == cls
-        outer = bounding_box(binary)
-        if outer is None:
+        crop = bounding_box(binary)
+        if crop is None:
             continue
-        # labelled inside the box that holds every voxel of the class: the same components,
-        # numbered in the same (scan) order, for a fraction of a whole-volume pass
-        comp, n = ndi.label(binary[outer], structure=st)
+        comp, n = ndi.label(binary[crop], structure=st)  # only where the class occurs
         slices = ndi.find_objects(comp)
         sizes = np.bincount(comp.ravel(), minlength=n + 1)  # one pass; the rest per box
         for i in range(1, n + 1):
             if sizes[i] < min_voxels:
                 continue
-            local = comp[slices[i - 1]] == i
-            box = tuple(slice(s.start + o.start, s.stop + o.start)
-                        for s, o in zip(slices[i - 1], outer))
+            local_box = slices[i - 1]
+            box = tuple(slice(b.start + c.start, b.stop + c.start)
+                        for b, c in zip(local_box, crop))
+            local = comp[local_box] == i
             first = np.unravel_index(int(np.argmax(local)), local.shape)
             seed = tuple(int(s.start + f) for s, f in zip(box, first))
             # the mean voxel index: integer sums are exact, so this is center_of_mass's
