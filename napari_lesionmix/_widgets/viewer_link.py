@@ -28,7 +28,7 @@ from .layer_link import LayerLink
 from .orientation import OrientationLetters
 from .preview_layers import PreviewLayers
 
-__all__ = ["ViewerLink", "get_link", "notify"]
+__all__ = ["ViewerLink", "canvas_widget", "get_link", "notify"]
 
 _LINKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -58,7 +58,7 @@ class ViewerLink:
         self.preview = PreviewLayers(viewer, self.session, self.layers)
         self.marks = Marks(viewer, self.session, self.layers)
         self.heatmap = Heatmap(viewer, self.session, self.layers)
-        self.letters = OrientationLetters(viewer)
+        self.letters = OrientationLetters(viewer, widget=canvas_widget(viewer))
         #: extra views that follow the session (the three-plane view registers itself)
         self.views: list = []
         install_clicks(viewer, self.session, self.layers)
@@ -78,6 +78,14 @@ class ViewerLink:
             go_to(viewer, self.layers.label_layer, index_zyx)
         for view in list(self.views):
             view.show(index_zyx)
+
+
+def canvas_widget(viewer: Any):
+    """The Qt widget of a napari viewer's canvas, or None (no window). napari has no
+    public handle on it; its Qt viewer's canvas is the one every napari version has."""
+    qt_viewer = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
+    canvas = getattr(qt_viewer, "canvas", None)
+    return getattr(canvas, "native", None)
 
 
 def get_link(viewer: Any) -> ViewerLink:

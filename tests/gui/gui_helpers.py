@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import QPoint, Qt
+from qtpy.QtGui import QImage
 from qtpy.QtWidgets import QApplication, QStyle, QStyleOptionSlider
 
 from napari_lesionmix._layers import layer_kwargs
@@ -176,3 +177,15 @@ def press_keys(qtbot, viewer, key, modifier=Qt.KeyboardModifier.NoModifier) -> N
     QApplication.processEvents()
     qtbot.keyClick(canvas, key, modifier)
     QApplication.processEvents()
+
+
+def grab_widget(widget) -> np.ndarray:
+    """What a widget shows on the screen, children included (a canvas and the letters
+    over it), as an (H, W, 3) int array."""
+    QApplication.processEvents()
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    data = np.frombuffer(image.constBits().asstring(image.sizeInBytes())
+                         if hasattr(image.constBits(), "asstring")
+                         else bytes(image.constBits()), np.uint8)
+    return data.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3).astype(int)

@@ -30,8 +30,7 @@ def test_three_upright_planes_with_their_letters(planes):
     viewer, panel, dock, session, lab = planes
     orders = {name: tuple(m.dims.order) for name, m in dock.models.items()}
     assert orders == {"axial": (0, 1, 2), "coronal": (1, 0, 2), "sagittal": (2, 0, 1)}
-    letters = {name: {edge: o.text for edge, o in dock.letters[name].overlays.items()}
-               for name in dock.models}
+    letters = {name: dock.letters[name].texts() for name in dock.models}
     assert letters["axial"] == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
     assert letters["coronal"] == {"top": "S", "bottom": "I", "left": "R", "right": "L"}
     assert letters["sagittal"] == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
