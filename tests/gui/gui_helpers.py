@@ -63,6 +63,26 @@ def click(qtbot, widget, pos: QPoint | None = None) -> None:
     qtbot.mouseClick(widget, LEFT, pos=pos if pos is not None else widget.rect().center())
 
 
+def click_layer_eye(qtbot, viewer, layer) -> None:
+    """Click the eye (visibility box) of ``layer``'s row in napari's layer list."""
+    from qtpy.QtWidgets import QStyleOptionViewItem
+
+    view = viewer.window._qt_viewer.layers
+    model = view.model()
+    from napari._qt.containers._base_item_model import ItemRole
+
+    index = next(model.index(r, 0) for r in range(model.rowCount())
+                 if model.index(r, 0).data(ItemRole) is layer)
+    view.scrollTo(index)
+    option = QStyleOptionViewItem()
+    view.initViewItemOption(option)
+    option.rect = view.visualRect(index)
+    view.itemDelegate().initStyleOption(option, index)
+    box = view.style().subElementRect(QStyle.SubElement.SE_ItemViewItemCheckIndicator,
+                                      option, view)
+    qtbot.mouseClick(view.viewport(), LEFT, pos=box.center())
+
+
 def tick(qtbot, box) -> None:
     """Click a check box or radio button on its indicator."""
     qtbot.mouseClick(box, LEFT, pos=QPoint(6, box.height() // 2))
