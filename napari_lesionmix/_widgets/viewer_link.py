@@ -61,10 +61,19 @@ class ViewerLink:
         self.letters = OrientationLetters(viewer, widget=canvas_widget(viewer))
         #: extra views that follow the session (the three-plane view registers itself)
         self.views: list = []
+        self.preview.shown_elsewhere = self._preview_in_a_pane
         install_clicks(viewer, self.session, self.layers)
         self.layers.auto_use()
         self.session.focus_requested.connect(self.show)
         self.session.message.connect(lambda level, text: notify(f"LesionMix: {text}", level))
+
+    def _preview_in_a_pane(self) -> bool:
+        """Whether an extra view shows the preview as surfaces (a 3D pane on the screen)."""
+        for view in self.views:
+            pane = getattr(view, "pane3d", None)
+            if pane is not None and pane.canvas.isVisible():
+                return True
+        return False
 
     @property
     def viewer(self):

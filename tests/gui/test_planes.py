@@ -135,3 +135,43 @@ def test_a_location_in_3d_is_the_most_likely_voxel_on_the_ray(in_3d, qtbot, note
     session.set_likelihood(LikelihoodMap(prob, session.case.geometry))
     _click_centre(qtbot, viewer, lab.data_to_world((12, 24, 24)))
     assert session.location == (5, 24, 24)
+
+
+def test_in_3d_a_slider_drag_redraws_the_surface_pane_and_the_volume_once_it_settles(
+        planes, qtbot, monkeypatch):
+    from gui_helpers import drag_slider
+
+    from napari_lesionmix._widgets import preview_layers
+
+    viewer, panel, dock, session, lab = planes
+    monkeypatch.setattr(preview_layers, "SETTLE_3D_MS", 1500)
+    session.select(0)
+    session.set_location((12, 24, 8))
+    qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
+    click(qtbot, viewer.window._qt_viewer.viewerButtons.ndisplayButton)  # to 3D
+    assert viewer.dims.ndisplay == 3
+    preview = get_link(viewer).preview
+    pane = dock.pane3d
+    before = tuple(session.preview.slices)
+    verts_before = pane.preview.data[0].copy()
+    panel.show_step("Augment")
+    aug = panel.docks["Augment"]
+    drag_slider(qtbot, aug.grid.sliders["scale"], 1.8)
+    qtbot.waitUntil(lambda: tuple(session.preview.slices) != before, timeout=5000)
+    # the pane shows the new preview at once: a larger surface around the same place
+    verts = pane.preview.data[0]
+    assert pane.preview.visible and np.ptp(verts, axis=0).sum() > np.ptp(verts_before,
+                                                                         axis=0).sum()
+    # the volume view's layers still hold the earlier preview ...
+    assert preview._written != tuple(session.preview.slices)
+    # ... and take the new one once the drag settles
+    qtbot.waitUntil(lambda: preview._written == tuple(session.preview.slices), timeout=5000)
+    edit = session.preview
+    layer = viewer.layers["LesionMix preview: labels (not applied)"]
+    np.testing.assert_array_equal(layer.data[preview._local(edit.slices)], edit.labels)
+    # back in 2D, every change is drawn at once again
+    click(qtbot, viewer.window._qt_viewer.viewerButtons.ndisplayButton)
+    drag_slider(qtbot, aug.grid.sliders["scale"], 1.2)
+    qtbot.waitUntil(lambda: aug.grid.sliders["scale"].value() < 1.5, timeout=5000)
+    qtbot.waitUntil(lambda: session.preview.slices != edit.slices, timeout=5000)
+    assert preview._written == tuple(session.preview.slices)
