@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import platform
 import pstats
 import statistics
@@ -258,13 +259,16 @@ def main(argv=None) -> int:
 
     from napari_lesionmix._widgets import panel, planes  # noqa: F401 - a warm start
 
+    load0 = list(os.getloadavg())  # a shared machine: other processes slow every figure
     with scratch() as work:
         result = {"open": bench_open(args.open_repeats) if args.only != "slider" else None,
                   "slider": (bench_slider(args.changes, args.profile, work)
                              if args.only != "open" else None),
                   "window": list(SIZE),
                   "machine": {"python": platform.python_version(),
-                              "platform": platform.platform(), "napari": napari.__version__}}
+                              "platform": platform.platform(), "napari": napari.__version__,
+                              "load_average_at_start": load0,
+                              "load_average_at_end": list(os.getloadavg())}}
     print(json.dumps(result, indent=1))
     save(result, args, "gui")
     return 0

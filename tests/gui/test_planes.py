@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import LEFT, add_case, click, click_row, synthetic_case
+from gui_helpers import LEFT, add_case, click, click_row, synthetic_case, tick
 from qtpy.QtCore import QPoint
 from qtpy.QtWidgets import QApplication
 
@@ -175,3 +175,35 @@ def test_in_3d_a_slider_drag_redraws_the_surface_pane_and_the_volume_once_it_set
     qtbot.waitUntil(lambda: aug.grid.sliders["scale"].value() < 1.5, timeout=5000)
     qtbot.waitUntil(lambda: session.preview.slices != edit.slices, timeout=5000)
     assert preview._written == tuple(session.preview.slices)
+
+
+def test_the_3d_pane_shows_the_lesions_and_the_preview_where_they_are(planes, qtbot):
+    from napari_lesionmix._widgets.pane3d import MIRROR
+
+    viewer, panel, dock, session, lab = planes
+    pane = dock.pane3d
+    assert pane.canvas.isVisible()
+
+    def world(layer):
+        """The pane layer's vertices in the case's world mm (the pane draws x mirrored)."""
+        verts = layer.data[0]
+        return np.array([MIRROR[:3, :3] @ layer.data_to_world(v) for v in verts])
+
+    [layer] = pane.lesions.values()  # one lesion class
+    shown = world(layer)
+    for les in session.lesions:  # every lesion has surface vertices around its centre
+        centre = np.asarray(lab.data_to_world(les.centroid), float)
+        assert np.linalg.norm(shown - centre, axis=1).min() < 3.0
+    # a preview: its surface around the location, in the preview's colour
+    session.select(0)
+    session.set_location((12, 24, 8))
+    qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
+    assert pane.preview.visible
+    centre = world(pane.preview).mean(axis=0)
+    np.testing.assert_allclose(centre, lab.data_to_world((12, 24, 8)), atol=2.5)
+    # removing a lesion: the preview hides it in the pane
+    panel.show_step("Augment")
+    tick(qtbot, panel.docks["Augment"].remove_mode)
+    qtbot.waitUntil(lambda: pane.hidden == [0], timeout=5000)
+    session.clear_preview()
+    assert pane.hidden == [] and not pane.preview.visible
