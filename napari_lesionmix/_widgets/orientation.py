@@ -23,7 +23,7 @@ from typing import Any
 from .._layers import GEOMETRY_KEY
 
 __all__ = ["OrientationLetters", "OverlayLetters", "WidgetLetters", "edge_letters",
-           "keep_physical_handedness", "upright"]
+           "keep_physical_handedness", "letter_margin", "upright"]
 
 #: the letter at the positive and at the negative end of each world axis (z, y, x)
 POSITIVE = ("S", "P", "L")
@@ -35,6 +35,22 @@ LETTER_COLOUR = "#ffd166"
 BOX_RGBA = (0.0, 0.0, 0.0, 0.45)
 FONT_PT = 11  # napari overlays
 FONT_PX = 12  # Qt labels
+#: room a fitted view leaves on each side for the letters (screen pixels)
+LETTER_ROOM_PX = 18
+
+
+def letter_margin(canvas_size) -> float:
+    """The ``margin`` for napari's ``reset_view`` that leaves :data:`LETTER_ROOM_PX` free
+    on each side of a canvas of ``canvas_size`` (pixels), so that the letters of a fitted
+    view sit beside the anatomy, not on it (napari's default is 0.05).
+
+    Examples
+    --------
+    >>> round(letter_margin((170, 310)), 3), letter_margin((2000, 2000))
+    (0.212, 0.05)
+    """
+    smallest = max(float(min(canvas_size)), 1.0)
+    return float(min(max(2 * LETTER_ROOM_PX / smallest, 0.05), 0.4))
 
 
 def edge_letters(displayed: tuple[int, int], orientation2d: tuple[str, str]) -> dict:

@@ -21,7 +21,7 @@ from .._layers import ROLE_KEY
 from ..session.errors import SessionError
 from .canvas import install_clicks
 from .mirror import LayerMirror
-from .orientation import OrientationLetters
+from .orientation import OrientationLetters, letter_margin
 from .pane3d import SurfacePane
 from .viewer_link import get_link
 
@@ -157,7 +157,7 @@ class PlanesDock(QWidget):
     def reset_view(self, *_) -> None:
         """Fit every plane to the data."""
         for model in self.models.values():
-            model.reset_view()
+            model.reset_view(margin=letter_margin(model.canvas.size))
         if self.pane3d is not None:
             self.pane3d.reset_view()
 

@@ -25,7 +25,7 @@ from ..session.session import EditSession
 from .canvas import Marks, go_to, install_clicks
 from .heatmap import Heatmap
 from .layer_link import LayerLink
-from .orientation import OrientationLetters
+from .orientation import OrientationLetters, letter_margin
 from .preview_layers import PreviewLayers
 
 __all__ = ["ViewerLink", "canvas_widget", "get_link", "notify"]
@@ -63,9 +63,20 @@ class ViewerLink:
         self.views: list = []
         self.preview.shown_elsewhere = self._preview_in_a_pane
         install_clicks(viewer, self.session, self.layers)
+        viewer.events.reset_view.connect(self._room_for_letters)
         self.layers.auto_use()
         self.session.focus_requested.connect(self.show)
         self.session.message.connect(lambda level, text: notify(f"LesionMix: {text}", level))
+
+    def _room_for_letters(self, event=None) -> None:
+        """A fitted 2D view (napari's reset, margin 0.05) zoomed out a little further, so
+        the orientation letters sit beside the anatomy, not on it."""
+        viewer = self._viewer()
+        if viewer is None or viewer.dims.ndisplay != 2:
+            return
+        margin = letter_margin(viewer.canvas.size)
+        if margin > 0.05:
+            viewer.scene.camera.zoom *= (1 - margin) / (1 - 0.05)
 
     def _preview_in_a_pane(self) -> bool:
         """Whether an extra view shows the preview as surfaces (a 3D pane on the screen)."""

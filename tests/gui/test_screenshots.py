@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from gui_helpers import add_case, canvas_pixel, grab_widget, synthetic_case
+from gui_helpers import add_case, canvas_pixel, click, grab_widget, synthetic_case
 from qtpy.QtWidgets import QApplication
 
 from napari_lesionmix._demo import open_demo
@@ -181,3 +181,27 @@ def test_the_preview_changes_pixels_only_in_its_window_and_says_so(shown, qtbot)
     # the outlines and the banner are drawn in the preview's own colour
     cyan = before[(before[..., 0] < 80) & (before[..., 1] > 180) & (before[..., 2] > 180)]
     assert len(cyan) > 20
+
+
+def test_the_letters_of_a_fitted_view_sit_beside_the_anatomy(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer, docks = open_demo(viewer, "brain_mr")
+    link = get_link(viewer)
+    qtbot.waitUntil(lambda: link.session.case is not None and bool(link.views), timeout=20000)
+    planes = link.views[0]
+    qtbot.wait(300)
+    click(qtbot, viewer.window._qt_viewer.viewerButtons.resetViewButton)  # napari's home
+    views = [(link.letters, viewer.window._qt_viewer.canvas.native)]
+    views += [(planes.letters[n], planes.canvases[n].canvas.native) for n in planes.letters]
+    for letters, canvas in views:
+        for label in letters.overlays.values():
+            label.hide()
+        bare = grab_widget(canvas)
+        for label in letters.overlays.values():
+            label.show()
+        for edge, label in letters.overlays.items():
+            box = label.geometry()
+            under = bare[box.top(): box.bottom() + 1, box.left(): box.right() + 1]
+            # the image's dark background (no brain, no crosshair) under every letter
+            assert under.size and np.percentile(under.sum(axis=-1), 95) < 60, (edge, box)
