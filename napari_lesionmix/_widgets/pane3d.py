@@ -19,6 +19,7 @@ import weakref
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import QTimer
 
 from .._layers import ROLE_KEY, grid_kwargs
 from ..core.lesions import placement_region
@@ -44,6 +45,10 @@ CURSOR_COLOUR = "#ffd166"
 CURSOR_MM = 16.0  # the cursor's cross, end to end
 ROLE = "surface"
 #: a triangle nobody sees: napari's Surface layer cannot be empty
+# In 2D the main canvas shows a preview at once: the pane's mesh waits until that canvas
+# has drawn (its paint is queued before this timer fires), so the surface does not delay
+# the slice a person is looking at. In 3D the pane is the live preview and follows at once.
+AFTER_2D_MS = 0
 _NOTHING = (np.zeros((3, 3), np.float32), np.array([[0, 1, 2]], np.int32))
 
 
@@ -89,6 +94,9 @@ class SurfacePane:
         self._meshes: list = []  # one per lesion of the session
         self._grid: tuple | None = None  # (shape, geometry) the layers are placed on
         self._wind_back = False
+        self._later = QTimer()
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self.show_preview)
         meta = {ROLE_KEY: ROLE}
         self.outline = Surface((*_NOTHING, np.ones(3)), name="outline", visible=False,
                                colormap=_uniform(OUTLINE_RGBA, "lesionmix_outline"),
@@ -119,6 +127,7 @@ class SurfacePane:
 
     def close(self) -> None:
         """Stop following the session and the viewer."""
+        self._later.stop()
         for signal, slot in self._slots:
             try:
                 signal.disconnect(slot)
@@ -170,7 +179,8 @@ class SurfacePane:
         self._meshes = meshes.lesion_surfaces(s.case.labels, s.lesions, s.recipe.connectivity)
         self.hidden = []
         self._show_lesions()
-        self.on_preview()
+        self._later.stop()
+        self.show_preview()
 
     def _show_lesions(self) -> None:
         from napari.layers import Surface
@@ -213,6 +223,15 @@ class SurfacePane:
 
     # -- the preview and the cursor ---------------------------------------------------------
     def on_preview(self, *_) -> None:
+        """Follow the session's preview: at once in 3D, after the main canvas in 2D."""
+        viewer = self._viewer()
+        if viewer is not None and viewer.dims.ndisplay == 2:
+            self._later.start(AFTER_2D_MS)
+        else:
+            self._later.stop()
+            self.show_preview()
+
+    def show_preview(self) -> None:
         """Show the session's preview (what it adds or changes), hide what it replaces."""
         s = self.link.session
         if s.case is None or s.case.ndim != 3 or s.preview is None:

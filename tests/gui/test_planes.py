@@ -198,7 +198,8 @@ def test_the_3d_pane_shows_the_lesions_and_the_preview_where_they_are(planes, qt
     session.select(0)
     session.set_location((12, 24, 8))
     qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
-    assert pane.preview.visible
+    # in 2D the pane follows once the main canvas has drawn
+    qtbot.waitUntil(lambda: pane.preview.visible, timeout=5000)
     centre = world(pane.preview).mean(axis=0)
     np.testing.assert_allclose(centre, lab.data_to_world((12, 24, 8)), atol=2.5)
     # removing a lesion: the preview hides it in the pane
@@ -206,4 +207,4 @@ def test_the_3d_pane_shows_the_lesions_and_the_preview_where_they_are(planes, qt
     tick(qtbot, panel.docks["Augment"].remove_mode)
     qtbot.waitUntil(lambda: pane.hidden == [0], timeout=5000)
     session.clear_preview()
-    assert pane.hidden == [] and not pane.preview.visible
+    qtbot.waitUntil(lambda: pane.hidden == [] and not pane.preview.visible, timeout=5000)
