@@ -49,6 +49,7 @@ from .errors import CaseError
 from .geometry import Geometry
 from .io_utils import atomic_path
 from .nifti_check import read_nifti_voxels
+from .stream_check import STREAM_SUFFIXES, check_streams
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -189,11 +190,28 @@ def read_image(
         return _from_sitk(path, _read_dicom_series(path, series_id))
     if _lower_name(path).endswith((".nii", ".nii.gz")):
         return _read_nifti(path)
+    if _lower_name(path).endswith(STREAM_SUFFIXES):
+        return _from_sitk(path, _read_checked(path))
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise CaseError(f"{path}: cannot read the file: {_short_sitk_message(exc)}") from None
     return _from_sitk(path, img)
+
+
+def _read_checked(path: Path) -> sitk.Image:
+    """SimpleITK's read of a NRRD or MetaImage file, with its compressed data checked to
+    the end in a thread beside it (:func:`check_streams`); the check's error first."""
+    with ThreadPoolExecutor(1) as pool:
+        check = pool.submit(check_streams, path)
+        try:
+            img, error = sitk.ReadImage(str(path)), None
+        except RuntimeError as exc:
+            img, error = None, exc
+        check.result()
+    if error is not None:
+        raise CaseError(f"{path}: cannot read the file: {_short_sitk_message(error)}") from None
+    return img
 
 
 def _check_shape(path: Path, dim: int, size, components: int) -> None:
@@ -216,7 +234,11 @@ def _from_sitk(path: Path, img: sitk.Image) -> tuple[np.ndarray, Geometry, str]:
 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, Geometry, str]:
-    """Geometry from SimpleITK's header reader, voxels from one checked zlib-ng pass."""
+    """Geometry from SimpleITK's header reader, voxels from one checked zlib-ng pass.
+
+    The voxels are read first: a corrupt stream is then named as such, even where it
+    breaks the header SimpleITK would have read."""
+    header, voxels = read_nifti_voxels(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -225,7 +247,6 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, Geometry, str]:
         raise CaseError(f"{path}: cannot read the file: {_short_sitk_message(exc)}") from None
     size = reader.GetSize()
     _check_shape(path, reader.GetDimension(), size, reader.GetNumberOfComponents())
-    header, voxels = read_nifti_voxels(path)
     wanted = _SITK_TYPES.get(reader.GetPixelID())
     if (voxels is not None and not header.scaled and voxels.dtype.name == wanted
             and voxels.size == int(np.prod(size))):
