@@ -442,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a file could not be written (no space, ...): it is named
+        _err(str(exc) if exc.filename is None else f"{exc.filename}: {exc.strerror}")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

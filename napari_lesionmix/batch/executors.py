@@ -50,10 +50,22 @@ class Interrupt:
         self.immediate = immediate
         self.notify = notify
         self.abort = abort.is_set if isinstance(abort, threading.Event) else abort
+        self.halted = False
 
     @property
     def requested(self) -> bool:
+        """Submit nothing more (Ctrl-C, the caller's abort flag, or :meth:`halt`)."""
+        return self.halted or self.by_user
+
+    @property
+    def by_user(self) -> bool:
+        """The stop came from outside: Ctrl-C or the caller's abort flag."""
         return self.count > 0 or (self.abort is not None and bool(self.abort()))
+
+    def halt(self) -> None:
+        """Submit nothing more; the running cases finish (the run itself decided to stop,
+        e.g. OUTPUT is full)."""
+        self.halted = True
 
     def __call__(self, signum=None, frame=None) -> None:
         self.count += 1

@@ -19,12 +19,15 @@ zero-padded to at least 4 digits). Every file is written under a temporary name 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import write_error
 from ..core.io_utils import (
     atomic_write_text,
     channel_file,
@@ -40,6 +43,7 @@ __all__ = [
     "case_of_file",
     "list_output_cases",
     "output_name",
+    "reserve_bytes",
     "write_dataset_json",
 ]
 
@@ -143,8 +147,14 @@ class OutputLayout:
         return Path(path).relative_to(self.root).as_posix()
 
     def has_files(self) -> bool:
-        """True if the output folder exists and holds anything."""
-        return self.root.is_dir() and any(self.root.iterdir())
+        """True if the output folder exists and holds a file (empty folders, e.g. those a
+        run made before a full disk stopped it, do not count)."""
+        if not self.root.is_dir():
+            return False
+        for _, _, files in os.walk(self.root):
+            if files:
+                return True
+        return False
 
     def temporaries(self) -> list[Path]:
         """Leftover temporary files (from ``atomic_path``) anywhere in the output."""
@@ -175,10 +185,46 @@ class OutputLayout:
                 removed.append(name)
         return removed
 
+    @property
+    def reserve(self) -> Path:
+        """Space held back while a run writes its cases, given back before the run's last
+        writes (manifest, dataset.json, splits), so a full disk still ends with a
+        consistent dataset."""
+        return self.work / "reserve"
+
+    def make_reserve(self, nbytes: int) -> None:
+        """Hold ``nbytes`` of the file system in :attr:`reserve` (WriteError if it
+        cannot: OUTPUT is too full to start)."""
+        try:
+            fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            try:
+                try:
+                    os.posix_fallocate(fd, 0, nbytes)
+                except OSError as exc:
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
+                    os.write(fd, b"\0" * nbytes)  # file systems without fallocate
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.release_reserve()
+            raise write_error(self.reserve, f"{exc.strerror}: OUTPUT needs {nbytes} bytes "
+                              "spare to start", exc.errno) from None
+
+    def release_reserve(self) -> None:
+        """Give the reserved space back."""
+        self.reserve.unlink(missing_ok=True)
+
     def make_folders(self) -> None:
         """Create imagesTr/, labelsTr/, provenance/ and .lesionmix/tmp/."""
         for d in (self.images, self.labels, self.provenance, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
+
+
+def reserve_bytes(n_cases: int) -> int:
+    """Space a run holds back for its last writes: 64 KB plus 2 KB per case (a case's
+    manifest entry and its lines in dataset.json and the splits), at most 64 MB."""
+    return min(64 * 1024 + 2048 * int(n_cases), 64 << 20)
 
 
 def case_of_file(layout: OutputLayout, folder: Path, filename: str) -> str | None:

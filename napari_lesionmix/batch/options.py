@@ -62,6 +62,9 @@ class RunSummary:
         The manifest's final state: complete, incomplete or interrupted.
     setup_seconds : float
         The one-off pass over the input (checks, bank, map).
+    stopped : str
+        Why the run stopped early on its own (OUTPUT could not be written: no space
+        left, ...); empty otherwise. Exit code 1; ``--resume`` completes the run.
     """
 
     planned: int = 0
@@ -78,11 +81,14 @@ class RunSummary:
     notes: list = field(default_factory=list)
     state: str = "running"
     setup_seconds: float = 0.0
+    stopped: str = ""
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if self.stopped:
+            return EXIT_FAILED
         return EXIT_OK if self.written + self.reused == self.planned and not self.failed \
             else EXIT_FAILED
 
@@ -103,9 +109,13 @@ class RunSummary:
                          + ", ".join(b["case"] for b in self.skipped))
         rate = self.written / self.seconds if self.seconds > 0 else 0.0
         parts.append(f"{self.seconds:.1f} s ({rate:.2f} cases/s)")
-        state = "interrupted" if self.interrupted else ("done" if self.exit_code == 0
-                                                        else "incomplete")
-        return f"{state}: " + ", ".join(parts) + f" -> {self.output}"
+        state = "interrupted" if self.interrupted else "stopped" if self.stopped else (
+            "done" if self.exit_code == 0 else "incomplete")
+        line = f"{state}: " + ", ".join(parts) + f" -> {self.output}"
+        if self.stopped and not self.interrupted:
+            line += ("; OUTPUT could not be written (see above): make room or fix it, then "
+                     "run again with --resume")
+        return line
 
 
 @dataclass

@@ -45,7 +45,7 @@ from ..core.recipe import Recipe, RecipeError
 from .dataset import DatasetError, open_dataset
 from .executors import Interrupt, describe_executor, execute, sigint_handler
 from .finish import cleanup, finish
-from .layout import OutputLayout, output_name
+from .layout import OutputLayout, output_name, reserve_bytes
 from .manifest import Manifest, file_sizes, package_versions
 from .memory import MemorySource
 from .options import GenerateOptions, Plan, RunError, RunSummary, check_options, load_recipe
@@ -202,6 +202,17 @@ def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
         if removed:
             say(f"--overwrite: removed {', '.join(removed)} from {layout.root}")
     layout.make_folders()
+    # the manifest first: from here on OUTPUT is recognisably a run that --resume finishes
+    if previous is not None:
+        manifest = Manifest(layout.manifest, previous.data, layout.tmp)
+        manifest.data["state"] = "running"
+        manifest.data["versions"] = package_versions()
+    else:
+        manifest = Manifest.new(layout.manifest, layout.tmp, plan=plan.data,
+                                recipe=setup.recipe.to_dict(), versions=package_versions(),
+                                cases={})
+    manifest.save()
+    layout.make_reserve(reserve_bytes(opts.n + len(setup.good)))
     with atomic_path(layout.work / BANK_FILE, tmp_dir=layout.tmp) as tmp:
         setup.bank.save(tmp)
     if setup.lmap is not None:
@@ -213,14 +224,6 @@ def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
     atomic_write_text(layout.work / PLAN_FILE, json.dumps(
         {"plan": plan.data, "recipe": setup.recipe.to_dict(), "reference_loads_mm3": reference},
         indent=1), tmp_dir=layout.tmp)
-    if previous is not None:
-        manifest = Manifest(layout.manifest, previous.data, layout.tmp)
-        manifest.data["state"] = "running"
-        manifest.data["versions"] = package_versions()
-    else:
-        manifest = Manifest.new(layout.manifest, layout.tmp, plan=plan.data,
-                                recipe=setup.recipe.to_dict(), versions=package_versions(),
-                                cases={})
     manifest.data["skipped"] = [b.to_dict() for b in setup.bad]
     manifest.data["reference_loads"] = {s.name: setup.loads[s.name] for s in setup.good}
     manifest.data["reference_loads_mm3"] = reference
@@ -288,7 +291,14 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
                 specs, workers, None if memory else opts.scheduler, interrupt,
                 memory)) as results:
             for res in results:
-                _record(manifest, layout, res)
+                if res.stop or summary.stopped:
+                    _stop(summary, interrupt, res.stop or summary.stopped, say)
+                    continue  # not recorded: the clean-up removes what it wrote
+                try:
+                    _record(manifest, layout, res)
+                except OSError as exc:  # the manifest cannot be written: stop
+                    _stop(summary, interrupt, str(exc), say)
+                    continue
                 if res.ok:
                     summary.written += 1
                 else:
@@ -304,7 +314,16 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
         summary.interrupted = True
     finally:
         bar.close()
-        summary.interrupted = summary.interrupted or interrupt.requested
+        summary.interrupted = summary.interrupted or interrupt.by_user
+
+
+def _stop(summary: RunSummary, interrupt: Interrupt, why: str, say) -> None:
+    """OUTPUT cannot be written: submit nothing more, let the running cases end."""
+    if summary.stopped:
+        return
+    summary.stopped = why
+    interrupt.halt()
+    say(f"\nstopped: {why}")
 
 
 def _record(manifest: Manifest, layout: OutputLayout, res: TaskResult) -> None:

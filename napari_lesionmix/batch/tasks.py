@@ -124,7 +124,9 @@ class TaskResult:
 
     ``unchanged`` is True when the loop accepted no operation: the written case equals
     its source voxel for voxel. ``refusal`` is the most common reason a draw was
-    refused (empty when none was).
+    refused (empty when none was). ``stop`` is set (with ``error``) when OUTPUT could
+    not be written (no space left, quota, I/O error): the run stops, as every further
+    case would fail the same way; the case is not recorded.
     """
 
     k: int
@@ -145,6 +147,7 @@ class TaskResult:
     unchanged: bool = False
     seconds: dict = field(default_factory=dict)
     pid: int = 0
+    stop: str = ""
 
 
 # ------------------------------------------------------------------------------ workers
@@ -262,6 +265,9 @@ def write_task(spec: TaskSpec, res: TaskResult, out: SynthResult) -> TaskResult:
                        compression_level=spec.compression, tmp_dir=tmp)
         atomic_write_text(spec.provenance_path, out.provenance.to_json(), tmp_dir=tmp)
         res.seconds["write"] = time.perf_counter() - t0
+    except OSError as exc:  # OUTPUT cannot be written (no space, ...): the run stops
+        res.error = res.stop = str(exc)
+        return res
     except Exception as exc:  # noqa: BLE001 - reported per case, the run goes on
         res.error = _error(exc)
         return res

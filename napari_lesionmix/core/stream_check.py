@@ -42,15 +42,16 @@ _NRRD_SIZES = [(re.compile(r"^(u?int8|u?int8_t|u?char|(signed |unsigned )char)$"
                (re.compile(r"^float$"), 4), (re.compile(r"^double$"), 8)]
 
 
-def data_stream(path: str | Path) -> tuple[Path, int, int | None] | None:
-    """Where the compressed data of a NRRD or MetaImage file is.
+def data_stream(path: str | Path) -> tuple[Path, int, int | None, bool] | None:
+    """Where the voxel data of a NRRD or MetaImage file is.
 
     Returns
     -------
-    (file, offset, length) or None
-        The file holding the data, the byte offset where the compressed stream starts,
-        and the inflated length the header requires (None when it cannot be told); None
-        when the data is not compressed (or not in one file this module understands).
+    (file, offset, length, compressed) or None
+        The file holding the data, the byte offset where it starts, the (inflated)
+        length the header requires (None when it cannot be told), and whether it is a
+        zlib/gzip stream; None when the data is not in one file this module understands
+        (a list of files, ASCII or bzip2 encodings).
     """
     path = Path(path)
     with open(path, "rb") as fh:
@@ -72,8 +73,9 @@ def _meta_stream(path: Path, head: bytes):
         if key.strip().lower() == "elementdatafile":
             offset = pos
             break
-    if offset is None or fields.get("compresseddata", "false").lower() != "true":
+    if offset is None:
         return None
+    compressed = fields.get("compresseddata", "false").lower() == "true"
     where = fields["elementdatafile"]
     if where.upper() == "LOCAL":
         target = path
@@ -90,7 +92,11 @@ def _meta_stream(path: Path, head: bytes):
             length = math.prod(dims) * channels * size
     except ValueError:
         pass
-    return target, offset, length
+    if not compressed and where.upper() != "LOCAL":
+        offset = int(fields.get("headersize", "0") or 0)
+        if offset < 0:
+            return None
+    return target, offset, length, compressed
 
 
 def _nrrd_stream(path: Path, head: bytes):
@@ -109,7 +115,8 @@ def _nrrd_stream(path: Path, head: bytes):
         key, sep, value = text.partition(":")
         if sep:
             fields[key.strip().lower()] = value.strip()
-    if fields.get("encoding", "raw").lower() not in ("gzip", "gz"):
+    encoding = fields.get("encoding", "raw").lower()
+    if encoding not in ("gzip", "gz", "raw"):
         return None
     where = fields.get("data file", fields.get("datafile"))
     if where is not None:
@@ -133,7 +140,7 @@ def _nrrd_stream(path: Path, head: bytes):
             length = math.prod(dims) * size + skip
     except ValueError:
         pass
-    return target, offset, length
+    return target, offset, length, encoding != "raw"
 
 
 def _after_lines(path: Path, offset: int, n: int) -> int:
@@ -145,7 +152,8 @@ def _after_lines(path: Path, offset: int, n: int) -> int:
 
 
 def check_streams(path: str | Path) -> None:
-    """Inflate the compressed data of a NRRD or MetaImage file to its end.
+    """Inflate the compressed data of a NRRD or MetaImage file to its end (uncompressed
+    data: check its length).
 
     Raises
     ------
@@ -161,7 +169,17 @@ def check_streams(path: str | Path) -> None:
         raise CaseError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if found is None:
         return
-    target, offset, length = found
+    target, offset, length, compressed = found
+    if not compressed:
+        if length is not None:
+            try:
+                have = target.stat().st_size - offset
+            except OSError as exc:
+                raise CaseError(f"{target}: cannot read the data file ({exc.strerror})") from None
+            if have < length:
+                raise CaseError(f"{target}: truncated data: {have} bytes, the header needs "
+                                f"{length}")
+        return
     total = 0
     try:
         with open(target, "rb") as fh:
