@@ -240,8 +240,8 @@ def main(argv=None) -> int:
         if data is None:
             print(f"generating {a.cases} 1 mm brain cases (T1 + FLAIR-like, float32) ...",
                   flush=True)
-            data = brain_cohort(work / "cohort", a.cases, "--channels", "2", "--dtype",
-                                "float32")
+            data = brain_cohort(work / "cohort", a.cases, "--channels", "t1,flair",
+                                "--dtype", "float32")
         load0 = os.getloadavg()[0]
         ceiling = scaling_ceiling()
         print(f"machine scaling ceiling: {ceiling['speedup']:.2f}x with 2 processes"

@@ -4,9 +4,10 @@ case to twice its load, peak memory, and CarveMix's core cost as the reference.
 Run: ``python benchmarks/bench_engine.py [--repeats N] [--save]`` (``--save`` updates
 ``benchmarks/results/engine.json``; by default the figures go to a temporary file).
 
-The 1 mm cohort is generated into a temporary folder, removed at the end. All times are medians over repeats, measured in one run, so that ratios
-are meaningful on a shared, noisy machine. Nothing here is a pass/fail test; the
-targets are printed beside the figures.
+The 1 mm cohort is generated into a temporary folder, removed at the end. The recipe
+uses the default likelihood floor. All times are medians over repeats, measured in one
+run, so that ratios are meaningful on a shared, noisy machine. Nothing here is a
+pass/fail test; the targets are printed beside the figures.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main(argv=None) -> dict:
     with scratch() as work:
         cases = brain_1mm(work, 2)
     case = cases[0]
-    recipe = Recipe(lesion_classes=[1], likelihood={"sigma_mm": 2.0, "floor": 0.0})
+    recipe = Recipe(lesion_classes=[1], likelihood={"sigma_mm": 2.0})  # default floor
     bank = LesionBank.from_recipe(cases, recipe)
     lmap = LikelihoodMap.from_recipe(cases, recipe)
     load, voxels = lesion_load(case.labels, [1], case.geometry.spacing_zyx)

@@ -61,7 +61,7 @@ def scratch(prefix: str = "lesionmix-bench-"):
 
 def brain_cohort(folder: Path, n: int, *args: str) -> Path:
     """Generate ``n`` 1 mm brain cases into ``folder/brain_mr`` (extra generator options in
-    ``args``, e.g. ``"--channels", "2"``); return the dataset folder."""
+    ``args``, e.g. ``"--channels", "t1,flair"``); return the dataset folder."""
     subprocess.run([sys.executable, "-m", "napari_lesionmix.sample_data", "brain",
                     "--resolution", "1", "--out", str(folder), "--n", str(n), *args],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)

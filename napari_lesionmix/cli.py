@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("output", type=Path, metavar="OUTPUT", help="output dataset folder")
     g.add_argument("--n", type=int, required=True, help="number of cases to synthesise (required)")
     g.add_argument("--recipe", type=Path, default=None,
-                   help="recipe JSON file (default: the built-in recipe; lesion classes "
-                        "default to the dataset's labels but background and organ_label)")
+                   help="recipe JSON file (default: INPUT/lesionmix_recipe.json if the dataset "
+                        "ships one, else the built-in recipe, whose lesion classes are the "
+                        "dataset's labels but background and organ_label)")
     g.add_argument("--seed", type=int, default=None,
                    help="seed; overrides the recipe's (default: the recipe's seed, 0 if none)")
     g.add_argument("--workers", type=int, default=_default_workers(),
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("input", type=Path, metavar="INPUT", help="input dataset folder")
     s.add_argument("--recipe", type=Path, default=None,
                    help="recipe JSON for lesion classes, organ_label, min_voxels, connectivity "
-                        "(default: built-in; classes from the dataset's labels)")
+                        "(default: INPUT/lesionmix_recipe.json if present, else built-in; "
+                        "classes from the dataset's labels)")
     s.add_argument("--plot", type=Path, default=None, metavar="FILE",
                    help="also write a histogram of the loads to this PNG file (default: no plot)")
     s.add_argument("--json", dest="as_json", action="store_true",
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="map file to write, e.g. MAP.nii.gz")
     lk.add_argument("--recipe", type=Path, default=None,
                     help="recipe JSON for classes and likelihood options (the flags below "
-                         "override it); default: the built-in recipe")
+                         "override it); default: INPUT/lesionmix_recipe.json if present, "
+                         "else the built-in recipe")
     lk.add_argument("--sigma", type=float, default=None, metavar="MM",
                     help="Gaussian smoothing in mm (default: the recipe's likelihood.sigma_mm, "
                          "0)")
@@ -196,7 +199,8 @@ def cmd_generate(a) -> int:
     from .batch.options import GenerateOptions, RunError
     from .batch.runner import generate
 
-    opts = GenerateOptions(input=a.input, output=a.output, n=a.n, recipe=a.recipe, seed=a.seed,
+    opts = GenerateOptions(input=a.input, output=a.output, n=a.n,
+                           recipe=_recipe_for(a.input, a.recipe), seed=a.seed,
                            workers=a.workers, scheduler=a.scheduler, resume=a.resume,
                            overwrite=a.overwrite, originals=a.originals,
                            compression=a.compression, skip_bad=a.skip_bad, progress=a.progress)
@@ -212,11 +216,25 @@ def cmd_generate(a) -> int:
     return summary.exit_code
 
 
+def _recipe_for(input_path: Path, given: Path | None) -> Path | None:
+    """``--recipe`` if given, else the dataset's own ``lesionmix_recipe.json`` (said on
+    stderr), else None: the built-in recipe."""
+    from .core.recipe import dataset_recipe_path
+
+    if given is not None:
+        return given
+    found = dataset_recipe_path(input_path)
+    if found is not None:
+        print(f"recipe: {found} (the dataset's own; --recipe FILE uses another)",
+              file=sys.stderr, flush=True)
+    return found
+
+
 def _dataset_and_recipe(path: Path, recipe_path: Path | None):
     from .batch.dataset import DatasetError, open_dataset
     from .batch.options import RunError, load_recipe
     try:
-        return open_dataset(path), load_recipe(recipe_path, None)
+        return open_dataset(path), load_recipe(_recipe_for(path, recipe_path), None)
     except (DatasetError, RunError) as exc:
         raise SystemExit(_fail(str(exc))) from None
 
@@ -308,13 +326,16 @@ def cmd_likelihood(a) -> int:
             changes["organ_label"] = a.organ_label
         lk = recipe.likelihood
         changes["likelihood"] = {"sigma_mm": lk.sigma_mm if a.sigma is None else a.sigma,
-                                 "floor": lk.floor if a.floor is None else a.floor}
+                                 "floor": lk.floor if a.floor is None else a.floor,
+                                 "align": lk.align}
         recipe = recipe.replace(**changes)
         prep = prepare(dataset, recipe, with_bank=False)
     except RecipeError as exc:
         return _fail(f"recipe: {exc}")
     for b in prep.bad:
         print(f"bad case {b.name}: {b.problem} (left out of the map)", file=sys.stderr)
+    for line in prep.notices:
+        print(f"notice: {line}", file=sys.stderr)
     if prep.lmap is None:
         return _fail(f"{dataset.root}: no lesion of classes {prep.recipe.lesion_classes} in any "
                      "case: the map would be zero everywhere (use --floor)")

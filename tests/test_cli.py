@@ -114,6 +114,27 @@ def test_stats_names_every_label_with_its_volume(tmp_path, capsys):
     assert "counted as a lesion class" not in captured.err
 
 
+def test_a_dataset_recipe_is_used_unless_another_is_given(tmp_path, capsys):
+    """A dataset that ships lesionmix_recipe.json (as the plugin adopts it) gets it from
+    stats, likelihood and generate too; --recipe still wins."""
+    ds = make_nnunet(tmp_path / "liver", n_cases=2, organ=True, channels=1)
+    (ds / "lesionmix_recipe.json").write_text('{"organ_label": 1, "lesion_classes": [2]}')
+    assert main(["stats", str(ds)]) == 0
+    captured = capsys.readouterr()
+    assert "1 liver (organ), 2 tumour (lesion class)" in captured.out
+    assert f"recipe: {ds / 'lesionmix_recipe.json'} (the dataset's own" in captured.err
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    assert main(["stats", str(ds), "--recipe", str(plain)]) == 0
+    captured = capsys.readouterr()
+    assert "1 liver (lesion class)" in captured.out and "dataset's own" not in captured.err
+    out = tmp_path / "out"
+    assert main(["generate", str(ds), str(out), "--n", "2", "--workers", "1",
+                 "--no-progress"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["recipe"]["organ_label"] == 1 and manifest["recipe"]["lesion_classes"] == [2]
+
+
 def test_likelihood_map(ds, tmp_path, capsys):
     path = tmp_path / "map.nii.gz"
     assert main(["likelihood", str(ds), "-o", str(path), "--sigma", "2", "--floor", "0.1"]) == 0

@@ -11,6 +11,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from napari_lesionmix.core.recipe import DATASET_RECIPE_FILE
 from napari_lesionmix.sample_data import load_sample, make, sample_dir, sample_paths
 
 N_CASES = {"brain_mr": 6, "liver_ct": 4}
@@ -53,7 +54,7 @@ def test_bundled_files_exist_in_nnunet_layout(name):
 
 @pytest.mark.parametrize("name", sorted(N_CASES))
 def test_each_sample_ships_the_recipe_its_generator_writes(name):
-    shipped = json.loads((sample_dir(name) / make.RECIPE_FILE).read_text())
+    shipped = json.loads((sample_dir(name) / DATASET_RECIPE_FILE).read_text())
     assert shipped == make.sample_recipe(name.split("_")[0]).to_dict()
 
 
@@ -157,8 +158,8 @@ def test_liver_generation_is_deterministic(tmp_path):
     bundled = _read(sample_paths("liver_ct")[0][1])[1]
     again = _read(tmp_path / "a" / "liver_ct" / "labelsTr" / "liver01.nii.gz")[1]
     assert (bundled == again).mean() > 0.999
-    recipe = tmp_path / "a" / "liver_ct" / make.RECIPE_FILE
-    assert recipe.read_text() == (sample_dir("liver_ct") / make.RECIPE_FILE).read_text()
+    recipe = tmp_path / "a" / "liver_ct" / DATASET_RECIPE_FILE
+    assert recipe.read_text() == (sample_dir("liver_ct") / DATASET_RECIPE_FILE).read_text()
     assert make.main(["liver", "--n", "1", "--seed", "5", "--out", str(tmp_path / "c")]) == 0
     c = _read(tmp_path / "c" / "liver_ct" / "imagesTr" / "liver01_0000.nii.gz")[1]
     assert not np.array_equal(a, c)
@@ -194,13 +195,13 @@ def test_brain_one_mm_on_demand(tmp_path):
     assert (lbl == 1).sum() > 0 and not (lbl[arr == 0] > 0).any()
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["numTraining"] == 1 and meta["labels"] == {"background": 0, "lesion": 1}
-    assert (folder / make.RECIPE_FILE).is_file()
+    assert (folder / DATASET_RECIPE_FILE).is_file()
 
 
 @pytest.mark.slow
 def test_brain_with_a_flair_like_channel_in_float32(tmp_path):
     pytest.importorskip("nilearn", reason="generating the brain needs nilearn's MNI template (test extra)")
-    assert make.main(["brain", "--n", "1", "--channels", "2", "--dtype", "float32",
+    assert make.main(["brain", "--n", "1", "--channels", "t1,flair", "--dtype", "float32",
                       "--out", str(tmp_path / "two")]) == 0
     folder = tmp_path / "two" / "brain_mr"
     t1, t1a = _read(folder / "imagesTr" / "brain01_0000.nii.gz")
@@ -209,7 +210,7 @@ def test_brain_with_a_flair_like_channel_in_float32(tmp_path):
     assert t1a.dtype == fla.dtype == np.float32 and fl.GetSpacing() == t1.GetSpacing()
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "T1", "1": "FLAIR"}
-    # the T1 is the one-channel T1 (the FLAIR draws come after it)
+    # the T1 is the one-channel T1 (the FLAIR draws from its own stream)
     bundled = _read(sample_paths("brain_mr")[0][0][0])[1]
     assert (np.abs(t1a - bundled) <= 1).mean() > 0.999
     # FLAIR-like: lesions bright against the white matter around them, CSF dark
@@ -226,3 +227,30 @@ def test_module_runs_as_a_script():
                          capture_output=True, text=True, check=True)
     assert "{brain,liver,all}" in out.stdout and "--resolution" in out.stdout
     assert "(default: all)" in out.stdout and "--channels" in out.stdout
+    assert "--tissue" in out.stdout and "--dtype" in out.stdout
+
+
+@pytest.mark.slow
+def test_brain_flair_channel_and_tissue_map(tmp_path):
+    pytest.importorskip("nilearn", reason="generating the brain needs nilearn's MNI template (test extra)")
+    assert make.main(["brain", "--n", "1", "--channels", "t1,flair", "--tissue",
+                      "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "brain_mr"
+    meta = json.loads((folder / "dataset.json").read_text())
+    assert meta["channel_names"] == {"0": "T1", "1": "FLAIR"}
+    t1 = _read(folder / "imagesTr" / "brain01_0000.nii.gz")[1]
+    flair = _read(folder / "imagesTr" / "brain01_0001.nii.gz")[1]
+    lbl = _read(folder / "labelsTr" / "brain01.nii.gz")[1]
+    tissue = _read(folder / "tissueTr" / "brain01.nii.gz")[1]
+    # the T1 and the label are the bundled ones: FLAIR draws from its own stream
+    images, label = sample_paths("brain_mr")[0]
+    np.testing.assert_array_equal(t1, _read(images[0])[1])
+    np.testing.assert_array_equal(lbl, _read(label)[1])
+    lesion = lbl == 1
+    ring = ndi.binary_dilation(lesion, iterations=2) & ~lesion & (t1 > 0)
+    assert flair[lesion].mean() > flair[ring].mean() + 100  # hyperintense on FLAIR
+    med = {c: np.median(flair[tissue == c]) for c in (1, 2, 3)}
+    assert med[1] < med[3] < med[2]  # CSF suppressed, grey matter above white matter
+    assert set(np.unique(tissue)) == {0, 1, 2, 3} and not tissue[t1 == 0].any()
+    assert (tissue[lesion] == 3).mean() > 0.9  # the bundled lesions are white-matter lesions
+    assert make.main(["brain", "--n", "1", "--channels", "t2", "--out", str(tmp_path / "x")]) == 1

@@ -50,6 +50,9 @@ class Setup:
         Reference loads given by the source; default the good cases' loads.
     seconds : dict
         Time spent in the pass: ``total``, and ``map`` when the map was built.
+    notices : list of str
+        What the user should know, e.g. cases that had to be registered to be in one
+        space with the others for the likelihood map, or that use their own map.
     """
 
     good: list[SourceCase] = field(default_factory=list)
@@ -60,6 +63,7 @@ class Setup:
     recipe: Recipe | None = None
     reference: list | None = None
     seconds: dict = field(default_factory=dict)
+    notices: list = field(default_factory=list)
 
     def reference_loads(self) -> list[float]:
         """The target distribution's reference loads in mm³: the source's, else the load
@@ -156,11 +160,15 @@ def prepare(source, recipe: Recipe, *, with_bank: bool = True, with_map: bool = 
     gen = cases()
     if with_map and getattr(source, "lmap_given", False):
         out.lmap = source.lmap
+        if out.lmap is not None:
+            out.notices.extend(out.lmap.notices)
     elif with_map:
         t_map = time.perf_counter()
         try:
             out.lmap = LikelihoodMap.from_cases(
-                gen, classes, organ, recipe.likelihood.sigma_mm, recipe.likelihood.floor)
+                gen, classes, organ, recipe.likelihood.sigma_mm, recipe.likelihood.floor,
+                align=recipe.likelihood.align)
+            out.notices.extend(out.lmap.notices)
         except LikelihoodError:
             out.lmap = None  # no lesion anywhere: populate fails later with a clear error
         out.seconds["map"] = time.perf_counter() - t_map

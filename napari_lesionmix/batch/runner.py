@@ -17,7 +17,8 @@ each a function of this module:
    results therefore do not depend on the number of workers or the executor. With
    ``resume`` the plan must match the previous run's or the run refuses.
 4. :func:`write_shared`: ``overwrite`` removes what a previous run made (see
-   ``layout.OWNED``); the bank, the map and the plan go to ``OUTPUT/.lesionmix/``; the
+   ``layout.OWNED``); the bank, the map (with its alignment, ``likelihood.align.npz``)
+   and the plan go to ``OUTPUT/.lesionmix/``; the
    manifest is started; the originals are copied.
 5. :func:`~.finish.cleanup`: leftover temporary files and the files of cases that are not
    complete are deleted, so what follows starts from complete cases only.
@@ -39,6 +40,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+from ..core.align import align_path
 from ..core.io_utils import atomic_path, atomic_write_text
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
@@ -139,6 +141,8 @@ def read_input(source, recipe: Recipe, skip_bad: bool = False,
         bar.close()
     for b in setup.bad:
         say(f"bad case {b.name}: {b.problem}")
+    for line in setup.notices:
+        say(f"likelihood map: {line}")
     if setup.bad and not skip_bad:
         raise RunError(f"{len(setup.bad)} bad input case(s): "
                        f"{', '.join(b.name for b in setup.bad)}; nothing was written (fix them, "
@@ -215,16 +219,17 @@ def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
     layout.make_reserve(reserve_bytes(opts.n + len(setup.good)))
     with atomic_path(layout.work / BANK_FILE, tmp_dir=layout.tmp) as tmp:
         setup.bank.save(tmp)
-    if setup.lmap is not None:
-        with atomic_path(layout.work / MAP_FILE, tmp_dir=layout.tmp) as tmp:
-            setup.lmap.save(tmp, overwrite=True)
+    if setup.lmap is not None:  # the map and, when it has one, its alignment for workers
+        setup.lmap.save(layout.work / MAP_FILE, overwrite=True, tmp_dir=layout.tmp)
     else:
         (layout.work / MAP_FILE).unlink(missing_ok=True)
+        align_path(layout.work / MAP_FILE).unlink(missing_ok=True)
     reference = setup.reference_loads()
     atomic_write_text(layout.work / PLAN_FILE, json.dumps(
         {"plan": plan.data, "recipe": setup.recipe.to_dict(), "reference_loads_mm3": reference},
         indent=1), tmp_dir=layout.tmp)
     manifest.data["skipped"] = [b.to_dict() for b in setup.bad]
+    manifest.data["likelihood_notices"] = list(setup.notices)
     manifest.data["reference_loads"] = {s.name: setup.loads[s.name] for s in setup.good}
     manifest.data["reference_loads_mm3"] = reference
     manifest.data["labels"] = dict(source.labels or {})

@@ -1,9 +1,11 @@
 """Blend weights for inserting a lesion: hard and soft masks (populate, step 5).
 
 Hard mode writes the lesion where its mask is set. Soft mode (default) blends
-``out = a * lesion + (1 - a) * background`` with ``a`` the mask smoothed by a Gaussian of
-``sigma`` voxels and kept at 1 inside the mask, so the lesion's own voxels are copied
-exactly and only its surroundings fade into the background.
+``out = a * lesion + (1 - a) * background`` with ``a`` the mask grown by one voxel and
+smoothed by a Gaussian of ``sigma`` voxels, kept at 1 inside the mask: the lesion's own
+voxels are copied exactly, and its edge (the partial-volume fringe a real lesion has just
+outside its label) is feathered into the new place over about two voxels, instead of
+being cut at the label's border.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def blend_weights(mask: np.ndarray, mode: str = "soft", sigma: float = 1.0) -> n
     mask : numpy.ndarray
         Bool lesion mask (any number of dimensions), usually the augmented lesion's patch.
     mode : {"soft", "hard"}
-        ``hard``: ``a`` is the mask. ``soft``: the mask smoothed by a Gaussian of ``sigma``
-        voxels (zero outside the patch), then set to 1 inside the mask.
+        ``hard``: ``a`` is the mask. ``soft``: the mask grown by one voxel (full
+        connectivity), smoothed by a Gaussian of ``sigma`` voxels (zero outside the
+        patch), then set to 1 inside the mask.
     sigma : float or sequence of float
         Gaussian sigma in voxels (per axis if a sequence). ``0`` means hard.
 
@@ -57,7 +60,8 @@ def blend_weights(mask: np.ndarray, mode: str = "soft", sigma: float = 1.0) -> n
     hard = mask.astype(np.float32)
     if mode == "hard" or not np.any(sig > 0):
         return hard
-    alpha = ndi.gaussian_filter(hard, sigma=sigma, mode="constant", cval=0.0)
+    grown = ndi.binary_dilation(mask, ndi.generate_binary_structure(mask.ndim, mask.ndim))
+    alpha = ndi.gaussian_filter(grown.astype(np.float32), sigma=sigma, mode="constant", cval=0.0)
     np.clip(alpha, 0.0, 1.0, out=alpha)
     alpha[mask] = 1.0
     return alpha

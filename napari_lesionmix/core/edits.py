@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from .appearance import RING, ring_of
 from .blend import blend, blend_weights
 from .case import Case
 from .inpaint import inpaint_patch, region_for, ring_label
-from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region
+from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region, structure
 from .recipe import Recipe
 from .transforms import LesionParams, augment
 
@@ -106,7 +107,14 @@ class CaseContext:
 
 @dataclass
 class Prepared:
-    """An augmented lesion ready to place: image in the target's intensities, mask, alpha."""
+    """An augmented lesion ready to place: image in the target's intensities, mask, alpha.
+
+    ``lo`` and ``hi`` are the mask's bounding box in the patch (inclusive), so a location
+    can be refused when the volume border would cut the lesion. ``level`` is the lesion's
+    surroundings in its source case, per channel, in the target's intensities (None when
+    unknown); ``site`` the voxels its surroundings are compared on at a new place: the
+    mask and the 2-voxel ring around it.
+    """
 
     image: np.ndarray
     mask: np.ndarray
@@ -114,10 +122,31 @@ class Prepared:
     guard: np.ndarray
     centroid: np.ndarray
     label: int
+    lo: np.ndarray
+    hi: np.ndarray
+    level: np.ndarray | None = None
+    site: np.ndarray | None = None
 
     @property
     def voxels(self) -> int:
         return int(self.mask.sum())
+
+
+def drop_fragments(mask: np.ndarray, min_voxels: int, connectivity: str = "full") -> np.ndarray:
+    """``mask`` without its connected components of fewer than ``min_voxels`` voxels.
+
+    Such a fragment would be labelled as lesion without being a lesion (the bank and the
+    load loop do not count it), so it is never written.
+    """
+    if min_voxels <= 1 or not mask.any():
+        return mask
+    lab, n = ndi.label(mask, structure(mask.ndim, connectivity))
+    if n == 1 and mask.sum() >= min_voxels:
+        return mask
+    sizes = np.bincount(lab.ravel())
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return keep[lab]
 
 
 def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
@@ -130,29 +159,50 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
     opts = ctx.recipe.populate
     target = None if np.allclose(entry.spacing_zyx, ctx.spacing_zyx, rtol=1e-6) \
         else ctx.spacing_zyx
-    image, mask = augment(entry.image, entry.mask, params, opts.interpolation,
-                          stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target)
+    level = entry.level
+    image = entry.image
+    if entry.context is not None and level is not None:
+        # the patch's non-tissue (background, another organ, other lesions) is not pasted
+        # along with the lesion: it becomes the lesion's surroundings level
+        other = ~entry.context & ~entry.mask
+        if other.any():
+            image = image.copy()
+            image[:, other] = np.asarray(level, np.float32)[:, None]
+    image, mask = augment(image, entry.mask, params, opts.interpolation,
+                          stats=entry.stats, spacing=entry.spacing_zyx, target_spacing=target,
+                          mask_interpolation=opts.mask_interpolation,
+                          brightness=opts.brightness_mode, level=level, restore=opts.restore,
+                          donor=entry.appearance)
+    mask = drop_fragments(mask, ctx.recipe.min_voxels, ctx.recipe.connectivity)
     sigma = opts.blend_sigma if opts.blend == "soft" else 0.0
-    pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)))
+    pad = max(int(opts.min_gap), int(np.ceil(3 * sigma)), RING)
     if pad:
         width = [(0, 0)] + [(pad, pad)] * mask.ndim
         image = np.pad(image, width, mode="edge")
         mask = np.pad(mask, width[1:])
+    level = None if level is None else np.array(level, np.float64)
     if not np.array_equal(entry.stats, ctx.stats):
         src, dst = entry.stats, ctx.stats
         for c in range(image.shape[0]):
             cs = min(c, len(src) - 1)
             image[c] = (image[c] - src[cs, 0]) / src[cs, 1] * dst[c, 1] + dst[c, 0]
+            if level is not None:
+                level[c] = (level[c] - src[cs, 0]) / src[cs, 1] * dst[c, 1] + dst[c, 0]
     alpha = blend_weights(mask, opts.blend, sigma)
     if opts.min_gap > 0 and mask.any():
         guard = ndi.binary_dilation(mask, ndi.generate_binary_structure(mask.ndim, mask.ndim),
                                     iterations=int(opts.min_gap))
     else:
         guard = mask
-    centroid = (np.array(ndi.center_of_mass(mask)) if mask.any()
-                else (np.array(mask.shape) - 1) / 2.0)
+    if mask.any():
+        centroid = np.array(ndi.center_of_mass(mask))
+        pts = np.nonzero(mask)
+        lo, hi = np.array([p.min() for p in pts]), np.array([p.max() for p in pts])
+    else:
+        centroid = (np.array(mask.shape) - 1) / 2.0
+        lo, hi = np.zeros(mask.ndim, int), np.array(mask.shape) - 1
     return Prepared(image.astype(np.float32, copy=False), mask, alpha, guard, centroid,
-                    int(entry.lesion.label))
+                    int(entry.lesion.label), lo, hi, level, mask | ring_of(mask))
 
 
 def _boxes(shape, corner, patch_shape):
@@ -176,12 +226,42 @@ def check_location(case: Case, prep: Prepared, center, ctx: CaseContext) -> str:
     tgt, src = _boxes(case.labels.shape, corner, prep.mask.shape)
     if tgt is None:
         return "outside the image"
-    if (ctx.lesion_voxels(case.labels[tgt]) & prep.guard[src]).any():
+    # on the outermost voxels a lesion cannot be told from one the border cuts: keep off them
+    if (corner + prep.lo < 1).any() or (corner + prep.hi > np.asarray(case.labels.shape) - 2).any():
+        return "cut by the volume border"
+    lesions = ctx.lesion_voxels(case.labels[tgt])
+    if (lesions & prep.guard[src]).any():
         return "touches an existing lesion"
     inside = np.count_nonzero(ctx.allowed[tgt] & prep.mask[src])
     if inside < ctx.recipe.populate.min_inside * total:
-        return f"only {inside / total:.0%} inside the allowed region"
+        return f"only {inside} of its {total} voxels inside the allowed region"
+    tol = ctx.recipe.populate.surround_tol
+    if tol > 0 and prep.level is not None:
+        here = site_quartiles(case, prep, tgt, src, ctx, lesions)
+        if here is None:
+            return "no tissue around the location"
+        # the middle half of the tissue there must be like the lesion's own surroundings
+        off = np.abs(here[:, [0, 2]] - prep.level[:, None]).max(axis=1) / ctx.stats[:, 1]
+        if (off > tol).any():
+            c = int(np.argmax(off))
+            return (f"surroundings unlike the lesion's own (channel {c}: {off[c]:.1f} z "
+                    f"away, tolerance {tol:g})")
     return ""
+
+
+def site_quartiles(case: Case, prep: Prepared, tgt, src, ctx: CaseContext,
+                   lesions: np.ndarray | None = None) -> np.ndarray | None:
+    """Quartiles (25th, 50th, 75th percentile) of each channel of ``case`` over the tissue
+    where ``prep`` would sit and around it (its ``site`` without disallowed or lesion
+    voxels), ``(C, 3)``; None when the site holds no such voxel. ``lesions``: the lesion
+    voxels of the box ``tgt``, when known."""
+    if lesions is None:
+        lesions = ctx.lesion_voxels(case.labels[tgt])
+    site = prep.site[src] & ctx.allowed[tgt] & ~lesions
+    if not site.any():
+        return None
+    return np.array([np.quantile(case.channels[c][tgt][site], (0.25, 0.5, 0.75))
+                     for c in range(case.n_channels)])
 
 
 def find_location(case: Case, prep: Prepared, sampler, ctx: CaseContext,
@@ -215,15 +295,31 @@ def find_location(case: Case, prep: Prepared, sampler, ctx: CaseContext,
 
 
 def place_edit(case: Case, prep: Prepared, center, ctx: CaseContext) -> Edit:
-    """The edit that inserts ``prep`` centred at ``center`` (no checks)."""
+    """The edit that inserts ``prep`` centred at ``center`` (no checks).
+
+    Whatever the location, nothing is written outside the allowed region (the lesion is cut
+    to it, and pieces left smaller than ``min_voxels`` are not written), and the voxels of
+    existing lesions keep their values: the blend only reaches allowed, lesion-free voxels
+    and the new lesion's own.
+    """
     corner = np.rint(np.asarray(center, float) - prep.centroid).astype(int)
     tgt, src = _boxes(case.labels.shape, corner, prep.mask.shape)
     if tgt is None:
         raise ValueError(f"the lesion centred at {tuple(center)} lies outside the image")
-    mask = prep.mask[src]
-    alpha = prep.alpha[src] * (ctx.allowed[tgt] | mask)
+    allowed = ctx.allowed[tgt]
+    mask = prep.mask[src] & allowed
+    if mask.sum() < prep.voxels:
+        mask = drop_fragments(mask, ctx.recipe.min_voxels, ctx.recipe.connectivity)
+    alpha = np.where(mask, prep.alpha[src],
+                     prep.alpha[src] * (allowed & ~ctx.lesion_voxels(case.labels[tgt])))
     background = case.channels[(slice(None),) + tgt]
-    channels = blend(background, prep.image[(slice(None),) + src], alpha)
+    image = prep.image[(slice(None),) + src]
+    if ctx.recipe.populate.brightness_mode == "contrast" and prep.level is not None:
+        here = site_quartiles(case, prep, tgt, src, ctx)  # keep the contrast to the new place
+        if here is not None:
+            image = image + (here[:, 1] - prep.level).astype(np.float32).reshape(
+                (-1,) + (1,) * mask.ndim)
+    channels = blend(background, image, alpha)
     channels = np.where(alpha > 0, channels, background).astype(case.channels.dtype)
     labels = case.labels[tgt].copy()
     if prep.label > np.iinfo(labels.dtype).max:

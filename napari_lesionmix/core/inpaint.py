@@ -8,8 +8,8 @@ lesion, never on the full volume:
 2. :func:`inpaint_patch` fills the region by fast marching (Telea): 2D slice-wise along
    every axis and averaged (``"slices"``, default), slice-wise along one axis
    (``"slice-axis"``), or a true 3D fill in distance order (``"3d"``); then smooths
-   across the region so no seam shows, and optionally adds noise with the std of the
-   surrounding ring's high-pass residual (``texture``);
+   across the region so no seam shows, and optionally adds noise with the grain of the
+   same tissue around it, estimated robustly (``texture``);
 3. :func:`ring_label` gives the label the region gets: the most common non-lesion label
    of the ring around it.
 
@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from .appearance import grain_noise, grain_size, quiet_std, robust_std
 from .recipe import INPAINT_METHODS, InpaintOptions
 
 __all__ = ["inpaint_patch", "region_for", "ring_label"]
@@ -175,8 +176,8 @@ def inpaint_patch(image: np.ndarray, region: np.ndarray, options: InpaintOptions
         ``"slice-axis"`` in 3D), ``radius`` (Telea neighbourhood, voxels), ``seam_sigma``
         and ``texture``.
     rng : numpy.random.Generator
-        Only used when ``options.texture`` is on: one ``rng.normal`` draw per channel, in
-        channel order, over all region voxels in C order.
+        Only used when ``options.texture`` is on: one standard normal field per channel,
+        in channel order, over the region's bounding box.
     known : (*p) bool ndarray, optional
         Voxels whose values may be used as sources. Default: every voxel outside
         ``region``. Voxels that are neither known nor in the region (e.g. outside the
@@ -213,9 +214,9 @@ def inpaint_patch(image: np.ndarray, region: np.ndarray, options: InpaintOptions
     2. Seam: if ``seam_sigma > 0`` the region's values become those of a Gaussian of
        ``seam_sigma`` voxels over the filled patch (``mode="nearest"``; voxels neither
        known nor in the region excluded by normalised convolution).
-    3. Texture: if on, add ``N(0, s^2)`` inside the region, ``s`` the std of the
-       high-pass residual ``x - gaussian(x, 1)`` of the filled patch over the ring
-       (region dilated twice, full connectivity, minus the region, known voxels only).
+    3. Texture: if on, add noise inside the region with the texture (high-pass std) and
+       the grain size of the same tissue in the ring around it (region dilated twice, full
+       connectivity, known voxels only), estimated robustly: see :func:`_tissue_grain`.
 
     Examples
     --------
@@ -275,15 +276,49 @@ def inpaint_patch(image: np.ndarray, region: np.ndarray, options: InpaintOptions
         smooth = _smooth(filled, region, unknown, float(options.seam_sigma))
         filled[:, region] = smooth
     if options.texture:
-        ring = _dilate(region, 2) & source
-        for c in range(filled.shape[0]):
-            std = 0.0
-            if ring.any():
-                resid = filled[c][ring] - _smooth(filled[c:c + 1], ring, unknown, 1.0)[0]
-                std = float(resid.std(dtype=np.float64))
-            noise = rng.normal(0.0, std, size=int(region.sum()))
-            filled[c][region] += noise.astype(np.float32)
+        box = _bbox(region, 0)
+        inner = region[box]
+        for c, (grain, size) in enumerate(_tissue_grain(filled, region, source, unknown)):
+            noise = grain_noise(rng, inner.shape, size, grain)
+            filled[c][box][inner] += noise[inner]
     out[:, region] = filled[:, region]
+    return out
+
+
+def _tissue_grain(filled: np.ndarray, region: np.ndarray, source: np.ndarray,
+                  unknown: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """Per channel, the texture (std of the high-pass residual) and the grain size (see
+    :func:`.appearance.grain_size`) that the filled region should get: those of the same
+    tissue around it.
+
+    Over the ring of known voxels within 2 voxels of the region, the residual
+    ``x - gaussian(x, 1)`` is split from its low-pass part; the third of the ring (at
+    least 20 voxels) whose low-pass values are closest to the fill's median is the same
+    tissue as the fill (a ring around a white-matter lesion may also hold grey matter or
+    CSF, whose grain and edges are not the site's). The texture is the std of the quietest
+    part of their residual (:func:`.appearance.quiet_std`).
+    """
+    n_chan = filled.shape[0]
+    ring = _dilate(region, 2) & source
+    if not ring.any():
+        return [(0.0, np.zeros(region.ndim))] * n_chan
+    low = _smooth(filled, ring, unknown, 1.0)
+    resid = filled[:, ring] - low
+    spread = np.array([max(robust_std(r), 1e-12) for r in resid])
+    centre = np.median(filled[:, region], axis=1)
+    # how unlike the fill each ring voxel's tissue is (in residual stds, worst channel);
+    # the same tissue: the closest third of the ring (at least 20 voxels)
+    unlike = np.max(np.abs(low - centre[:, None]) / spread[:, None], axis=0)
+    keep = min(unlike.size, max(20, unlike.size // 3))
+    same = np.zeros(unlike.size, bool)
+    same[np.argsort(unlike, kind="stable")[:keep]] = True
+    where = np.zeros(region.shape, bool)
+    where[ring] = same
+    out = []
+    for c in range(n_chan):
+        field = np.zeros(region.shape, np.float32)
+        field[ring] = resid[c]
+        out.append((quiet_std(resid[c][same]), grain_size(field, where)))
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from .appearance import grain_size, interior, residual, surroundings
 from .io_utils import atomic_path
 
 
@@ -195,6 +196,9 @@ class BankEntry:
         The source's voxel size in array order.
     source : dict
         ``case`` name, ``image_paths`` and ``label_path`` (for replay from files).
+    context : ndarray of bool, (*patch), optional
+        Voxels of the patch that are tissue of the source case (its allowed region, no
+        other lesion): what the lesion's surroundings are measured on. ``None``: all.
     """
 
     lesion: Lesion
@@ -203,6 +207,35 @@ class BankEntry:
     stats: np.ndarray
     spacing_zyx: np.ndarray
     source: dict = field(default_factory=dict)
+    context: np.ndarray | None = None
+
+    @property
+    def level(self) -> np.ndarray | None:
+        """The lesion's surroundings in its source case: median of the 2-voxel ring of
+        tissue around it, per channel (raw intensities; computed once)."""
+        cached = self.__dict__.get("_level", False)
+        if cached is False:
+            cached = self.__dict__["_level"] = surroundings(self.image, self.mask, self.context)
+        return cached
+
+    @property
+    def appearance(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(contrast, grain, size)`` per channel: the mean inside the lesion minus
+        :attr:`level`, its texture away from its edge, and its grain size per axis
+        (computed once); None when the level is unknown."""
+        cached = self.__dict__.get("_appearance", False)
+        if cached is False:
+            level = self.level
+            if level is None:
+                cached = None
+            else:
+                inner = interior(self.mask)
+                resid = residual(self.image)
+                cached = (self.image[:, self.mask].mean(axis=1) - level,
+                          np.array([float(r[inner].std()) for r in resid]),
+                          np.array([grain_size(r, inner) for r in resid]))
+            self.__dict__["_appearance"] = cached
+        return cached
 
     @property
     def key(self) -> str:
@@ -211,8 +244,13 @@ class BankEntry:
 
 
 def extract_entry(case, lesion: Lesion, margin: int = 3, connectivity: str = "full",
-                  stats: np.ndarray | None = None) -> BankEntry:
-    """Cut one lesion out of ``case`` with ``margin`` voxels of context."""
+                  stats: np.ndarray | None = None, tissue: np.ndarray | None = None
+                  ) -> BankEntry:
+    """Cut one lesion out of ``case`` with ``margin`` voxels of context.
+
+    ``tissue`` (bool, the case's shape): where the case has tissue lesions may sit in
+    (its allowed region without lesions); kept for the patch as :attr:`BankEntry.context`.
+    """
     mask, box = lesion_mask(case.labels, lesion, connectivity, pad=margin)
     image = case.channels[(slice(None),) + box].astype(np.float32, copy=True)
     if stats is None:
@@ -220,7 +258,8 @@ def extract_entry(case, lesion: Lesion, margin: int = 3, connectivity: str = "fu
     return BankEntry(lesion, image, mask, np.asarray(stats, np.float64),
                      np.asarray(case.geometry.spacing_zyx, float),
                      {"case": case.name, "image_paths": list(case.image_paths or []),
-                      "label_path": case.label_path})
+                      "label_path": case.label_path},
+                     None if tissue is None else tissue[box].copy())
 
 
 class LesionBank:
@@ -269,9 +308,11 @@ class LesionBank:
                                self.min_voxels, self.connectivity, case.name)
         if not lesions:
             return 0
-        stats = case.intensity_stats(placement_region(case, organ_label))
+        allowed = placement_region(case, organ_label)
+        stats = case.intensity_stats(allowed)
+        tissue = allowed & ~np.isin(case.labels, classes)
         for lesion in lesions:
-            entry = extract_entry(case, lesion, self.margin, self.connectivity, stats)
+            entry = extract_entry(case, lesion, self.margin, self.connectivity, stats, tissue)
             self._index[entry.key] = len(self.entries)
             self.entries.append(entry)
         return len(lesions)
@@ -334,6 +375,8 @@ class LesionBank:
         for i, e in enumerate(self.entries):
             arrays[f"image_{i}"] = e.image
             arrays[f"mask_{i}"] = e.mask
+            if e.context is not None:
+                arrays[f"context_{i}"] = e.context
             meta.append({"lesion": e.lesion.to_dict(), "stats": e.stats.tolist(),
                          "spacing_zyx": e.spacing_zyx.tolist(), "source": e.source})
         header = {"connectivity": self.connectivity, "margin": self.margin,
@@ -353,9 +396,11 @@ class LesionBank:
                 header = json.loads(bytes(z["header"]).decode())
                 entries = []
                 for i, m in enumerate(header["entries"]):
+                    context = z[f"context_{i}"] if f"context_{i}" in z.files else None
                     entries.append(BankEntry(Lesion.from_dict(m["lesion"]), z[f"image_{i}"],
                                              z[f"mask_{i}"], np.asarray(m["stats"]),
-                                             np.asarray(m["spacing_zyx"]), m["source"]))
+                                             np.asarray(m["spacing_zyx"]), m["source"],
+                                             context))
         except (OSError, KeyError, ValueError) as exc:
             raise BankError(f"{path}: not a readable lesion bank ({exc})") from None
         bank = cls(entries, header["connectivity"], header["margin"], header["min_voxels"])

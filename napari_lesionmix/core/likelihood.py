@@ -16,9 +16,17 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from .align import (
+    Reference,
+    align_case,
+    align_path,
+    alignment_notices,
+    load_alignment,
+    save_alignment,
+)
 from .geometry import Geometry
 from .image_io import read_image, write_image
-from .lesions import lesion_classes_of
+from .lesions import lesion_classes_of, placement_region
 
 
 class LikelihoodError(ValueError):
@@ -32,7 +40,8 @@ def _to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
 
 
 def resample_array(array: np.ndarray, source: Geometry, target: Geometry, shape,
-                   nearest: bool = False) -> np.ndarray:
+                   nearest: bool = False, transform: sitk.Transform | None = None
+                   ) -> np.ndarray:
     """Resample ``array`` from one grid onto another through physical coordinates.
 
     Parameters
@@ -45,14 +54,17 @@ def resample_array(array: np.ndarray, source: Geometry, target: Geometry, shape,
         The target grid's array shape.
     nearest : bool
         Nearest neighbour (masks, labels) instead of linear interpolation.
+    transform : SimpleITK.Transform, optional
+        Maps target points to source points (an alignment); default: the identity.
     """
-    if source.matches(target) and tuple(array.shape) == tuple(shape):
+    if transform is None and source.matches(target) and tuple(array.shape) == tuple(shape):
         return array
     ref = sitk.Image([int(s) for s in shape[::-1]], sitk.sitkUInt8)
     target.apply_to(ref)
     img = _to_sitk(np.ascontiguousarray(array), source)
     interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    out = sitk.Resample(img, ref, sitk.Transform(), interp, 0.0, img.GetPixelID())
+    t = transform if transform is not None else sitk.Transform()
+    out = sitk.Resample(img, ref, t, interp, 0.0, img.GetPixelID())
     return sitk.GetArrayFromImage(out)
 
 
@@ -83,6 +95,14 @@ class LikelihoodMap:
                 "case has a lesion there; set likelihood.floor > 0 or widen the placement")
         self.prob = prob / peak if peak != 1.0 else prob
         self.geometry = geometry
+        #: how it was built (classes, organ label, smoothing, floor, align): a case that
+        #: cannot be aligned gets a map of its own made the same way
+        self.build: dict = {}
+        #: the case others were aligned to, and how each was (None: physical space)
+        self.reference: Reference | None = None
+        self.alignment: dict | None = None
+        #: what the user should know about the build, e.g. cases that had to be registered
+        self.notices: list[str] = []
         self._flat: np.ndarray | None = None
         self._cdf: np.ndarray | None = None
 
@@ -94,7 +114,7 @@ class LikelihoodMap:
     @classmethod
     def from_cases(cls, cases, lesion_classes=None, organ_label=None, sigma_mm: float = 0.0,
                    floor: float = 0.0, placement: np.ndarray | None = None,
-                   reference=None, progress=None) -> LikelihoodMap:
+                   reference=None, progress=None, align: str = "auto") -> LikelihoodMap:
         """Sum the lesion masks (or the organ label) of ``cases`` on one grid.
 
         Parameters
@@ -117,25 +137,52 @@ class LikelihoodMap:
         reference : (Geometry, shape), optional
             The grid; default the first case's.
         progress : callable(done, total), optional
+        align : {"auto", "register", "none"}
+            Put each case into the first case's space before its mask is added
+            (:mod:`.align`): ``auto`` (default) registers a case whose foreground (the
+            placement mask, else its non-zero voxels) does not overlap the first's in
+            physical space (Dice < 0.9), ``register``
+            every case, ``none`` none. A case that cannot be aligned (Dice < 0.8 after
+            registration) adds nothing and uses its own map (:meth:`for_case`); the map's
+            :attr:`notices` say which. Only with the default ``reference`` grid.
         """
         total = len(cases) if hasattr(cases, "__len__") else None
         it = iter(cases)
         first = next(it, None)
         if first is None:
             raise LikelihoodError("no cases to build a likelihood map from")
+        ref = None
         if reference is None:
             reference = (first.geometry, first.spatial_shape)
-        items = ((_map_mask(c.labels, lesion_classes, organ_label), c.foreground(), c.geometry)
-                 for c in chain([first], it))
-        del first
-        return cls._accumulate(items, total, reference, sigma_mm, floor, placement, progress)
+            if align != "none":
+                ref = Reference(first.channels[0], first.foreground(), first.geometry)
+        alignment: dict = {}
+
+        def items():
+            for c in chain([first], it):
+                t = None
+                if ref is not None:
+                    a = alignment[c.name] = align_case(c.channels[0], c.foreground(),
+                                                       c.geometry, ref, align)
+                    if a.kind == "own":
+                        continue
+                    t = a.transform(c.ndim)
+                yield _map_mask(c.labels, lesion_classes, organ_label), c.foreground(), c.geometry, t
+
+        lmap = cls._accumulate(items(), total, reference, sigma_mm, floor, placement, progress)
+        lmap.build = {"lesion_classes": lesion_classes, "organ_label": organ_label,
+                      "sigma_mm": sigma_mm, "floor": floor, "align": align}
+        if ref is not None:
+            lmap.reference, lmap.alignment = ref, alignment
+            lmap.notices = alignment_notices(alignment, first.name)
+        return lmap
 
     @classmethod
     def from_recipe(cls, cases, recipe, placement=None, progress=None) -> LikelihoodMap:
         """A map with the recipe's classes, organ label, smoothing and floor."""
         return cls.from_cases(cases, recipe.lesion_classes, recipe.organ_label,
                               recipe.likelihood.sigma_mm, recipe.likelihood.floor,
-                              placement, progress=progress)
+                              placement, progress=progress, align=recipe.likelihood.align)
 
     @classmethod
     def from_label_files(cls, paths, lesion_classes=None, organ_label=None,
@@ -159,7 +206,7 @@ class LikelihoodMap:
                 if not first:
                     first["ref"] = (geometry, labels.shape)
                 yield (_map_mask(labels, lesion_classes, organ_label),
-                       np.ones(labels.shape, bool), geometry)
+                       np.ones(labels.shape, bool), geometry, None)
 
         gen = items()
         head = next(gen)
@@ -176,11 +223,12 @@ class LikelihoodMap:
         geometry, shape = reference
         acc = np.zeros(tuple(shape), np.float32)
         allowed = np.zeros(tuple(shape), bool)
-        for i, (mask, fg, geo) in enumerate(items):
-            acc += resample_array(mask.astype(np.uint8), geo, geometry, shape, nearest=True)
+        for i, (mask, fg, geo, t) in enumerate(items):
+            acc += resample_array(mask.astype(np.uint8), geo, geometry, shape, nearest=True,
+                                  transform=t)
             if floor > 0 and placement is None:
                 allowed |= resample_array(fg.astype(np.uint8), geo, geometry, shape,
-                                          nearest=True).astype(bool)
+                                          nearest=True, transform=t).astype(bool)
             if progress is not None:
                 progress(i + 1, total)
         if sigma_mm > 0:
@@ -195,18 +243,71 @@ class LikelihoodMap:
         return cls(with_floor(acc, allowed, floor), geometry)
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | Path, overwrite: bool = False) -> None:
-        """Write the map as NIfTI (or any format of the extension) with its geometry."""
-        write_image(self.prob, self.geometry, path, overwrite=overwrite)
+    def save(self, path: str | Path, overwrite: bool = False,
+             tmp_dir: str | Path | None = None) -> None:
+        """Write the map as NIfTI (or any format of the extension) with its geometry.
+
+        A map built with alignment also writes ``<name>.align.npz`` beside it: the
+        reference case's first channel and region, each case's alignment, how the map
+        was built and its notices, so that a case read later is aligned the same way.
+        Each file is written atomically, its temporary in ``tmp_dir`` (default: beside
+        it; a run uses its ``.lesionmix/tmp``).
+        """
+        write_image(self.prob, self.geometry, path, overwrite=overwrite, tmp_dir=tmp_dir)
+        side = align_path(path)
+        if self.reference is None:
+            if overwrite and side.exists():
+                side.unlink()  # a stale alignment of an earlier map
+            return
+        save_alignment(side, self.reference, self.alignment, self.build, self.notices,
+                       overwrite, tmp_dir=tmp_dir)
 
     @classmethod
     def load(cls, path: str | Path) -> LikelihoodMap:
         """Read a map written by :meth:`save` (or any non-negative image)."""
         array, geometry, _ = read_image(path)
         try:
-            return cls(array.astype(np.float32), geometry)
+            lmap = cls(array.astype(np.float32), geometry)
         except LikelihoodError as exc:
             raise LikelihoodError(f"{path}: {exc}") from None
+        side = align_path(path)
+        if side.exists():
+            lmap.reference, lmap.alignment, lmap.build, lmap.notices = load_alignment(side)
+        return lmap
+
+    def for_case(self, case) -> LikelihoodMap:
+        """The map read on ``case``'s grid, through the case's alignment.
+
+        A case the map was built from keeps the alignment found then; another case is
+        aligned now (and remembered). Registered: the map is resampled through the
+        transform; not alignable: the case's own map (its lesions, the same smoothing and
+        floor), or uniform over its allowed region when that is empty; physical: the map
+        itself, or read on the case's grid through physical coordinates.
+        """
+        shape = case.labels.shape
+        a = None
+        if self.reference is not None:
+            a = self.alignment.get(case.name)
+            if a is None:
+                a = self.alignment[case.name] = align_case(
+                    case.channels[0], case.foreground(), case.geometry, self.reference,
+                    self.build.get("align", "auto"))
+                self.notices += alignment_notices({case.name: a}, "the map's reference")
+        if a is None or a.kind == "physical":
+            return self if self.on_grid(case.geometry, shape) else self.resample_to(
+                case.geometry, shape)
+        if a.kind == "registered":
+            back = a.transform(case.ndim).GetInverse()  # case points -> reference points
+            return LikelihoodMap(resample_array(self.prob, self.geometry, case.geometry, shape,
+                                                transform=back), case.geometry)
+        b = self.build
+        try:
+            return LikelihoodMap.from_cases([case], b.get("lesion_classes"), b.get("organ_label"),
+                                            b.get("sigma_mm", 0.0), b.get("floor", 0.0),
+                                            align="none")
+        except LikelihoodError:
+            allowed = placement_region(case, b.get("organ_label"))
+            return LikelihoodMap(allowed.astype(np.float32), case.geometry)
 
     def resample_to(self, geometry: Geometry, shape) -> LikelihoodMap:
         """The map read on another grid through physical coordinates (linear)."""

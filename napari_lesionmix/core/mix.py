@@ -114,7 +114,14 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
         voxels = _populate_loop(out, bank, lmap, ctx, rng, prov, voxels, target, tol, progress)
     elif load > target + tol:
         prov.direction = "inpaint"
-        voxels = _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress)
+        voxels = _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress,
+                               can_refill=len(bank) > 0)
+        if voxels * ctx.voxel_volume < target - tol and prov.status == "refill":
+            # removing went below the band on purpose (every lesion left was too large to
+            # remove within it): add smaller lesions back up into the band
+            prov.direction = "inpaint+populate"
+            voxels = _populate_loop(out, bank, lmap, ctx, rng, prov, voxels, target, tol,
+                                    progress)
     prov.achieved_voxels = int(voxels)
     prov.achieved_load_mm3 = float(voxels * ctx.voxel_volume)
     if abs(prov.achieved_load_mm3 - target) <= tol:
@@ -151,14 +158,15 @@ def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext):
         raise LikelihoodError(f"{case.name}: no voxel where lesions may go ({where})")
     if lmap is None:
         lmap = LikelihoodMap(ctx.allowed.astype(np.float32), case.geometry)
-    elif not lmap.on_grid(case.geometry, case.labels.shape):
-        # read the map on this case's grid once (through physical space), so that
-        # disallowed and occupied voxels can be left out of the draws
-        lmap = lmap.resample_to(case.geometry, case.labels.shape)
-        if not (lmap.prob[ctx.allowed] > 0).any():
+    else:
+        # the map on this case's grid, through its alignment (registered, its own map, or
+        # physical space), so that disallowed and occupied voxels can leave the draws
+        on_case = lmap.for_case(case)
+        if on_case is not lmap and not (on_case.prob[ctx.allowed] > 0).any():
             raise LikelihoodError(f"{case.name}: the likelihood map, read on this case's grid, is "
                                   "zero everywhere lesions are allowed; set likelihood.floor > 0 "
                                   "or check that the case overlaps the map in physical space")
+        lmap = on_case
     occupied = ctx.lesion_voxels(case.labels)
     sampler = lmap.sampler_for(case.geometry, case.labels.shape, ctx.allowed, occupied)
     if sampler.mass <= 0:
@@ -229,7 +237,7 @@ def _populate_loop(out, bank, lmap, ctx, rng, prov, voxels, target, tol, progres
     vv = ctx.voxel_volume
     rejected_in_a_row = 0
     prov.status = "cap"
-    for n_op in range(recipe.max_operations):
+    for n_op in range(len(prov.operations), recipe.max_operations):
         load = voxels * vv
         if load >= target - tol:
             prov.status = "reached"
@@ -269,7 +277,16 @@ def pick_lesion_to_remove(lesions: list, rng: np.random.Generator, mode: str = "
     return candidates[int(rng.integers(len(candidates)))]
 
 
-def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress) -> int:
+def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress,
+                  can_refill: bool = False) -> int:
+    """Remove lesions until the load is in the band.
+
+    When every lesion left would take the load below the band, the one that lands closest
+    to the target is removed: then, with ``can_refill`` (a lesion bank to populate from),
+    the status is ``refill`` and the caller adds lesions back up into the band; without,
+    it is ``closest`` and the loop stops there (only if that is closer than now, and never
+    when it would leave no lesion while the target is above zero).
+    """
     recipe = ctx.recipe
     lesions = find_lesions(out.labels, ctx.classes, out.geometry.spacing_zyx,
                            recipe.min_voxels, recipe.connectivity, out.name)
@@ -281,15 +298,15 @@ def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress) -> int:
             prov.status = "reached"
             break
         k = pick_lesion_to_remove(lesions, rng, recipe.inpaint.pick, load, target, tol)
-        last = False
+        last = None
         if k is None:
-            # every lesion left would take the load below the band: remove the one that
-            # lands closest to the target, if that is closer than now, and stop there
-            k = _closest_removal(lesions, load, target)
+            if can_refill:
+                k, last = _closest_removal(lesions, load, target, below_ok=True), "refill"
+            else:
+                k, last = _closest_removal(lesions, load, target, keep_one=target > 0), "closest"
             if k is None:
                 prov.status = "no_lesions" if not lesions else "stuck"
                 break
-            last = True
         op = inpaint_step(out, lesions.pop(k), ctx, rng)
         voxels += op.voxels
         op.load_mm3 = voxels * vv
@@ -297,16 +314,22 @@ def _inpaint_loop(out, ctx, rng, prov, voxels, target, tol, progress) -> int:
         if progress is not None:
             progress(n_op + 1, recipe.max_operations)
         if last:
-            prov.status = "closest"
+            prov.status = last if voxels * vv < target - tol else "reached"
             break
     return voxels
 
 
-def _closest_removal(lesions: list, load: float, target: float) -> int | None:
-    """The lesion whose removal brings ``load`` closest to ``target`` (None if none is
-    closer than ``load`` itself); ties go to the first."""
+def _closest_removal(lesions: list, load: float, target: float, below_ok: bool = False,
+                     keep_one: bool = False) -> int | None:
+    """The lesion whose removal brings ``load`` closest to ``target``; ties go to the first.
+
+    None when no removal is closer than ``load`` itself (unless ``below_ok``: going below
+    is fine, the caller refills), or when ``keep_one`` and only one lesion is left.
+    """
+    if keep_one and len(lesions) <= 1:
+        return None
     gaps = [abs(load - les.volume_mm3 - target) for les in lesions]
-    if not gaps or min(gaps) >= abs(load - target):
+    if not gaps or (min(gaps) >= abs(load - target) and not below_ok):
         return None
     return int(np.argmin(gaps))
 

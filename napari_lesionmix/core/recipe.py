@@ -26,6 +26,9 @@ CHOICES: dict[str, tuple] = {
     "connectivity": ("full", "face"),
     "populate.pick": ("uniform", "class", "size"),
     "populate.interpolation": ("linear", "cubic"),
+    "populate.mask_interpolation": ("distance", "linear"),
+    "populate.brightness_mode": ("contrast", "raw"),
+    "likelihood.align": ("auto", "register", "none"),
     "populate.blend": ("soft", "hard"),
     "inpaint.pick": ("uniform", "size"),
     "inpaint.method": ("slices", "slice-axis", "3d"),
@@ -59,6 +62,7 @@ BOUNDS: dict[str, tuple] = {
     "populate.noise_std": (0.0, 10.0),
     "populate.blend_sigma": (0.0, 20.0),
     "populate.min_inside": (0.0, 1.0),
+    "populate.surround_tol": (0.0, 100.0),
     "populate.min_gap": (0, 100),
     "populate.max_tries": (1, 100000),
     "populate.margin": (0, 100),
@@ -79,6 +83,17 @@ INPAINT_METHODS = CHOICES["inpaint.method"]
 
 class RecipeError(ValueError):
     """A recipe field is unknown or holds a bad value. The message names the field."""
+
+
+#: the recipe a dataset folder may ship beside its dataset.json; the plugin adopts it when
+#: the dataset's layers are chosen and the command line reads it when no --recipe is given
+DATASET_RECIPE_FILE = "lesionmix_recipe.json"
+
+
+def dataset_recipe_path(folder: str | Path) -> Path | None:
+    """``folder/lesionmix_recipe.json`` if ``folder`` is a directory that ships one."""
+    path = Path(folder) / DATASET_RECIPE_FILE
+    return path if Path(folder).is_dir() and path.is_file() else None
 
 
 def _range(name: str, value: Any) -> tuple:
@@ -141,19 +156,42 @@ class PopulateOptions:
         random displacement field in voxels (paper: [3, 7]), and its largest displacement in
         voxels (choice: 2).
     brightness_p, brightness : float, (float, float)
-        Multiplicative brightness (paper: [0.9, 1.1]; p = 1 choice).
+        Brightness factor (paper: [0.9, 1.1]; p = 1 choice).
+    brightness_mode : {"contrast", "raw"}
+        ``contrast`` (choice, default): the factor scales the lesion's contrast to its
+        surroundings, so it means the same in every modality, and the lesion keeps that
+        contrast where it is placed (it is set relative to the tissue around its new
+        place); ``raw`` (the paper's): the factor multiplies the raw intensities and the
+        lesion keeps its z-scores.
+    restore : bool
+        Give a resampled lesion back its donor's contrast and texture (choice: on);
+        rotation, resizing and elastic deformation average neighbouring voxels and lower
+        both.
     noise_p, noise_std : float, (float, float)
         Additive Gaussian noise, std range in normalised (z-score) units (choice: [0, 0.1]).
     interpolation : {"linear", "cubic"}
-        Image interpolation; the mask is always linear then thresholded at 0.5.
+        Image interpolation.
+    mask_interpolation : {"distance", "linear"}
+        ``distance`` (choice, default): the mask is resampled through its signed distance
+        to the lesion's surface (shape-based interpolation), so lesions from thick slices
+        are not box-shaped on thin slices; ``linear``: linear then thresholded at 0.5.
     blend : {"soft", "hard"}
         Soft (default) blends with the mask smoothed by ``blend_sigma`` voxels.
     blend_sigma : float
         Gaussian sigma of the soft blend in voxels (choice: 1).
     min_inside : float
-        Fraction of the lesion mask that must lie in the allowed region (choice: 0.9).
+        Fraction of the lesion mask that must lie in the allowed region (choice: 1, the
+        whole lesion). Below 1 a lesion may be placed across the region's edge, but only
+        its part inside is written.
     min_gap : int
         Voxels between a new lesion and any existing lesion (choice: 1).
+    surround_tol : float
+        A location is accepted only where its surroundings look like the donor lesion's
+        own: in every channel, the middle half (25th to 75th percentile) of the tissue
+        under and 2 voxels around the placed lesion lies within ``surround_tol`` (z-score
+        units of the target) of the median of the 2-voxel ring around the lesion in its
+        source case (choice: 0.7; 0 turns the check off). So white-matter lesions land in
+        white matter, learnt from the data, with no atlas.
     max_tries : int
         Locations tried before a lesion is skipped (choice: 50).
     margin : int
@@ -173,11 +211,15 @@ class PopulateOptions:
     brightness: tuple = (0.9, 1.1)
     noise_p: float = 1.0
     noise_std: tuple = (0.0, 0.1)
+    brightness_mode: str = "contrast"
+    restore: bool = True
     interpolation: str = "linear"
+    mask_interpolation: str = "distance"
     blend: str = "soft"
     blend_sigma: float = 1.0
-    min_inside: float = 0.9
+    min_inside: float = 1.0
     min_gap: int = 1
+    surround_tol: float = 0.7
     max_tries: int = 50
     margin: int = 3
 
@@ -185,14 +227,18 @@ class PopulateOptions:
         p = f"{where}."
         _choice(p + "pick", self.pick)
         for name in ("flip_p", "rotate_p", "scale_p", "elastic_p", "brightness_p", "noise_p",
-                     "elastic_magnitude", "blend_sigma", "min_inside"):
+                     "elastic_magnitude", "blend_sigma", "min_inside", "surround_tol"):
             setattr(self, name, _number(p + name, getattr(self, name)))
         for name in ("rotate_deg", "scale", "elastic_sigma", "brightness", "noise_std"):
             setattr(self, name, _range(p + name, getattr(self, name)))
         for name in ("min_gap", "max_tries", "margin"):
             setattr(self, name, _integer(p + name, getattr(self, name)))
         _choice(p + "interpolation", self.interpolation)
+        _choice(p + "mask_interpolation", self.mask_interpolation)
+        _choice(p + "brightness_mode", self.brightness_mode)
         _choice(p + "blend", self.blend)
+        if not isinstance(self.restore, bool):
+            raise RecipeError(f"{p}restore: expected true or false, got {self.restore!r}")
 
 
 @dataclass
@@ -217,7 +263,8 @@ class InpaintOptions:
         Gaussian sigma in voxels of the smoothing across the region after the fill
         (choice: 1; 0 turns it off).
     texture : bool
-        Add noise with the std of the surrounding ring's high-pass residual (choice: on).
+        Add noise with the grain of the same tissue around the region: a robust std of
+        the high-pass residual of the ring voxels that look like the fill (choice: on).
     """
 
     pick: str = "uniform"
@@ -253,14 +300,23 @@ class LikelihoodOptions:
         (the rest follow the summed lesion masks), so that locations never seen with a
         lesion stay possible and a case whose own lesions make up the whole map (a
         one-case dataset) can still be populated (choice: 0.05, i.e. 5 % of the draws).
+    align : {"auto", "register", "none"}
+        How cases are put into one space before their masks are summed, and the map read
+        on each (choice: ``auto``): ``auto`` registers (SimpleITK, similarity transform) a
+        case whose foreground (placement mask, else non-zero voxels) overlaps the first
+        case's with Dice < 0.9 in physical space; ``register`` registers every case; ``none`` trusts the headers. A case
+        still overlapping with Dice < 0.8 after registration uses its own map, and the
+        user is told.
     """
 
     sigma_mm: float = 0.0
     floor: float = 0.05
+    align: str = "auto"
 
     def validate(self, where: str = "likelihood") -> None:
         self.sigma_mm = _number(f"{where}.sigma_mm", self.sigma_mm)
         self.floor = _number(f"{where}.floor", self.floor)
+        _choice(f"{where}.align", self.align)
 
 
 LOAD_KEYS = {

@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage as ndi
 
+from .appearance import interior, surroundings, texture
+from .appearance import restore as restore_appearance
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .recipe import PopulateOptions
 
@@ -373,6 +376,11 @@ def augment(
     spacing=None,
     margin: int | None = None,
     target_spacing=None,
+    mask_interpolation: str = "distance",
+    brightness: str = "raw",
+    level=None,
+    restore: bool = False,
+    donor=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply drawn parameters to one lesion's image and mask patch (deterministic).
 
@@ -385,10 +393,15 @@ def augment(
     transformed mask's bounding box plus ``margin`` voxels of context.
 
     Outside the input patch the image is extended by its nearest values (plausible
-    context) and the mask by 0. The mask is always resampled linearly and thresholded at
-    0.5. Cubic image interpolation uses scipy's spline prefilter (with the same
+    context) and the mask by 0. The mask is resampled through its signed distance map
+    (``mask_interpolation="distance"``: the distance in mm to the lesion's surface,
+    negative inside, interpolated linearly and cut at 0; shape-based interpolation, so a
+    lesion from thick slices is rounded between them, not a stack of slabs) or linearly
+    and thresholded at 0.5 (``"linear"``). Both give the input mask back under the
+    identity. Cubic image interpolation uses scipy's spline prefilter (with the same
     ``nearest`` boundary) and is clipped to each channel's input range to remove
-    overshoot. Brightness multiplies the raw intensities; the noise is
+    overshoot. Brightness multiplies the raw intensities or scales the lesion's contrast
+    (``brightness``), after the optional restoration (``restore``); the noise is
     ``N(0, (noise_std * std_c)^2)`` per channel when ``stats`` is given, else
     ``N(0, noise_std^2)``, drawn from ``default_rng(noise_seed)`` over the output patch.
 
@@ -411,6 +424,25 @@ def augment(
     target_spacing : sequence of float, optional
         Spacing (array order) of the case the lesion goes to; the output patch is on that
         grid, so the lesion keeps its physical size. ``None``: the source's grid.
+    mask_interpolation : {"distance", "linear"}
+        How the mask is resampled (see above).
+    brightness : {"raw", "contrast"}
+        ``raw`` (the paper's) multiplies the intensities by ``params.brightness``;
+        ``contrast`` scales the lesion's difference to its surroundings (``level``), so the
+        factor means the same in every modality.
+    level : sequence of float, optional
+        The lesion's surroundings per channel (:func:`.appearance.surroundings` of the
+        source case, which knows what is tissue); default: the ring around the mask in
+        the patch.
+    restore : bool
+        Give the resampled lesion back the mean contrast to ``level`` and the texture it
+        had in the patch (:func:`.appearance.restore`; resampling averages neighbouring
+        voxels, which lowers both).
+    donor : (contrast, grain[, size]), optional
+        The lesion's contrast to ``level``, its texture away from its edge and its grain
+        size, per channel, when known (a bank entry's
+        :attr:`~.lesions.BankEntry.appearance`); default: measured on the patch (white
+        grain).
     margin : int, optional
         Context voxels kept around the transformed mask. ``None`` infers it from the input:
         the largest distance between the mask's bounding box and the patch border (the
@@ -452,6 +484,11 @@ def augment(
     if interpolation not in _ORDERS:
         raise ValueError(f"interpolation must be one of {', '.join(map(repr, _ORDERS))}, "
                          f"got {interpolation!r}")
+    if brightness not in ("raw", "contrast"):
+        raise ValueError(f"brightness must be 'raw' or 'contrast', got {brightness!r}")
+    if mask_interpolation not in ("distance", "linear"):
+        raise ValueError(f"mask_interpolation must be 'distance' or 'linear', got "
+                         f"{mask_interpolation!r}")
     n_ch = image.shape[0]
     if stats is not None:
         stats = np.asarray(stats, dtype=float)
@@ -508,9 +545,20 @@ def augment(
             if a_inv[i, j] != 0.0:
                 coords[i] += a_inv[i, j] * grid[j]
 
-    mask_f = ndi.map_coordinates(mask.astype(np.float32), coords, order=1,
-                                 mode="constant", cval=0.0, output=np.float32)
-    out_mask = mask_f > 0.5
+    if mask_interpolation == "distance":
+        # shape-based interpolation: the signed distance to the lesion's surface (mm,
+        # negative inside) is interpolated and cut at 0, so a lesion from thick slices
+        # comes out rounded between them instead of as a stack of slabs
+        sp = _spacing(spacing, ndim, "spacing")
+        sdf = (ndi.distance_transform_edt(~mask, sampling=sp)
+               - ndi.distance_transform_edt(mask, sampling=sp)).astype(np.float32)
+        mask_f = ndi.map_coordinates(sdf, coords, order=1, mode="constant",
+                                     cval=float(sp.sum()), output=np.float32)
+        out_mask = mask_f < 0
+    else:
+        mask_f = ndi.map_coordinates(mask.astype(np.float32), coords, order=1,
+                                     mode="constant", cval=0.0, output=np.float32)
+        out_mask = mask_f > 0.5
     if not out_mask.any():
         return empty()
 
@@ -533,8 +581,22 @@ def augment(
         if order > 1:  # cubic splines overshoot at edges: keep the source's range
             np.clip(out_img[ch], src.min(), src.max(), out=out_img[ch])
 
+    if (restore or brightness == "contrast") and level is None:
+        level = surroundings(image, mask)
+        if level is None:
+            level = np.array([float(np.median(c)) for c in image])
+    if restore:
+        level = np.asarray(level, float)
+        if donor is None:
+            donor = (image[:, mask].mean(axis=1) - level, texture(image, interior(mask)))
+        restore_appearance(out_img, out_mask, donor[0], donor[1], level, [params.noise_seed, 1],
+                           donor[2] if len(donor) > 2 else None)
     if params.brightness != 1.0:
-        out_img *= np.float32(params.brightness)
+        if brightness == "contrast":  # scale the lesion's contrast to its surroundings
+            lvl = np.asarray(level, np.float32).reshape((n_ch,) + (1,) * ndim)
+            out_img[:] = lvl + (out_img - lvl) * np.float32(params.brightness)
+        else:                         # the paper's: scale the raw intensities
+            out_img *= np.float32(params.brightness)
     if params.noise_std > 0:
         std = np.full(n_ch, params.noise_std)
         if stats is not None:

@@ -16,10 +16,11 @@ Two datasets:
 Everything is deterministic for a given seed: case ``i`` of a dataset draws from
 ``numpy.random.SeedSequence([seed, dataset_code, i])``, so a case does not depend on how
 many cases are generated alongside it. Each dataset gets its ``lesionmix_recipe.json``
-(:func:`sample_recipe`). For benchmarks the brain can have a second, FLAIR-like channel
-(``--channels 2``: CSF dark, grey matter brighter than white matter, lesions bright) and
-float32 voxels (``--dtype float32``, as after bias-field correction), made from the same
-draws as the T1 (the T1 does not change).
+(:func:`sample_recipe`). The brain can have a second, FLAIR-like channel
+(``--channels t1,flair``: CSF suppressed, grey matter brighter than white matter, the same
+lesions hyperintense), drawn from its own stream so that the T1 and the labels do not
+change; the template's tissue classes warped like each subject (``--tissue``, for
+measurements); and float32 voxels (``--dtype float32``, as after bias-field correction).
 
 Run ``python -m napari_lesionmix.sample_data --help`` for the command line.
 """
@@ -38,6 +39,7 @@ from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
 from napari_lesionmix.core.io_utils import atomic_path, atomic_write_text, channel_file
+from napari_lesionmix.core.recipe import DATASET_RECIPE_FILE, Recipe
 
 HERE = Path(__file__).resolve().parent
 BRAIN_DIR = "brain_mr"
@@ -49,7 +51,8 @@ BRAIN_LOADS_ML = (3.0, 0.6, 12.0, 1.5, 20.0, 6.0)
 TEMPLATE_FILES = {
     k: f"mni_icbm152_{k}_tal_nlin_sym_09a_converted.nii.gz" for k in ("t1", "gm", "wm")
 }
-_BRAIN_CODE, _LIVER_CODE = 1, 2
+_BRAIN_CODE, _LIVER_CODE, _FLAIR_CODE = 1, 2, 3
+CHANNEL_NAMES = {"t1": "T1", "flair": "FLAIR", "ct": "CT"}
 #: T1 template intensities (0..255 in the file) are multiplied by this
 _T1_SCALE = 4.0
 
@@ -243,9 +246,10 @@ def _to_resolution(array, ref: sitk.Image, res: float) -> np.ndarray:
     return sitk.GetArrayFromImage(out)
 
 
-def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=None,
-                    flair: bool = False):
-    """One synthetic MS-like T1 subject (and a FLAIR-like image of it).
+def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=None):
+    """One synthetic MS-like T1 subject: ``(image, label)``.
+
+    The T1 and label of :func:`make_brain_subject` without FLAIR or tissue map.
 
     Parameters
     ----------
@@ -257,9 +261,6 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
         Isotropic output voxel size in mm (1 gives the template's 197×233×189 grid).
     template : dict of SimpleITK.Image, optional
         ``{"t1", "gm", "wm"}`` as float32, read from :func:`template_dir` if omitted.
-    flair : bool
-        Also return a FLAIR-like image (float32: CSF dark, grey matter brighter than
-        white matter, lesions bright), drawn after the T1 so that the T1 is the same.
 
     Returns
     -------
@@ -267,8 +268,34 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
         int16, 0 outside the brain, white matter about 900.
     label : SimpleITK.Image
         uint8, 1 = lesion.
-    flair : SimpleITK.Image
-        Only with ``flair``: float32, 0 outside the brain, white matter about 500.
+    """
+    out = make_brain_subject(rng, target_ml, resolution, template)
+    return out["t1"], out["label"]
+
+
+def make_brain_subject(rng, target_ml: float, resolution: float = 2.0, template=None,
+                       flair_rng=None, tissue: bool = False) -> dict:
+    """One synthetic MS-like subject: T1, optionally FLAIR, label, optionally tissue classes.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws everything the T1 and the label need; the same stream gives the same T1 and
+        label whether or not FLAIR is made.
+    target_ml, resolution, template
+        As in :func:`make_brain_case`.
+    flair_rng : numpy.random.Generator, optional
+        Makes a FLAIR-like second channel from its own stream: white matter darker than
+        grey matter, CSF suppressed, the same lesions hyperintense.
+    tissue : bool
+        Also return the template's tissue classes warped like the subject (for
+        measuring where lesions lie; the engine never sees it).
+
+    Returns
+    -------
+    dict
+        ``t1`` (int16 image), ``label`` (uint8, 1 = lesion), ``flair`` (int16 image or
+        None), ``tissue`` (uint8 image, 0 outside the brain, 1 CSF, 2 GM, 3 WM, or None).
     """
     if template is None:
         template = load_template()
@@ -285,6 +312,12 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
     t1, gm, wm = warp["t1"], warp["gm"] / 255.0, warp["wm"] / 255.0
     brain = t1 > 20
     t1 = np.where(brain, t1, 0.0).astype(np.float32)
+    csf = np.clip(1.0 - gm - wm, 0, 1) * brain
+    flair = None
+    if flair_rng is not None:  # FLAIR-like: CSF suppressed, grey matter above white matter
+        flair = np.where(brain, 0.10 * csf + 0.78 * gm + 0.58 * wm, 0.0).astype(np.float32)
+        flair *= 1.0 + 0.03 * _smooth_noise(flair_rng, flair.shape, 1.5)
+        flair_wm = float(np.median(flair[wm > 0.9]))
     depth = _coarse_edt(brain)
     vent = _ventricles(brain, gm, wm, depth)
     d_vent = _coarse_edt(~vent)
@@ -295,7 +328,6 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
     csf_level = float(np.median(t1[vent]))
     gm_level = float(np.median(t1[gm > 0.9]))
     lesion = np.zeros(t1.shape, bool)
-    lesion_alpha = np.zeros(t1.shape, np.float32) if flair else None
     rmax = 3.5 + 3.0 * np.sqrt(min(target_ml, 20.0) / 20.0)
     for _ in range(400):
         if lesion.sum() >= target_ml * 1000.0:
@@ -311,38 +343,49 @@ def make_brain_case(rng, target_ml: float, resolution: float = 2.0, template=Non
         value = level + 0.03 * level * rng.standard_normal(blob.shape)
         t1[vs] = np.minimum(t1[vs], t1[vs] * (1 - alpha) + value * alpha)
         lesion[vs] |= blob
-        if flair:
-            lesion_alpha[vs] = np.maximum(lesion_alpha[vs], alpha)
+        if flair is not None:  # the same lesion, hyperintense on FLAIR
+            bright = flair_wm * flair_rng.uniform(1.45, 1.9)
+            bright = bright * (1 + 0.04 * flair_rng.standard_normal(blob.shape))
+            flair[vs] = np.maximum(flair[vs], flair[vs] * (1 - alpha) + bright * alpha)
     # per-subject contrast and a smooth multiplicative bias field (2nd-order polynomial)
     t1 = (t1 / 255.0) ** rng.uniform(0.9, 1.1) * 255.0 * _T1_SCALE * rng.uniform(0.92, 1.08)
-    c = [np.linspace(-1, 1, n, dtype=np.float32) for n in t1.shape]
-    z, y, x = c[0][:, None, None], c[1][None, :, None], c[2][None, None, :]
-    terms = [z, y, x, z * z, y * y, x * x, z * y, z * x, y * x]
-    log_bias = sum(rng.normal(0, 0.06) * t for t in terms)
-    t1 *= np.exp(log_bias - np.mean(log_bias))
+    t1 *= _bias_field(rng, t1.shape)
     # resample, then noise at the output resolution; background stays exactly 0
     t1 = _to_resolution(t1, ref, resolution)
     inside = _to_resolution(brain.astype(np.float32), ref, resolution) > 0.5
     label = (_to_resolution(lesion.astype(np.float32), ref, resolution) > 0.5) & inside
-    sigma = np.percentile(t1[inside], 90) / rng.uniform(25, 40)
-    n1, n2 = (rng.standard_normal(t1.shape, dtype=np.float32) * sigma for _ in range(2))
-    t1 = np.sqrt((t1 + n1) ** 2 + n2 ** 2)
-    t1 = np.where(inside, np.clip(np.rint(t1), 1, 32767), 0).astype(np.int16)
-    spacing = (resolution,) * 3
-    image = _image(t1, spacing, ref.GetOrigin(), ref.GetDirection())
-    label_img = _image(label.astype(np.uint8), spacing, ref.GetOrigin(), ref.GetDirection())
-    if not flair:
-        return image, label_img
-    frng = np.random.default_rng(rng.integers(2**63))  # after every T1 draw
-    csf = np.clip(1.0 - gm - wm, 0, 1)
-    f = (0.55 * wm + 0.75 * gm + 0.15 * csf) * brain
-    f = f * (1 - lesion_alpha) + 1.15 * lesion_alpha * (1 + 0.04 * frng.standard_normal(f.shape))
-    f = _to_resolution((f * 900.0 * np.exp(log_bias - np.mean(log_bias))).astype(np.float32),
-                       ref, resolution)
-    sigma = np.percentile(f[inside], 90) / frng.uniform(20, 30)
-    n1, n2 = (frng.standard_normal(f.shape, dtype=np.float32) * sigma for _ in range(2))
-    f = np.where(inside, np.sqrt((f + n1) ** 2 + n2 ** 2), 0).astype(np.float32)
-    return image, label_img, _image(f, spacing, ref.GetOrigin(), ref.GetDirection())
+    t1 = _rician(rng, t1, inside, rng.uniform(25, 40))
+    spacing, origin, direction = (resolution,) * 3, ref.GetOrigin(), ref.GetDirection()
+    out = {"t1": _image(t1, spacing, origin, direction),
+           "label": _image(label.astype(np.uint8), spacing, origin, direction),
+           "flair": None, "tissue": None}
+    if flair is not None:
+        flair = flair * 1000.0 * flair_rng.uniform(0.92, 1.08) * _bias_field(flair_rng, flair.shape)
+        flair = _rician(flair_rng, _to_resolution(flair, ref, resolution), inside,
+                        flair_rng.uniform(20, 30))
+        out["flair"] = _image(flair, spacing, origin, direction)
+    if tissue:
+        probs = [_to_resolution(m.astype(np.float32), ref, resolution) for m in (csf, gm, wm)]
+        classes = np.where(inside, 1 + np.argmax(np.stack(probs), axis=0), 0).astype(np.uint8)
+        out["tissue"] = _image(classes, spacing, origin, direction)
+    return out
+
+
+def _bias_field(rng, shape) -> np.ndarray:
+    """Smooth multiplicative bias field: exp of a 2nd-order polynomial, mean log 0."""
+    c = [np.linspace(-1, 1, n, dtype=np.float32) for n in shape]
+    z, y, x = c[0][:, None, None], c[1][None, :, None], c[2][None, None, :]
+    terms = [z, y, x, z * z, y * y, x * x, z * y, z * x, y * x]
+    log_bias = sum(rng.normal(0, 0.06) * t for t in terms)
+    return np.exp(log_bias - np.mean(log_bias))
+
+
+def _rician(rng, image, inside, snr) -> np.ndarray:
+    """Rician noise of sigma = 90th percentile / ``snr`` inside; int16, exactly 0 outside."""
+    sigma = np.percentile(image[inside], 90) / snr
+    n1, n2 = (rng.standard_normal(image.shape, dtype=np.float32) * sigma for _ in range(2))
+    noisy = np.sqrt((image + n1) ** 2 + n2 ** 2)
+    return np.where(inside, np.clip(np.rint(noisy), 1, 32767), 0).astype(np.int16)
 
 
 def load_template() -> dict:
@@ -500,28 +543,25 @@ SAMPLE_RECIPES = {
     "brain": {"lesion_classes": [1], "likelihood": {"sigma_mm": 4.0}},
     "liver": {"lesion_classes": [2], "organ_label": 1, "likelihood": {"floor": 0.0}},
 }
-RECIPE_FILE = "lesionmix_recipe.json"
 
 
 def sample_recipe(kind: str):
     """The recipe that fits a sample dataset (what its ``lesionmix_recipe.json`` holds):
     the brain's lesion class 1 with a 4 mm smoothed map; the liver's tumour class 2 with
     the liver as the organ label (organ-style map, tumours placed inside the liver)."""
-    from napari_lesionmix.core.recipe import Recipe
-
     return Recipe.from_dict(SAMPLE_RECIPES[kind])
 
 
 def _dataset_json(kind: str, n: int, seed: int, resolution: float | None,
-                  channels: int = 1) -> dict:
+                  channels=("t1",)) -> dict:
     common = {"numTraining": n, "file_ending": ".nii.gz", "seed": seed,
               "generator": "python -m napari_lesionmix.sample_data"}
     if kind == "brain":
-        names = {"0": "T1", "1": "FLAIR"} if channels == 2 else {"0": "T1"}
+        names = {str(i): CHANNEL_NAMES[c] for i, c in enumerate(channels)}
         return {"name": "LesionMixSampleBrainMR",
-                "description": "Synthetic MS-like T1 brain MR built from the MNI ICBM152 2009 "
-                               f"template (see NOTICE); {resolution:g} mm isotropic"
-                               + (", with a FLAIR-like channel." if channels == 2 else "."),
+                "description": f"Synthetic MS-like {' + '.join(names.values())} brain MR built "
+                               "from the MNI ICBM152 2009 template (see NOTICE); "
+                               f"{resolution:g} mm isotropic.",
                 "channel_names": names, "labels": {"background": 0, "lesion": 1},
                 **common}
     return {"name": "LesionMixSampleLiverCT",
@@ -533,7 +573,7 @@ def _dataset_json(kind: str, n: int, seed: int, resolution: float | None,
 
 def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = DEFAULT_SEED,
              resolution: float = 2.0, overwrite: bool = False, progress=print,
-             channels: int = 1, dtype: str = "int16") -> list[dict]:
+             channels=("t1",), tissue: bool = False, dtype: str = "int16") -> list[dict]:
     """Write one dataset in nnU-Net v2 raw layout, with its ``lesionmix_recipe.json``.
 
     Parameters
@@ -550,10 +590,14 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
         Replace existing files; otherwise fail before writing anything.
     progress : callable or None
         Called with a one-line message per case.
-    channels : {1, 2}
-        Brain only: 2 adds a FLAIR-like channel (``_0001``).
+    channels : sequence of {"t1", "flair"}
+        Brain channels, in file order (``_0000``, ``_0001``); the T1 and the label are the
+        same whether or not FLAIR is made (it draws from its own stream).
+    tissue : bool
+        Brain only: also write ``tissueTr/<case>.nii.gz``, the template's tissue classes
+        warped like the subject (1 CSF, 2 GM, 3 WM), for measuring where lesions lie.
     dtype : {"int16", "float32"}
-        Brain only: the voxel type of the image files.
+        Brain only: the voxel type of the image files (every channel).
 
     Returns
     -------
@@ -568,15 +612,21 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
     n = n if n is not None else (6 if kind == "brain" else 4)
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if channels not in (1, 2) or (channels == 2 and kind != "brain"):
-        raise ValueError(f"channels must be 1 (or 2 for the brain), got {channels}")
+    channels = tuple(channels) if kind == "brain" else ("ct",)
+    if kind == "brain" and (set(channels) - {"t1", "flair"} or channels.count("t1") != 1
+                            or len(set(channels)) != len(channels)):
+        raise ValueError(f"channels: expected t1 and optionally flair, each once, got "
+                         f"{','.join(channels)}")
     if dtype not in ("int16", "float32") or (dtype != "int16" and kind != "brain"):
         raise ValueError(f"dtype must be int16 (or float32 for the brain), got {dtype}")
     out = Path(out_dir)
     names = [f"{kind}{i + 1:02d}" for i in range(n)]
-    targets = [out / "dataset.json", out / RECIPE_FILE] + [
+    targets = [out / "dataset.json", out / DATASET_RECIPE_FILE] + [
         p for c in names for p in ([out / "imagesTr" / channel_file(c, k, ".nii.gz")
-                                    for k in range(channels)] + [out / "labelsTr" / f"{c}.nii.gz"])]
+                                    for k in range(len(channels))]
+                                   + [out / "labelsTr" / f"{c}.nii.gz"])]
+    if tissue and kind == "brain":
+        targets += [out / "tissueTr" / f"{c}.nii.gz" for c in names]
     clash = [str(p) for p in targets if p.exists()]
     if clash and not overwrite:
         raise FileExistsError(f"{out}: {len(clash)} file(s) already exist (e.g. {clash[0]}); "
@@ -589,17 +639,20 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
             rng = case_rng(seed, _BRAIN_CODE, i)
             base = BRAIN_LOADS_ML[i] if i < len(BRAIN_LOADS_ML) else \
                 float(np.exp(rng.uniform(np.log(0.5), np.log(20))))
-            images = make_brain_case(rng, base * rng.uniform(0.9, 1.1), resolution, template,
-                                     flair=channels == 2)
-            image, label, extra = images[0], images[1], list(images[2:])
+            flair_rng = case_rng(seed, _FLAIR_CODE, i) if "flair" in channels else None
+            made = make_brain_subject(rng, base * rng.uniform(0.9, 1.1), resolution, template,
+                                      flair_rng, tissue)
+            images, label = [made[c] for c in channels], made["label"]
             if dtype == "float32":
-                image = sitk.Cast(image, sitk.sitkFloat32)
+                images = [sitk.Cast(img, sitk.sitkFloat32) for img in images]
+            if tissue:
+                write_nifti(made["tissue"], out / "tissueTr" / f"{name}.nii.gz", overwrite)
         else:
-            image, label = make_liver_case(case_rng(seed, _LIVER_CODE, i))
-            extra = []
-        for k, img in enumerate(extra, start=1):
+            images, label = make_liver_case(case_rng(seed, _LIVER_CODE, i))
+            images = [images]
+        image = images[0]
+        for k, img in enumerate(images):
             write_nifti(img, out / "imagesTr" / channel_file(name, k, ".nii.gz"), overwrite)
-        write_nifti(image, out / "imagesTr" / channel_file(name, 0, ".nii.gz"), overwrite)
         write_nifti(label, out / "labelsTr" / f"{name}.nii.gz", overwrite)
         mask = sitk.GetArrayViewFromImage(label) == lesion_label
         info = {"case": name, "shape": list(image.GetSize()),
@@ -608,7 +661,7 @@ def generate(kind: str, out_dir: str | Path, n: int | None = None, seed: int = D
         summary.append(info)
         if progress:
             progress(f"{out.name}/{name}: {info['lesions']} lesions, {info['load_ml']} ml")
-    sample_recipe(kind).to_json(out / RECIPE_FILE)
+    sample_recipe(kind).to_json(out / DATASET_RECIPE_FILE)
     atomic_write_text(out / "dataset.json",
                       json.dumps(_dataset_json(kind, n, seed, resolution, channels), indent=2)
                       + "\n", overwrite=overwrite)
@@ -640,8 +693,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="brain voxel size in mm (default 2; 1 gives the 197x233x189 grid)")
     p.add_argument("--n", type=int, default=None, help="number of cases (default 6 brain, 4 liver)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--channels", type=int, default=1, choices=(1, 2),
-                   help="brain: 2 adds a FLAIR-like channel _0001 (default 1)")
+    p.add_argument("--channels", default="t1",
+                   help="brain channels, comma-separated: t1 (default) or t1,flair "
+                        "(a FLAIR-like second channel; T1 and labels stay the same)")
+    p.add_argument("--tissue", action="store_true",
+                   help="brain: also write tissueTr/ (template tissue classes 1 CSF, 2 GM, "
+                        "3 WM, warped like each subject; for measurements only)")
     p.add_argument("--dtype", default="int16", choices=("int16", "float32"),
                    help="brain: voxel type of the images (default int16)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
@@ -652,8 +709,8 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             folder = parent / (BRAIN_DIR if kind == "brain" else LIVER_DIR)
             generate(kind, folder, a.n, a.seed, a.resolution, a.overwrite,
-                     channels=a.channels if kind == "brain" else 1,
-                     dtype=a.dtype if kind == "brain" else "int16")
+                     channels=[c.strip().lower() for c in a.channels.split(",")],
+                     tissue=a.tissue, dtype=a.dtype if kind == "brain" else "int16")
             print(f"wrote {folder}")
     except (FileExistsError, FileNotFoundError, ModuleNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -63,17 +63,23 @@ def test_synthesis_properties(case, seed, factor):
     assert _outside_boxes_unchanged(before, out.case, prov)
     # labels: only input labels and lesion classes
     assert set(np.unique(out.case.labels)) <= set(np.unique(before.labels)) | {1}
-    # monotone load in the chosen direction
+    # monotone load in each direction: removing, then (after going below) adding back
     loads = [start] + [op.load_mm3 for op in prov.operations]
     diffs = np.diff(loads)
+    kinds = np.array([op.kind for op in prov.operations])
     if prov.direction == "populate":
-        assert (diffs >= 0).all()
+        assert (diffs >= 0).all() and (kinds == "populate").all()
     if prov.direction == "inpaint":
-        assert (diffs <= 0).all()
+        assert (diffs <= 0).all() and (kinds == "inpaint").all()
+    if prov.direction == "inpaint+populate":
+        first = int(np.argmax(kinds == "populate"))
+        assert (kinds[:first] == "inpaint").all() and (kinds[first:] == "populate").all()
+        assert (diffs[:first] <= 0).all() and (diffs[first:] >= 0).all()
+        assert loads[first] < target - prov.tolerance_mm3  # it went below before adding
     assert prov.achieved_load_mm3 == pytest.approx(_load(out.case))
     assert prov.status in ("reached", "stuck", "cap", "no_lesions", "closest")
     # no step passes the far edge of the target band, except a last "closest" removal
-    if prov.direction == "populate":
+    if prov.direction in ("populate", "inpaint+populate"):
         assert prov.achieved_load_mm3 <= target + prov.tolerance_mm3
     if prov.direction == "inpaint" and prov.status != "closest":
         assert prov.achieved_load_mm3 >= target - prov.tolerance_mm3
@@ -395,17 +401,49 @@ def test_map_on_another_grid_is_read_through_physical_space():
 
 def test_inpaint_removes_the_closest_lesion_last_when_none_fits_the_band():
     lab = np.zeros((20, 40, 40), np.uint8)
+    lab[5:10, 5:10, 5:8] = 1  # 75 voxels
+    lab[12:17, 20:25, 20:23] = 1  # 75 voxels
+    img = np.where(lab > 0, 50.0, 100.0).astype(np.float32)
+    case = Case.from_arrays(img[None], lab, name="two")
+    # no bank to refill from. Target 100 +- 5: removing either lesion passes below the
+    # band, but 75 is closer to 100 than 150 is, so one goes, last
+    out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=100.0)
+    assert out.provenance.status == "closest" and len(out.provenance.operations) == 1
+    assert out.provenance.achieved_load_mm3 == 75.0
+    # target 125 +- 6.25: 75 is no closer to 125 than 150 is: nothing is removed
+    out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=125.0)
+    assert out.provenance.status == "stuck" and out.provenance.operations == []
+
+
+def test_closest_never_empties_a_case_whose_target_is_above_zero():
+    lab = np.zeros((20, 40, 40), np.uint8)
     lab[5:10, 5:10, 5:10] = 1  # 125 voxels
     img = np.where(lab > 0, 50.0, 100.0).astype(np.float32)
     case = Case.from_arrays(img[None], lab, name="one")
-    # target 40 +- 2: removing the lesion passes below the band, but 0 is closer to 40 than
-    # 125 is, so it goes, last
     out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=40.0)
-    assert out.provenance.status == "closest" and len(out.provenance.operations) == 1
-    assert out.provenance.achieved_load_mm3 == 0.0
-    # target 100 +- 5: 0 is farther from 100 than 125 is: nothing is removed
-    out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=100.0)
-    assert out.provenance.status == "stuck" and out.provenance.operations == []
+    assert out.provenance.status == "stuck" and out.provenance.achieved_voxels == 125
+    out = synthesize(case, LesionBank(), None, Recipe(), seed=0, target_load=0.0)
+    assert out.provenance.status == "reached" and out.provenance.achieved_voxels == 0
+
+
+def test_loads_are_reached_by_removing_then_adding_back():
+    """A few large lesions and a target between the loads they allow: the loop removes one
+    (going below the band) and populates smaller ones back up into it."""
+    case = blob_case(shape=(32, 48, 48), n_lesions=2, seed=4, lesion_radius=(3.5, 4.5))
+    donor = blob_case(shape=(32, 48, 48), n_lesions=4, seed=9, lesion_radius=(1.5, 2.5),
+                      name="donor")
+    bank = LesionBank.from_cases([donor], [1])
+    sizes = sorted(les.volume_mm3 for les in find_lesions(case.labels, [1]))
+    target = sum(sizes) - 0.5 * sizes[0]  # halfway into the smaller lesion
+    for seed in range(4):
+        out = synthesize(case, bank, None, Recipe(), seed=seed, target_load=target)
+        prov = out.provenance
+        assert prov.status == "reached" and prov.direction == "inpaint+populate"
+        kinds = [op.kind for op in prov.accepted]
+        assert kinds[0] == "inpaint" and set(kinds[1:]) == {"populate"}
+        back = replay(prov.to_dict(), case, bank)
+        assert np.array_equal(back.channels, out.case.channels)
+        assert np.array_equal(back.labels, out.case.labels)
 
 
 def test_one_location_search_for_the_engine_and_the_gui():

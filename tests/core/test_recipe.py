@@ -13,7 +13,7 @@ def test_defaults_are_the_spec_values():
     assert (p.flip_p, p.rotate_p, tuple(p.rotate_deg)) == (0.5, 0.5, (1.0, 89.0))
     assert tuple(p.scale) == (0.5, 1.8) and tuple(p.elastic_sigma) == (3.0, 7.0)
     assert tuple(p.brightness) == (0.9, 1.1) and tuple(p.noise_std) == (0.0, 0.1)
-    assert (p.min_inside, p.min_gap, p.max_tries, p.blend, p.blend_sigma) == (0.9, 1, 50, "soft", 1.0)
+    assert (p.min_inside, p.min_gap, p.max_tries, p.blend, p.blend_sigma) == (1.0, 1, 50, "soft", 1.0)
     assert (r.inpaint.method, r.inpaint.dilate, r.inpaint.texture) == ("slices", 1, True)
     assert (r.min_voxels, r.connectivity, r.tolerance, r.max_operations) == (3, "full", 0.05, 200)
 
