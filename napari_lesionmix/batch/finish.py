@@ -92,7 +92,7 @@ def finish(source, setup: Setup, plan: Plan, layout: OutputLayout, manifest: Man
                      "complete" if len(done) == len(names) else "incomplete")
     manifest.data.update(state=summary.state, failed=summary.failed,
                          unchanged=summary.unchanged, notes=notes)
-    _write("manifest.json", say, manifest.save)
+    _write("manifest.json", say, manifest.save, True)  # compacted: every entry, no journal
     for note in notes:
         say(f"note: {note}")
     try:

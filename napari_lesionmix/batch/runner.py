@@ -395,7 +395,8 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
     cleaned = cleanup(layout, manifest, plan.names, keep={s.name for s in setup.good})
     if cleaned:
         say(f"removed {cleaned} leftover file(s) of unfinished cases")
-    summary.reused = sum(1 for n in plan.names if n in manifest.written())
+    written = manifest.written()
+    summary.reused = sum(1 for n in plan.names if n in written)
     t_run = time.perf_counter()
     try:
         run_tasks(source, plan, layout, manifest, opts, summary, say, abort, on_result,
