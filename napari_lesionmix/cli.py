@@ -384,7 +384,9 @@ def cmd_verify(a) -> int:
 
 def cmd_splits(a) -> int:
     from .batch.layout import OutputLayout
+    from .batch.lock import OutputLock
     from .batch.manifest import Manifest
+    from .batch.options import RunError
     from .batch.splits import SplitError, install_splits, write_splits
 
     layout = OutputLayout(a.output.expanduser().resolve())
@@ -392,7 +394,11 @@ def cmd_splits(a) -> int:
         manifest = Manifest.load(layout.manifest, layout.tmp)
     except ValueError as exc:
         return _fail(f"{exc} (splits are made from a lesionmix output's manifest)")
-    splits, message = write_splits(layout, manifest)
+    try:
+        with OutputLock(layout.root, "lesionmix splits"):
+            splits, message = write_splits(layout, manifest)
+    except RunError as exc:
+        return _fail(str(exc))
     if splits is None:
         return _fail(message)
     print(message)

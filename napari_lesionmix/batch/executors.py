@@ -42,19 +42,29 @@ class Interrupt:
     abort : callable() -> bool or threading.Event, optional
         Polled between cases: true stops the run after the cases in progress (the
         napari plugin's Cancel).
+    check : callable() -> str, optional
+        Polled between cases: a reason stops the run like :meth:`halt` (the OUTPUT
+        lock was lost).
     """
 
     def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None,
-                 abort=None):
+                 abort=None, check: Callable[[], str] | None = None):
         self.count = 0
         self.immediate = immediate
         self.notify = notify
         self.abort = abort.is_set if isinstance(abort, threading.Event) else abort
+        self.check = check
         self.halted = False
+        self.reason = ""
 
     @property
     def requested(self) -> bool:
-        """Submit nothing more (Ctrl-C, the caller's abort flag, or :meth:`halt`)."""
+        """Submit nothing more (Ctrl-C, the caller's abort flag, :meth:`halt`, or
+        ``check()`` giving a reason)."""
+        if not self.halted and self.check is not None:
+            why = self.check()
+            if why:
+                self.halt(why)
         return self.halted or self.by_user
 
     @property
@@ -62,10 +72,11 @@ class Interrupt:
         """The stop came from outside: Ctrl-C or the caller's abort flag."""
         return self.count > 0 or (self.abort is not None and bool(self.abort()))
 
-    def halt(self) -> None:
+    def halt(self, reason: str = "") -> None:
         """Submit nothing more; the running cases finish (the run itself decided to stop,
-        e.g. OUTPUT is full)."""
+        e.g. OUTPUT is full, or its lock was taken over: ``reason``)."""
         self.halted = True
+        self.reason = self.reason or reason
 
     def __call__(self, signum=None, frame=None) -> None:
         self.count += 1

@@ -37,6 +37,7 @@ from ..core.io_utils import (
 
 __all__ = [
     "LMIX_PATTERN",
+    "LOCK_NAME",
     "NNUNET_ENDINGS",
     "OWNED",
     "OutputLayout",
@@ -50,6 +51,10 @@ __all__ = [
 #: top-level entries of OUTPUT that a run creates (what --overwrite removes)
 OWNED = ("imagesTr", "labelsTr", "provenance", ".lesionmix", "dataset.json", "manifest.json",
          "splits_final.json", "loads.png")
+#: the lock a run holds on its OUTPUT (see ``batch.lock``); files of OUTPUT's top level
+#: whose names start with it are the lock's, not the run's
+LOCK_NAME = ".lesionmix.lock"
+_LOCK_PREFIXES = (LOCK_NAME, ".lesionmix.clock.")
 LMIX_PATTERN = re.compile(r"_lmix\d{4,}$")
 #: file endings nnU-Net v2's SimpleITK reader takes; other inputs are written as .nii.gz
 NNUNET_ENDINGS = (".nii.gz", ".nrrd", ".mha")
@@ -151,7 +156,9 @@ class OutputLayout:
         run made before a full disk stopped it, do not count)."""
         if not self.root.is_dir():
             return False
-        for _, _, files in os.walk(self.root):
+        for folder, _, files in os.walk(self.root):
+            if folder == str(self.root):
+                files = [f for f in files if not f.startswith(_LOCK_PREFIXES)]
             if files:
                 return True
         return False

@@ -48,6 +48,7 @@ from .dataset import DatasetError, open_dataset
 from .executors import Interrupt, describe_executor, execute, sigint_handler
 from .finish import cleanup, finish
 from .layout import OutputLayout, output_name, reserve_bytes
+from .lock import OutputLock
 from .manifest import Manifest, file_sizes, package_versions
 from .memory import MemorySource
 from .options import GenerateOptions, Plan, RunError, RunSummary, check_options, load_recipe
@@ -56,8 +57,8 @@ from .progress import Progress
 from .report import organ_like_classes
 from .tasks import BANK_FILE, MAP_FILE, PLAN_FILE, TaskResult, TaskSpec
 
-__all__ = ["check_output", "generate", "make_plan", "open_source", "read_input", "run_tasks",
-           "write_shared"]
+__all__ = ["check_output", "generate", "make_plan", "open_source", "output_folder", "read_input",
+           "run_tasks", "write_shared"]
 
 
 def check_output(output, source, resume: bool = False,
@@ -74,6 +75,30 @@ def check_output(output, source, resume: bool = False,
     RunError
         OUTPUT is the input or inside its case folders, a file, not writable, or holds
         files without ``resume``/``overwrite``; nothing to resume.
+    """
+    out = output_folder(output, source)
+    probe = OutputLayout(out)
+    if probe.has_files() and not (resume or overwrite):
+        raise RunError(f"{out}: already holds files; finish that run (--resume) or replace it "
+                       "(--overwrite), or choose an empty or new folder")
+    if not (resume and probe.has_files()):
+        return out, None
+    if not probe.manifest.exists():
+        raise RunError(f"{out}: holds files but no manifest.json, so it is not a lesionmix "
+                       "run that can be resumed; use --overwrite or another OUTPUT")
+    try:
+        return out, Manifest.load(probe.manifest)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+
+
+def output_folder(output, source) -> Path:
+    """The absolute OUTPUT folder, checked as a place to write (nothing is created).
+
+    Raises
+    ------
+    RunError
+        OUTPUT is the input or inside its case folders, a file, or cannot be written.
     """
     if not str(output).strip():
         raise RunError("choose an output folder")
@@ -96,19 +121,7 @@ def check_output(output, source, resume: bool = False,
         raise RunError(f"{out}: cannot be created: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise RunError(f"{out}: cannot be written: no write permission on {ancestor}")
-    probe = OutputLayout(out)
-    if probe.has_files() and not (resume or overwrite):
-        raise RunError(f"{out}: already holds files; finish that run (--resume) or replace it "
-                       "(--overwrite), or choose an empty or new folder")
-    if not (resume and probe.has_files()):
-        return out, None
-    if not probe.manifest.exists():
-        raise RunError(f"{out}: holds files but no manifest.json, so it is not a lesionmix "
-                       "run that can be resumed; use --overwrite or another OUTPUT")
-    try:
-        return out, Manifest.load(probe.manifest)
-    except ValueError as exc:
-        raise RunError(str(exc)) from None
+    return out
 
 
 # ------------------------------------------------------------------------------ 2. input
@@ -272,12 +285,14 @@ def _specs(plan: Plan, layout: OutputLayout, complete: set, compression) -> list
 def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
               opts: GenerateOptions, summary: RunSummary, say: Callable[[str], None] = print,
               abort=None, on_result: Callable[[TaskResult], None] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> None:
+              progress: Callable[[int, int], None] | None = None,
+              check: Callable[[], str] | None = None) -> None:
     """Run every case that is not complete; record each as it finishes.
 
     ``abort`` (a callable or a ``threading.Event``) is polled between cases; Ctrl-C is
     handled as :mod:`.executors` describes. Either way the cases in progress finish (or
-    are cleaned up by :func:`finish`).
+    are cleaned up by :func:`finish`). ``check()`` (e.g. the OUTPUT lock's) returns why
+    the run must stop, "" while it may go on; once it says so nothing more is recorded.
     """
     complete = set(manifest.written())
     specs = _specs(plan, layout, complete, opts.compression)
@@ -286,7 +301,7 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
     say(f"synthesising {len(specs)} case(s) ({summary.reused} already complete) on "
         f"{_executor(source, opts)}")
     interrupt = Interrupt(immediate=(workers <= 1 and not opts.scheduler),
-                          notify=lambda m: say("\n" + m), abort=abort)
+                          notify=lambda m: say("\n" + m), abort=abort, check=check)
     bar = Progress(opts.n, "synthesising", initial=summary.reused, enabled=opts.progress)
     done = summary.reused
     if progress is not None:
@@ -296,6 +311,9 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
                 specs, workers, None if memory else opts.scheduler, interrupt,
                 memory)) as results:
             for res in results:
+                if check is not None and check():
+                    _stop(summary, interrupt, check(), say)
+                    continue  # OUTPUT is another run's now: record nothing more
                 if res.stop or summary.stopped:
                     _stop(summary, interrupt, res.stop or summary.stopped, say)
                     continue  # not recorded: the clean-up removes what it wrote
@@ -320,6 +338,9 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
     finally:
         bar.close()
         summary.interrupted = summary.interrupted or interrupt.by_user
+        if interrupt.reason and not summary.stopped:
+            summary.stopped = interrupt.reason
+            say(f"\nstopped: {interrupt.reason}")
 
 
 def _stop(summary: RunSummary, interrupt: Interrupt, why: str, say) -> None:
@@ -380,9 +401,19 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
         being resumed. Nothing has been written or deleted.
     """
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    t_start = time.perf_counter()
     check_options(opts)
     source = open_source(opts.input)
+    lock = OutputLock(output_folder(opts.output, source))
+    lock.acquire()  # a second run on the same OUTPUT refuses here, before any reading
+    try:
+        return _generate(opts, source, lock, say, abort, on_result, progress)
+    finally:
+        lock.release()
+        lock.discard_root()  # a run refused before writing leaves no folder it made
+
+
+def _generate(opts, source, lock, say, abort, on_result, progress) -> RunSummary:
+    t_start = time.perf_counter()
     out, previous = check_output(opts.output, source, opts.resume, opts.overwrite)
     recipe = load_recipe(opts.recipe, opts.seed)
     setup = read_input(source, recipe, opts.skip_bad, say, opts.progress)
@@ -400,10 +431,12 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
     t_run = time.perf_counter()
     try:
         run_tasks(source, plan, layout, manifest, opts, summary, say, abort, on_result,
-                  progress)
+                  progress, check=lock.check)
     finally:
         summary.seconds = time.perf_counter() - t_run
-        finish(source, setup, plan, layout, manifest, summary, say)
+        if not lock.lost:  # else OUTPUT is another run's: write nothing more
+            finish(source, setup, plan, layout, manifest, summary, say)
+        manifest.close()
     if summary.written == 0:
         summary.seconds = time.perf_counter() - t_start
     return summary

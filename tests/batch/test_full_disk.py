@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import SimpleITK as sitk
@@ -76,27 +75,29 @@ def test_full_disk_stops_then_resume_completes(dataset, clean, tmp_path, free_kb
 
 
 def test_space_freed_mid_write(dataset, clean, tmp_path, monkeypatch):
-    """The issue's scenario: SimpleITK writes a file short on the full disk, then space
-    comes back before the size could match: the case must not be recorded as written."""
+    """The issue's scenario: SimpleITK writes a file short on a full disk, then space comes
+    back (another program deleted a file) before the next file is written: the case must
+    not be recorded as written (the old code said "done", with a truncated image)."""
     with small_disk(tmp_path, 8 << 20) as disk:
         out = disk.root / "out"
         original = sitk.ImageFileWriter.Execute
-        freed = []
+        calls = []
 
         def execute(self, image, *args):
-            res = original(self, image, *args)
-            path = Path(self.GetFileName())
-            need = 352 + image.GetNumberOfPixels() * image.GetSizeOfPixelComponent()
-            if path.name.endswith(".nii") and path.stat().st_size < need and not freed:
-                freed.append(path)  # written short: now the space comes back
+            calls.append(self.GetFileName())
+            if len(calls) != 8:  # a synthesised case's image, well into the run
+                return original(self, image, *args)
+            disk.fill(free=4 << 10)  # the disk is full for this write only
+            try:
+                return original(self, image, *args)
+            finally:
                 disk.release()
-            return res
 
         monkeypatch.setattr(sitk.ImageFileWriter, "Execute", execute)
-        disk.fill(free=400 << 10)
         s, said = _run(dataset, out)
-        assert freed, "the disk never filled"
+        assert len(calls) >= 8
         assert s.exit_code == 1 and s.stopped, said
+        assert "SimpleITK wrote" in s.stopped  # the short write was caught
         assert verify_output(out)[1] == []
         monkeypatch.undo()
         s, said = _run(dataset, out, resume=True)
