@@ -4,7 +4,8 @@ Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``
 ``demo``. Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
 
 Exit codes (:mod:`napari_lesionmix.batch.exit_codes`): 0 success; 1 some cases failed (or
-verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C.
+verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C;
+143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from .batch.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK
+from .batch.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 
 __all__ = ["main", "build_parser"]
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lesionmix", formatter_class=_Formatter,
         description="LesionMix lesion-level data augmentation for nnU-Net datasets.\n"
                     "Exit codes: 0 ok, 1 some cases failed, 2 bad input or options, "
-                    "130 interrupted.")
+                    "130 interrupted, 143 terminated (SIGTERM).")
     from . import __version__
     p.add_argument("--version", action="version", version=f"napari-lesionmix {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -209,9 +210,8 @@ def cmd_generate(a) -> int:
     except RunError as exc:
         _err(str(exc))
         return EXIT_INPUT
-    except KeyboardInterrupt:  # before any case ran: nothing to clean
-        _err("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # before any case ran: nothing to clean
+        return _interrupted(exc)
     print(summary.line(), flush=True)
     return summary.exit_code
 
@@ -228,6 +228,16 @@ def _recipe_for(input_path: Path, given: Path | None) -> Path | None:
         print(f"recipe: {found} (the dataset's own; --recipe FILE uses another)",
               file=sys.stderr, flush=True)
     return found
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    from .batch.signals import Terminated
+
+    if isinstance(exc, Terminated):
+        _err("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    _err("interrupted")
+    return EXIT_INTERRUPTED
 
 
 def _dataset_and_recipe(path: Path, recipe_path: Path | None):
@@ -466,9 +476,8 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except OSError as exc:  # a file could not be written (no space, ...): it is named
         _err(str(exc) if exc.filename is None else f"{exc.filename}: {exc.strerror}")
         return EXIT_FAILED

@@ -10,94 +10,34 @@ Ctrl-C (SIGINT): in this process it interrupts the running case at once (its ato
 writes remove their temporary files; a case being written in the background finishes
 first, and the runner removes it as unrecorded). With a pool or a cluster the first Ctrl-C submits
 nothing more and waits for the running cases to finish (they are recorded); a second
-Ctrl-C stops the workers now (their unfinished cases are cleaned up by the runner).
+Ctrl-C, or SIGTERM, stops the workers now (SIGKILL; their unfinished cases are cleaned up
+by the runner). Pool workers ignore SIGINT and SIGTERM (the parent decides) and end
+themselves when the parent is gone, so a killed run leaves no worker writing cases nobody
+records (see :func:`~napari_lesionmix.batch.tasks.worker_init`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 
 from ..core.case import Case
-from .tasks import TaskResult, TaskSpec, compute_task, run_task, worker_init, write_task
+from .signals import Interrupt
+from .tasks import (
+    TaskResult,
+    TaskSpec,
+    compute_task,
+    parent_identity,
+    run_task,
+    worker_init,
+    write_task,
+)
 
-__all__ = ["Interrupt", "sigint_handler", "execute", "describe_executor"]
-
-
-class Interrupt:
-    """Counts Ctrl-C presses; raises KeyboardInterrupt when the stop must be immediate.
-
-    Parameters
-    ----------
-    immediate : bool
-        Raise on the first press (in-process runs); else only on the second.
-    notify : callable(str), optional
-        Told what is happening (printed to stderr by the command line).
-    abort : callable() -> bool or threading.Event, optional
-        Polled between cases: true stops the run after the cases in progress (the
-        napari plugin's Cancel).
-    check : callable() -> str, optional
-        Polled between cases: a reason stops the run like :meth:`halt` (the OUTPUT
-        lock was lost).
-    """
-
-    def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None,
-                 abort=None, check: Callable[[], str] | None = None):
-        self.count = 0
-        self.immediate = immediate
-        self.notify = notify
-        self.abort = abort.is_set if isinstance(abort, threading.Event) else abort
-        self.check = check
-        self.halted = False
-        self.reason = ""
-
-    @property
-    def requested(self) -> bool:
-        """Submit nothing more (Ctrl-C, the caller's abort flag, :meth:`halt`, or
-        ``check()`` giving a reason)."""
-        if not self.halted and self.check is not None:
-            why = self.check()
-            if why:
-                self.halt(why)
-        return self.halted or self.by_user
-
-    @property
-    def by_user(self) -> bool:
-        """The stop came from outside: Ctrl-C or the caller's abort flag."""
-        return self.count > 0 or (self.abort is not None and bool(self.abort()))
-
-    def halt(self, reason: str = "") -> None:
-        """Submit nothing more; the running cases finish (the run itself decided to stop,
-        e.g. OUTPUT is full, or its lock was taken over: ``reason``)."""
-        self.halted = True
-        self.reason = self.reason or reason
-
-    def __call__(self, signum=None, frame=None) -> None:
-        self.count += 1
-        if self.immediate or self.count >= 2:
-            raise KeyboardInterrupt
-        if self.notify is not None:
-            self.notify("stopping: no new cases; waiting for the running ones to finish "
-                        "(Ctrl-C again to stop now)")
-
-
-@contextlib.contextmanager
-def sigint_handler(interrupt: Interrupt):
-    """Route SIGINT to ``interrupt`` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
+__all__ = ["execute", "describe_executor"]
 
 
 def describe_executor(workers: int, scheduler: str | None) -> str:
@@ -194,7 +134,7 @@ def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
 
     specs = [_with_limits(s) for s in specs]
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(mp),
-                               initializer=worker_init)
+                               initializer=worker_init, initargs=parent_identity())
     clean = False
     try:
         yield from _drive(
@@ -205,7 +145,7 @@ def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
     finally:
         if not clean:  # hard stop or error: do not wait for running cases
             for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
+                proc.kill()  # workers ignore SIGTERM (the parent decides): SIGKILL
             pool.shutdown(wait=True, cancel_futures=True)
         else:
             pool.shutdown(wait=True)

@@ -39,8 +39,7 @@ from pathlib import Path
 from .layout import LOCK_NAME
 from .options import RunError
 
-__all__ = ["HEARTBEAT", "LOCK_NAME", "STALE_AFTER", "TORN_AFTER", "OutputLock", "boot_id",
-           "process_start"]
+__all__ = ["HEARTBEAT", "STALE_AFTER", "TORN_AFTER", "OutputLock", "boot_id", "process_start"]
 #: seconds between two refreshes of the lock file's modification time
 HEARTBEAT = 30.0
 #: seconds without a heartbeat after which another host's lock is stale

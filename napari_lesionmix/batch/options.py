@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.recipe import Recipe, RecipeError
 from .dataset import SourceCase
-from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from .memory import MemorySource
 
 __all__ = ["GenerateOptions", "Plan", "RunError", "RunSummary", "check_options",
@@ -62,6 +62,8 @@ class RunSummary:
         The manifest's final state: complete, incomplete or interrupted.
     setup_seconds : float
         The one-off pass over the input (checks, bank, map).
+    terminated : bool
+        The run was stopped by SIGTERM (exit code 143; else Ctrl-C's 130).
     stopped : str
         Why the run stopped early on its own (OUTPUT could not be written: no space
         left, ...); empty otherwise. Exit code 1; ``--resume`` completes the run.
@@ -82,11 +84,12 @@ class RunSummary:
     state: str = "running"
     setup_seconds: float = 0.0
     stopped: str = ""
+    terminated: bool = False
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
         if self.stopped:
             return EXIT_FAILED
         return EXIT_OK if self.written + self.reused == self.planned and not self.failed \

@@ -45,7 +45,7 @@ from ..core.io_utils import atomic_path, atomic_write_text
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
 from .dataset import DatasetError, open_dataset
-from .executors import Interrupt, describe_executor, execute, sigint_handler
+from .executors import describe_executor, execute
 from .finish import cleanup, finish
 from .layout import OutputLayout, output_name, reserve_bytes
 from .lock import OutputLock
@@ -55,6 +55,13 @@ from .options import GenerateOptions, Plan, RunError, RunSummary, check_options,
 from .prepare import Setup, prepare
 from .progress import Progress
 from .report import organ_like_classes
+from .signals import (
+    Interrupt,
+    Terminated,
+    deferred_signals,
+    signal_handlers,
+    terminate_raises,
+)
 from .tasks import BANK_FILE, MAP_FILE, PLAN_FILE, TaskResult, TaskSpec
 
 __all__ = ["check_output", "generate", "make_plan", "open_source", "output_folder", "read_input",
@@ -307,7 +314,7 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
     if progress is not None:
         progress(done, opts.n)
     try:
-        with sigint_handler(interrupt), closing(execute(
+        with signal_handlers(interrupt), closing(execute(
                 specs, workers, None if memory else opts.scheduler, interrupt,
                 memory)) as results:
             for res in results:
@@ -333,11 +340,13 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
                     progress(done, opts.n)
                 if on_result is not None:
                     on_result(res)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C (twice with a pool) or SIGTERM: stop now
         summary.interrupted = True
+        summary.terminated = summary.terminated or isinstance(exc, Terminated)
     finally:
         bar.close()
         summary.interrupted = summary.interrupted or interrupt.by_user
+        summary.terminated = summary.terminated or interrupt.terminated
         if interrupt.reason and not summary.stopped:
             summary.stopped = interrupt.reason
             say(f"\nstopped: {interrupt.reason}")
@@ -403,13 +412,14 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
     check_options(opts)
     source = open_source(opts.input)
-    lock = OutputLock(output_folder(opts.output, source))
-    lock.acquire()  # a second run on the same OUTPUT refuses here, before any reading
-    try:
-        return _generate(opts, source, lock, say, abort, on_result, progress)
-    finally:
-        lock.release()
-        lock.discard_root()  # a run refused before writing leaves no folder it made
+    with terminate_raises():  # SIGTERM: Terminated, like Ctrl-C's KeyboardInterrupt
+        lock = OutputLock(output_folder(opts.output, source))
+        lock.acquire()  # a second run on the same OUTPUT refuses here, before any reading
+        try:
+            return _generate(opts, source, lock, say, abort, on_result, progress)
+        finally:
+            lock.release()
+            lock.discard_root()  # a run refused before writing leaves no folder it made
 
 
 def _generate(opts, source, lock, say, abort, on_result, progress) -> RunSummary:
@@ -435,7 +445,8 @@ def _generate(opts, source, lock, say, abort, on_result, progress) -> RunSummary
     finally:
         summary.seconds = time.perf_counter() - t_run
         if not lock.lost:  # else OUTPUT is another run's: write nothing more
-            finish(source, setup, plan, layout, manifest, summary, say)
+            with deferred_signals():  # the last writes are not cut in half
+                finish(source, setup, plan, layout, manifest, summary, say)
         manifest.close()
     if summary.written == 0:
         summary.seconds = time.perf_counter() - t_start

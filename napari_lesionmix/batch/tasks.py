@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import threading
 import time
 import traceback
 from collections import Counter
@@ -31,9 +32,10 @@ from ..core.likelihood import LikelihoodMap
 from ..core.mix import SynthResult, case_seeds, synthesize
 from ..core.recipe import Recipe
 from .layout import output_name
+from .lock import process_start
 
-__all__ = ["TaskSpec", "TaskResult", "Shared", "compute_task", "run_task", "synthesize_one",
-           "synthesize_output", "worker_init", "write_task",
+__all__ = ["TaskSpec", "TaskResult", "Shared", "compute_task", "parent_identity", "run_task",
+           "synthesize_one", "synthesize_output", "worker_init", "write_task",
            "limit_threads", "BANK_FILE", "MAP_FILE", "PLAN_FILE"]
 
 BANK_FILE = "bank.npz"
@@ -183,11 +185,39 @@ def limit_threads() -> None:
         pass
 
 
-def worker_init() -> None:
-    """Initializer of the process pool's workers: one thread each, and Ctrl-C is left
-    to the parent (which cancels pending tasks and lets running ones finish)."""
+def parent_identity() -> tuple[int, int | None]:
+    """This process's pid and start time: what :func:`worker_init` watches."""
+    return os.getpid(), process_start(os.getpid())
+
+
+def worker_init(parent_pid: int | None = None, parent_start: int | None = None) -> None:
+    """Initializer of the process pool's workers: one thread each; SIGINT and SIGTERM are
+    left to the parent (which stops them); and the worker ends itself within half a
+    second when the parent process is gone (killed), so no orphan goes on writing cases
+    that nobody records. (A forkserver's workers are its children, not the run's, and a
+    pool's queues keep them waiting forever once the parent is gone: they must watch it.)
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     limit_threads()
+    if parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pid, parent_start),
+                         name="lesionmix-parent-watch", daemon=True).start()
+
+
+def _watch_parent(pid: int, start: int | None) -> None:
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(pid, 0)
+            gone = start is not None and process_start(pid) not in (None, start)
+        except ProcessLookupError:
+            gone = True
+        except PermissionError:
+            gone = False
+        if gone:
+            os._exit(1)  # its temporaries are removed by the next run's clean-up
+
 
 
 def shared(work_dir: str | Path) -> Shared:

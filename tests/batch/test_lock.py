@@ -20,7 +20,8 @@ import time
 import pytest
 
 from napari_lesionmix.batch import lock as lockmod
-from napari_lesionmix.batch.lock import LOCK_NAME, OutputLock
+from napari_lesionmix.batch.layout import LOCK_NAME
+from napari_lesionmix.batch.lock import OutputLock
 from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.batch.options import GenerateOptions, RunError
 from napari_lesionmix.batch.runner import generate
