@@ -92,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "unfinished ones, redo them; refuses if the plan (input, recipe, "
                            "seed, N, options) differs")
     mode.add_argument("--overwrite", action="store_true",
-                      help="replace a previous run in OUTPUT: after the input is checked, "
-                           "removes imagesTr/, labelsTr/, provenance/, .lesionmix/, "
-                           "dataset.json, manifest.json and loads.png (other files stay)")
+                      help="replace a previous lesionmix run in OUTPUT: after the input is "
+                           "checked, removes the files its manifest records (cases, originals, "
+                           "provenance, .lesionmix/, dataset.json, manifest.json, splits, "
+                           "loads.png) and nothing else; refuses a folder without a manifest "
+                           "or holding files that run did not write")
     g.add_argument("--no-originals", dest="originals", action="store_false",
                    help="do not copy the input cases into OUTPUT (by default they are copied "
                         "byte for byte when the format is the same)")

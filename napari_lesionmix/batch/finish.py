@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .layout import LMIX_PATTERN, OutputLayout, case_of_file, write_dataset_json
+from .layout import OutputLayout, write_dataset_json
 from .manifest import Manifest, file_sizes
 from .options import Plan, RunSummary
 from .prepare import Setup
@@ -23,7 +23,9 @@ def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
 
     A case is complete when its manifest entry says ``written`` and each of its files
     exists with the recorded size; otherwise its entry is dropped and its files deleted.
-    Synthesised-looking files (``*_lmix*``) of cases outside the plan are deleted too.
+    Nothing else is deleted: files outside the plan that no run recorded made the run
+    refuse before it started (``runner.check_output``). ``keep`` is not used any more
+    (kept for callers).
 
     Returns
     -------
@@ -31,7 +33,6 @@ def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
         Files deleted.
     """
     removed = layout.remove_temporaries()
-    planned = set(names)
     changed = False
     for name in names:
         entry = manifest.cases.get(name)
@@ -47,14 +48,6 @@ def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
             changed = True
         for p in files:
             if p.exists():
-                p.unlink()
-                removed += 1
-    for folder in (layout.images, layout.labels, layout.provenance):
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            name = case_of_file(layout, folder, p.name)
-            if name and LMIX_PATTERN.search(name) and name not in planned and name not in keep:
                 p.unlink()
                 removed += 1
     if changed:

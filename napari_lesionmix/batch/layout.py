@@ -19,6 +19,7 @@ zero-padded to at least 4 digits). Every file is written under a temporary name 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -39,7 +40,8 @@ __all__ = [
     "LMIX_PATTERN",
     "LOCK_NAME",
     "NNUNET_ENDINGS",
-    "OWNED",
+    "MAX_N",
+    "OWNED_FILES",
     "OutputLayout",
     "case_of_file",
     "list_output_cases",
@@ -48,9 +50,11 @@ __all__ = [
     "write_dataset_json",
 ]
 
-#: top-level entries of OUTPUT that a run creates (what --overwrite removes)
-OWNED = ("imagesTr", "labelsTr", "provenance", ".lesionmix", "dataset.json", "manifest.json",
-         "splits_final.json", "loads.png")
+#: top-level files of OUTPUT that a run writes (--overwrite removes them with the run's
+#: case files and .lesionmix/)
+OWNED_FILES = ("dataset.json", "manifest.json", "splits_final.json", "loads.png")
+#: the largest N a run takes (names, seeds and the plan are built for every case)
+MAX_N = 1_000_000
 #: the lock a run holds on its OUTPUT (see ``batch.lock``); files of OUTPUT's top level
 #: whose names start with it are the lock's, not the run's
 LOCK_NAME = ".lesionmix.lock"
@@ -179,17 +183,69 @@ class OutputLayout:
             p.unlink(missing_ok=True)
         return len(tmps)
 
-    def remove_owned(self) -> list[str]:
-        """Delete everything a run creates (see ``OWNED``); return what was removed."""
-        removed = []
-        for name in OWNED:
-            p = self.root / name
-            if p.is_dir():
-                shutil.rmtree(p)
-                removed.append(name + "/")
-            elif p.exists():
-                p.unlink()
+    def run_files(self, data: dict) -> tuple[set[str], set[str]]:
+        """What the run of manifest ``data`` wrote or was to write in imagesTr, labelsTr
+        and provenance: (relative paths it recorded, names of its cases: recorded,
+        originals and every name of its plan, whose files a killed run may have left
+        unrecorded)."""
+        paths, names = set(), set()
+        for section in ("cases", "originals"):
+            entries = data.get(section)
+            for name, entry in (entries.items() if isinstance(entries, dict) else ()):
+                names.add(str(name))
+                files = entry.get("files") if isinstance(entry, dict) else None
+                paths.update(str(f) for f in files or () if isinstance(f, str))
+        plan = data.get("plan") if isinstance(data.get("plan"), dict) else {}
+        sources, n = plan.get("sources"), plan.get("n")
+        if isinstance(sources, list) and sources and isinstance(n, int) and 0 < n <= MAX_N:
+            names.update(output_name(str(sources[k % len(sources)]), k, n) for k in range(n))
+        return paths, names
+
+    def foreign_files(self, data: dict) -> list[Path]:
+        """Files of imagesTr, labelsTr and provenance that the run of manifest ``data``
+        did not write (see :meth:`run_files`): a run never deletes or mixes with them."""
+        paths, names = self.run_files(data)
+        ending = (data.get("plan") or {}).get("file_ending") or self.file_ending
+        view = OutputLayout(self.root, ending, self.n_channels)
+        out = []
+        for folder in (self.images, self.labels, self.provenance):
+            if not folder.is_dir():
+                continue
+            for p in sorted(folder.iterdir()):
+                if is_temporary(p) or self.rel(p) in paths:
+                    continue
+                if p.is_file() and case_of_file(view, folder, p.name) in names:
+                    continue
+                out.append(p)
+        return out
+
+    def remove_run(self, data: dict) -> list[str]:
+        """Delete what the run of manifest ``data`` wrote: its files of imagesTr, labelsTr
+        and provenance (those folders too once empty), dataset.json, manifest.json,
+        splits_final.json, loads.png and .lesionmix/; nothing else. Call
+        :meth:`foreign_files` first. Returns what was removed, in words."""
+        paths, names = self.run_files(data)
+        ending = (data.get("plan") or {}).get("file_ending") or self.file_ending
+        view = OutputLayout(self.root, ending, self.n_channels)
+        count = 0
+        for folder in (self.images, self.labels, self.provenance):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                if p.is_file() and (self.rel(p) in paths or is_temporary(p)
+                                    or case_of_file(view, folder, p.name) in names):
+                    p.unlink()
+                    count += 1
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        removed = [f"{count} case file(s)"] if count else []
+        for name in OWNED_FILES:
+            if (self.root / name).is_file():
+                (self.root / name).unlink()
                 removed.append(name)
+        if self.work.is_dir():
+            shutil.rmtree(self.work)
+            removed.append(self.work.name + "/")
         return removed
 
     @property

@@ -16,8 +16,8 @@ each a function of this module:
    (sources sorted by name) and the seed stream ``case_seeds(recipe.seed, N)[k]``;
    results therefore do not depend on the number of workers or the executor. With
    ``resume`` the plan must match the previous run's or the run refuses.
-4. :func:`write_shared`: ``overwrite`` removes what a previous run made (see
-   ``layout.OWNED``); the bank, the map (with its alignment, ``likelihood.align.npz``)
+4. :func:`write_shared`: ``overwrite`` removes what the previous run recorded writing
+   (see ``OutputLayout.remove_run``); the bank, the map (with its alignment, ``likelihood.align.npz``)
    and the plan go to ``OUTPUT/.lesionmix/``; the
    manifest is started; the originals are copied.
 5. :func:`~.finish.cleanup`: leftover temporary files and the files of cases that are not
@@ -85,18 +85,27 @@ def check_output(output, source, resume: bool = False,
     """
     out = output_folder(output, source)
     probe = OutputLayout(out)
-    if probe.has_files() and not (resume or overwrite):
+    if not probe.has_files():
+        return out, None
+    if not (resume or overwrite):
         raise RunError(f"{out}: already holds files; finish that run (--resume) or replace it "
                        "(--overwrite), or choose an empty or new folder")
-    if not (resume and probe.has_files()):
-        return out, None
+    flag = "--resume" if resume else "--overwrite"
     if not probe.manifest.exists():
         raise RunError(f"{out}: holds files but no manifest.json, so it is not a lesionmix "
-                       "run that can be resumed; use --overwrite or another OUTPUT")
+                       f"run: {flag} only works on one (nothing was deleted); choose another "
+                       "OUTPUT")
     try:
-        return out, Manifest.load(probe.manifest)
+        previous = Manifest.load(probe.manifest)
     except ValueError as exc:
-        raise RunError(str(exc)) from None
+        raise RunError(f"{exc}; {flag} needs a lesionmix manifest (nothing was deleted)") from None
+    foreign = probe.foreign_files(previous.data)
+    if foreign:
+        shown = ", ".join(str(p) for p in foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise RunError(f"{out}: holds files not written by the lesionmix run recorded in "
+                       f"{probe.manifest}: {shown}; move them away (nothing was deleted)")
+    return out, (previous if resume else None)
 
 
 def output_folder(output, source) -> Path:
@@ -221,10 +230,11 @@ def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
                  say: Callable[[str], None] = print) -> Manifest:
     """Remove a previous run (``overwrite``), write the bank, the map, the plan and the
     manifest, and copy the originals. The first step that writes."""
-    if opts.overwrite and layout.has_files():
-        removed = layout.remove_owned()
+    if opts.overwrite and layout.has_files():  # check_output vouched for every file
+        removed = layout.remove_run(Manifest.load(layout.manifest).data)
         if removed:
-            say(f"--overwrite: removed {', '.join(removed)} from {layout.root}")
+            say(f"--overwrite: removed the previous run's {', '.join(removed)} from "
+                f"{layout.root}")
     layout.make_folders()
     # the manifest first: from here on OUTPUT is recognisably a run that --resume finishes
     if previous is not None:
