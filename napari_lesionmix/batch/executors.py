@@ -56,9 +56,10 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
     specs : list of TaskSpec
     workers : int
         1 runs in this process; more starts a process pool of that size.
-    scheduler : str, optional
-        Address of a Dask distributed scheduler (``tcp://host:port``); overrides
-        ``workers``.
+    scheduler : str or distributed.Client, optional
+        A Dask distributed scheduler: its address (``tcp://host:port``) or a client
+        connected to it (:func:`~napari_lesionmix.batch.cluster.connect_scheduler`);
+        overrides ``workers``.
     interrupt : Interrupt, optional
         Checked between tasks; when set, nothing more is submitted.
     memory : callable(source name) -> Case, optional
@@ -161,14 +162,16 @@ def _context(mp):
     return mp.get_context("spawn")
 
 
-def _dask(specs, address, interrupt) -> Iterator[TaskResult]:
-    try:
-        from distributed import Client
-    except ImportError:
-        raise RuntimeError("--scheduler needs Dask distributed: pip install "
-                           "'napari-lesionmix[distributed]'") from None
+def _dask(specs, scheduler, interrupt) -> Iterator[TaskResult]:
+    """The tasks on a Dask cluster: ``scheduler`` is a connected ``distributed.Client``
+    (left open: its owner closes it) or an address (connected and closed here)."""
+    own = isinstance(scheduler, str)
+    if own:
+        from .cluster import connect_scheduler
+        client = connect_scheduler(scheduler)
+    else:
+        client = scheduler
     specs = [_with_limits(s) for s in specs]
-    client = Client(address, set_as_default=False, timeout="30s")
     token = uuid.uuid4().hex[:8]
     inflight_keys: set = set()
     clean = False
@@ -196,7 +199,8 @@ def _dask(specs, address, interrupt) -> Iterator[TaskResult]:
     finally:
         if not clean:
             _dask_stop(client, inflight_keys)
-        client.close()
+        if own:
+            client.close()
 
 
 def _executing_keys(dask_worker) -> list:

@@ -37,13 +37,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from ..core.align import align_path
 from ..core.io_utils import atomic_path, atomic_write_text
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
+from .cluster import connect_scheduler
 from .dataset import DatasetError, open_dataset
 from .executors import describe_executor, execute
 from .finish import cleanup, finish
@@ -303,13 +304,14 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
               opts: GenerateOptions, summary: RunSummary, say: Callable[[str], None] = print,
               abort=None, on_result: Callable[[TaskResult], None] | None = None,
               progress: Callable[[int, int], None] | None = None,
-              check: Callable[[], str] | None = None) -> None:
+              check: Callable[[], str] | None = None, client=None) -> None:
     """Run every case that is not complete; record each as it finishes.
 
     ``abort`` (a callable or a ``threading.Event``) is polled between cases; Ctrl-C is
     handled as :mod:`.executors` describes. Either way the cases in progress finish (or
     are cleaned up by :func:`finish`). ``check()`` (e.g. the OUTPUT lock's) returns why
     the run must stop, "" while it may go on; once it says so nothing more is recorded.
+    ``client``: the Dask client of ``opts.scheduler``, connected already.
     """
     complete = set(manifest.written())
     specs = _specs(plan, layout, complete, opts.compression)
@@ -325,7 +327,7 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
         progress(done, opts.n)
     try:
         with signal_handlers(interrupt), closing(execute(
-                specs, workers, None if memory else opts.scheduler, interrupt,
+                specs, workers, None if memory else (client or opts.scheduler), interrupt,
                 memory)) as results:
             for res in results:
                 if check is not None and check():
@@ -422,17 +424,32 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
     check_options(opts)
     source = open_source(opts.input)
-    with terminate_raises():  # SIGTERM: Terminated, like Ctrl-C's KeyboardInterrupt
-        lock = OutputLock(output_folder(opts.output, source))
+    out = output_folder(opts.output, source)
+    with terminate_raises(), _cluster(opts, source) as client:  # SIGTERM: Terminated
+        lock = OutputLock(out)
         lock.acquire()  # a second run on the same OUTPUT refuses here, before any reading
         try:
-            return _generate(opts, source, lock, say, abort, on_result, progress)
+            return _generate(opts, source, lock, say, abort, on_result, progress, client)
         finally:
             lock.release()
             lock.discard_root()  # a run refused before writing leaves no folder it made
 
 
-def _generate(opts, source, lock, say, abort, on_result, progress) -> RunSummary:
+@contextmanager
+def _cluster(opts: GenerateOptions, source):
+    """The Dask client of ``--scheduler``, connected before anything is read or written
+    (None without one)."""
+    if not opts.scheduler or isinstance(source, MemorySource):
+        yield None
+        return
+    client = connect_scheduler(opts.scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _generate(opts, source, lock, say, abort, on_result, progress, client) -> RunSummary:
     t_start = time.perf_counter()
     out, previous = check_output(opts.output, source, opts.resume, opts.overwrite)
     recipe = load_recipe(opts.recipe, opts.seed)
@@ -451,7 +468,7 @@ def _generate(opts, source, lock, say, abort, on_result, progress) -> RunSummary
     t_run = time.perf_counter()
     try:
         run_tasks(source, plan, layout, manifest, opts, summary, say, abort, on_result,
-                  progress, check=lock.check)
+                  progress, check=lock.check, client=client)
     finally:
         summary.seconds = time.perf_counter() - t_run
         if not lock.lost:  # else OUTPUT is another run's: write nothing more
