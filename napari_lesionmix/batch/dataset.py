@@ -47,6 +47,7 @@ __all__ = [
     "Dataset",
     "BadCase",
     "open_dataset",
+    "output_ending",
     "validate",
     "iter_valid",
 ]
@@ -159,7 +160,8 @@ class Dataset:
         """
         targets = layout.image_paths(source.name) + [layout.label_path(source.name)]
         for src, dst in zip(source.image_paths + [source.label_path], targets):
-            same = split_ext(src.name)[1].lower() == layout.file_ending.lower()
+            ext = split_ext(src.name)[1].lower()
+            same = ext == layout.file_ending.lower() and ext not in (".mhd", ".nhdr")
             if dst.exists() and (not same or dst.stat().st_size == src.stat().st_size):
                 continue
             if same:
@@ -290,7 +292,15 @@ def _open_nnunet(root: Path) -> Dataset:
     if not cases:
         raise DatasetError(f"{root / 'imagesTr'}: no case files ending in {ending}")
     return Dataset(root, "nnunet", cases, dict(meta["channel_names"]),
-                   {str(k): int(v) for k, v in meta["labels"].items()}, ending, meta)
+                   {str(k): int(v) for k, v in meta["labels"].items()}, output_ending(ending),
+                   meta)
+
+
+def output_ending(ending: str) -> str:
+    """The output's file ending for an input ending: the same when nnU-Net v2 reads it as
+    one file (``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``), else ``.nii.gz`` (``.mhd`` and
+    ``.nhdr`` keep their voxels in a second file, and nnU-Net reads neither)."""
+    return ending if ending in NNUNET_ENDINGS + (".nii",) else ".nii.gz"
 
 
 def _open_paired(root: Path) -> Dataset:

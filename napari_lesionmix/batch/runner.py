@@ -41,7 +41,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 from ..core.align import align_path
-from ..core.io_utils import atomic_path, atomic_write_text
+from ..core.io_utils import atomic_path, atomic_write_text, split_ext
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
 from .cluster import connect_scheduler
@@ -184,6 +184,11 @@ def read_input(source, recipe: Recipe, skip_bad: bool = False,
             say(f"note: label {value} ({name!r}) is counted as a lesion class because no "
                 f"organ_label is set; for an organ dataset set \"organ_label\": {value} in "
                 "the recipe")
+    kept = {split_ext(p.name)[1].lower() for s in setup.good for p in s.files()}
+    other = sorted(kept - {source.file_ending.lower()})
+    if other and getattr(source, "file_ending", None):
+        say(f"note: the input's {', '.join(other)} files are written as {source.file_ending} "
+            "(the format nnU-Net v2 reads that keeps every voxel and the geometry)")
     if setup.bank is None or len(setup.bank) == 0:
         say(f"note: no lesion of classes {setup.recipe.lesion_classes} with at least "
             f"{setup.recipe.min_voxels} voxels in any case: the lesion bank is empty, so a "
