@@ -327,8 +327,12 @@ def cmd_stats(a) -> int:
 
 def cmd_likelihood(a) -> int:
     from .batch.prepare import prepare
+    from .core.io_utils import IMAGE_SUFFIXES, split_ext
     from .core.recipe import RecipeError
 
+    if not split_ext(a.output.name)[1]:
+        return _fail(f"{a.output}: the map's file name must end in one of "
+                     f"{', '.join(IMAGE_SUFFIXES)} (it chooses the format)")
     dataset, recipe = _dataset_and_recipe(a.input, a.recipe)
     if a.output.exists() and not a.overwrite:
         return _fail(f"{a.output}: already exists; pass --overwrite to replace it")
@@ -364,12 +368,16 @@ def cmd_replay(a) -> int:
     from .core.mix import replay_from_files
     from .core.provenance import Provenance
 
+    name = a.provenance.name.removesuffix(".json") if a.name is None else a.name
+    if (not name or name in (".", "..") or name.startswith(".") or "/" in name
+            or "\\" in name or "\0" in name):
+        return _fail(f"--name {name!r}: must be a plain case name (no folder, not hidden): "
+                     "the files are written inside -o")
     try:
         prov = Provenance.load(a.provenance)
         case = replay_from_files(prov)
     except (ValueError, CaseError, OSError) as exc:
         return _fail(f"{a.provenance}: cannot replay: {exc}")
-    name = a.name or a.provenance.name.removesuffix(".json")
     ending = a.file_ending or split_ext(Path(prov.source.get("label_path") or "x.nii.gz").name)[1]
     if ending not in NNUNET_ENDINGS:
         ending = ".nii.gz"

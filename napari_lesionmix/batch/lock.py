@@ -36,6 +36,7 @@ import time
 import uuid
 from pathlib import Path
 
+from ..core.io_utils import parse_json
 from .layout import LOCK_NAME
 from .options import RunError
 
@@ -169,7 +170,7 @@ class OutputLock:
         except OSError:
             return None
         try:
-            data = json.loads(raw)
+            data = parse_json(raw)
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -218,7 +219,7 @@ class OutputLock:
         except FileNotFoundError:
             return  # someone else broke it first: try to create again
         try:
-            moved = json.loads(aside.read_text())
+            moved = parse_json(aside.read_text())
         except (OSError, ValueError):
             moved = {}
         if moved.get("token") != holder.get("token"):

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from ..core.errors import WriteError, write_error
-from ..core.io_utils import atomic_write_text
+from ..core.io_utils import atomic_write_text, parse_json
 
 __all__ = ["JOURNAL_FOLDER", "MANIFEST_FORMAT", "MANIFEST_VERSION", "Manifest", "file_sizes",
            "package_versions"]
@@ -69,13 +69,14 @@ class Manifest:
         not one."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = parse_json(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ValueError(f"{path}: cannot read the manifest ({exc.strerror})") from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
         if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
             raise ValueError(f"{path}: not a napari-lesionmix manifest")
+        _check_shape(path, data)
         out = cls(path, data, tmp_dir)
         for name, entry in out._journal_lines():
             out.cases[name] = entry
@@ -94,7 +95,7 @@ class Manifest:
         with open(j, "rb") as fh:
             for line in fh:
                 try:
-                    item = json.loads(line)
+                    item = parse_json(line)
                     name, entry = item["case"], item["entry"]
                 except (ValueError, KeyError, TypeError):
                     continue  # torn by a kill or a full disk: that case is not complete
@@ -163,6 +164,32 @@ class Manifest:
     def written(self) -> dict:
         """Entries of cases whose status is ``written``."""
         return {k: v for k, v in self.cases.items() if v.get("status") == "written"}
+
+
+#: fields of a manifest that must be JSON objects, and whether their values must be too
+_OBJECTS = {"cases": True, "originals": True, "plan": False, "recipe": False,
+            "reference_loads": True, "labels": False, "versions": False}
+
+
+def _check_shape(path: Path, data: dict) -> None:
+    """ValueError naming the field when a manifest's fields have the wrong JSON type
+    (e.g. ``"cases": []``), so no reader fails on it later with a traceback."""
+    for key, nested in _OBJECTS.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: field {key!r} must be a JSON object, not "
+                             f"{type(value).__name__}")
+        if nested:
+            bad = [k for k, v in value.items() if not isinstance(v, dict)]
+            if bad:
+                raise ValueError(f"{path}: field {key!r}: entry {bad[0]!r} must be a JSON "
+                                 f"object, not {type(value[bad[0]]).__name__}")
+    for key in ("skipped", "failed", "unchanged", "notes"):
+        if key in data and not isinstance(data[key], list):
+            raise ValueError(f"{path}: field {key!r} must be a JSON list, not "
+                             f"{type(data[key]).__name__}")
 
 
 def _now() -> str:

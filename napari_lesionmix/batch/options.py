@@ -12,6 +12,7 @@ from pathlib import Path
 from ..core.recipe import Recipe, RecipeError
 from .dataset import SourceCase
 from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
+from .layout import MAX_N
 from .memory import MemorySource
 
 __all__ = ["GenerateOptions", "Plan", "RunError", "RunSummary", "check_options",
@@ -149,6 +150,9 @@ def check_options(opts: GenerateOptions) -> None:
     """RunError for options that cannot work together."""
     if opts.n < 1:
         raise RunError(f"--n must be at least 1, got {opts.n}")
+    if opts.n > MAX_N:
+        raise RunError(f"--n must be at most {MAX_N:,}, got {opts.n:,} (every case is planned "
+                       "up front; make a bigger dataset in several runs with other seeds)")
     if opts.resume and opts.overwrite:
         raise RunError("--resume and --overwrite exclude each other")
     if opts.compression is not None and not 1 <= opts.compression <= 9:

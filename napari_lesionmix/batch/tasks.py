@@ -11,7 +11,6 @@ scheduler. A task is idempotent: run twice, it writes the same bytes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -26,7 +25,7 @@ import numpy as np
 
 from ..core.case import Case
 from ..core.image_io import set_io_threads
-from ..core.io_utils import atomic_write_text
+from ..core.io_utils import atomic_write_text, parse_json
 from ..core.lesions import LesionBank
 from ..core.likelihood import LikelihoodMap
 from ..core.mix import SynthResult, case_seeds, synthesize
@@ -231,7 +230,7 @@ def shared(work_dir: str | Path) -> Shared:
     key = (str(work.resolve()), st.st_mtime_ns, st.st_size)
     if _SHARED.get("key") == key:
         return _SHARED["value"]
-    plan = json.loads((work / PLAN_FILE).read_text(encoding="utf-8"))
+    plan = parse_json((work / PLAN_FILE).read_text(encoding="utf-8"))
     map_path = work / MAP_FILE
     value = Shared(Recipe.from_dict(plan["recipe"]), LesionBank.load(work / BANK_FILE),
                    LikelihoodMap.load(map_path) if map_path.exists() else None,

@@ -15,6 +15,7 @@ Atomic writes
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -35,6 +36,7 @@ __all__ = [
     "image_stem",
     "is_temporary",
     "label_files_of",
+    "parse_json",
     "list_image_files",
     "split_channel",
     "split_ext",
@@ -141,6 +143,28 @@ def label_files_of(folder: str | Path) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"{root}: holds no NIfTI, NRRD or MetaImage file")
     return files
+
+
+# ------------------------------------------------------------------------------ JSON
+def parse_json(text: str | bytes):
+    """``json.loads``, with JSON nested too deeply for Python's parser (e.g. 100,000
+    brackets, a ``RecursionError``) raised as a ``json.JSONDecodeError`` like any other
+    malformed JSON, so callers report it with the file's name.
+
+    Examples
+    --------
+    >>> parse_json('{"a": [1]}')
+    {'a': [1]}
+    >>> parse_json("[" * 100000 + "]" * 100000)
+    Traceback (most recent call last):
+    ...
+    json.decoder.JSONDecodeError: nested too deeply: line 1 column 1 (char 0)
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        raise json.JSONDecodeError("nested too deeply", doc[:100], 0) from None
 
 
 # ------------------------------------------------------------------------------ modes

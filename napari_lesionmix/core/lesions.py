@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .appearance import grain_size, interior, residual, surroundings
-from .io_utils import atomic_path
+from .io_utils import atomic_path, parse_json
 
 
 class BankError(ValueError):
@@ -390,10 +390,9 @@ class LesionBank:
     @classmethod
     def load(cls, path: str | Path) -> LesionBank:
         """Read a bank written by :meth:`save`."""
-        import json
         try:
             with np.load(path) as z:
-                header = json.loads(bytes(z["header"]).decode())
+                header = parse_json(bytes(z["header"]).decode())
                 entries = []
                 for i, m in enumerate(header["entries"]):
                     context = z[f"context_{i}"] if f"context_{i}" in z.files else None
