@@ -1,9 +1,11 @@
 """Parts of ``bench_batch.py`` run on their own: throughput against N, and peak memory.
 
 - :func:`scale_runs` (``bench_batch.py --scale``): ``lesionmix generate`` of N = 250 and
-  N = 5,000 tiny cases (8 x 16 x 16 voxels, one channel) in this process: what the run
-  costs per case beside the engine (recording each case, the manifest, the plan, the
-  finish), which must not grow with N.
+  N = 5,000 tiny cases (8 x 16 x 16 voxels, one channel, 1 worker), each run in a fresh
+  process, this tree's code alternated with the code before the manifest's journal
+  (``git archive`` of :data:`BEFORE_JOURNAL`): what the run costs per case beside the
+  engine (recording each case, the manifest, the plan, the finish), which must not grow
+  with N.
 - :func:`memory_peak` (``bench_batch.py --memory``): peak resident memory of ``lesionmix
   generate --workers 1`` on one 512 x 512 x 300 int16 case (the issue's case), in a child
   process, as a multiple of the case's float32 size; with ``--trace`` the NumPy
@@ -13,18 +15,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from napari_lesionmix.batch.options import GenerateOptions
-from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.core.case import Case
 from napari_lesionmix.core.geometry import Geometry
-from napari_lesionmix.core.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,30 +50,86 @@ def tiny_dataset(folder: Path, n_cases: int = 3, shape=(8, 16, 16)) -> Path:
     return folder
 
 
-def scale_runs(work: Path, sizes=(250, 5000), workers: int = 1) -> list[dict]:
-    """Cases per second of whole runs of N tiny cases, and the time per case at the start
-    and the end of each run (from the manifest's per-case times)."""
+#: the last commit before the manifest's journal (a whole pretty-printed manifest.json
+#: rewritten after every case): the "before" of :func:`scale_runs`
+BEFORE_JOURNAL = "6ca00a3"
+
+_SCALE_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+import numpy as np
+from napari_lesionmix.batch.options import GenerateOptions
+from napari_lesionmix.batch.runner import generate
+from napari_lesionmix.core.recipe import Recipe
+marks = []
+t0 = time.perf_counter()
+s = generate(GenerateOptions(input=Path({data!r}), output=Path({out!r}), n={n}, workers=1,
+                             originals=False, progress=False,
+                             recipe=Recipe(load_distribution="uniform")),
+             say=lambda m: None, on_result=lambda r: marks.append(time.perf_counter()))
+assert s.exit_code == 0, s.failed
+gaps = np.diff([t0 + s.setup_seconds] + marks)
+tenth = max(len(gaps) // 10, 1)
+print(json.dumps({{"seconds": time.perf_counter() - t0, "run_seconds": s.seconds,
+                  "cases_per_s": {n} / s.seconds,
+                  "first_tenth_ms_per_case": 1000 * float(np.median(gaps[:tenth])),
+                  "last_tenth_ms_per_case": 1000 * float(np.median(gaps[-tenth:]))}}))
+"""
+
+
+def code_tree(work: Path, commit: str) -> Path:
+    """The package as it was at ``commit`` (``git archive``), to run the "before"."""
+    tree = work / f"code-{commit}"
+    tree.mkdir()
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "napari_lesionmix"],
+                         capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=tar, check=True)
+    return tree
+
+
+def scale_runs(work: Path, sizes=(250, 5000), repeats=(3, 1),
+               before: str = BEFORE_JOURNAL) -> list[dict]:
+    """Cases per second of whole runs of N tiny cases with 1 worker, the code of
+    ``before`` against this tree's, alternated in one session (each run in a fresh
+    process), and the time per case at the start and the end of each run."""
     data = tiny_dataset(work / "tiny")
-    recipe = Recipe(load_distribution="uniform")
+    trees = {"before": code_tree(work, before), "after": ROOT}
     rows = []
-    for n in sizes:
-        out = work / f"scale_{n}"
-        marks = []
-        t0 = time.perf_counter()
-        s = generate(GenerateOptions(input=data, output=out, n=n, workers=workers,
-                                     originals=False, progress=False, recipe=recipe),
-                     say=lambda m: None,
-                     on_result=lambda r, marks=marks: marks.append(time.perf_counter()))
-        total = time.perf_counter() - t0
-        assert s.exit_code == 0, s.failed
-        gaps = np.diff([t0 + s.setup_seconds] + marks) if marks else np.array([0.0])
-        tenth = max(len(gaps) // 10, 1)
-        rows.append({"n": n, "workers": workers, "seconds": total,
-                     "run_seconds": s.seconds, "cases_per_s": n / s.seconds,
-                     "first_tenth_ms_per_case": 1000 * float(np.median(gaps[:tenth])),
-                     "last_tenth_ms_per_case": 1000 * float(np.median(gaps[-tenth:])),
-                     "manifest_bytes": (out / "manifest.json").stat().st_size})
+    for n, reps in zip(sizes, repeats):
+        for r in range(reps):
+            for label, tree in trees.items():
+                out = work / f"scale_{label}_{n}_{r}"
+                code = _SCALE_CHILD.format(root=str(tree), data=str(data), out=str(out), n=n)
+                res = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                     text=True, cwd=work)
+                if res.returncode:
+                    raise RuntimeError(f"{label} N={n}: {res.stderr[-2000:]}")
+                row = json.loads(res.stdout.strip().splitlines()[-1])
+                row.update(code=label, commit=before if label == "before" else "this tree",
+                           n=n, repeat=r, workers=1,
+                           manifest_bytes=(out / "manifest.json").stat().st_size)
+                rows.append(row)
+                print(f"N={n} repeat {r + 1} {label}: {row['cases_per_s']:.1f} cases/s, "
+                      f"{row['first_tenth_ms_per_case']:.1f} -> "
+                      f"{row['last_tenth_ms_per_case']:.1f} ms per case", flush=True)
+                shutil.rmtree(out, ignore_errors=True)
     return rows
+
+
+def scale_summary(rows: list[dict]) -> list[dict]:
+    """Medians per N and code, and after/before ratios."""
+    out = []
+    for n in sorted({r["n"] for r in rows}):
+        med = {}
+        for label in ("before", "after"):
+            mine = [r for r in rows if r["n"] == n and r["code"] == label]
+            med[label] = {k: float(np.median([r[k] for r in mine]))
+                          for k in ("cases_per_s", "first_tenth_ms_per_case",
+                                    "last_tenth_ms_per_case")} | {"runs": len(mine)}
+        out.append({"n": n, **med,
+                    "speedup": med["after"]["cases_per_s"] / med["before"]["cases_per_s"]})
+    return out
 
 
 # ------------------------------------------------------------------------------ memory
