@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from ..core.case import Case
-from .signals import Interrupt
+from .signals import Interrupt, uncut
 from .tasks import (
     TaskResult,
     TaskSpec,
@@ -137,9 +137,14 @@ def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(mp),
                                initializer=worker_init, initargs=parent_identity())
     clean = False
+
+    def submit(spec):
+        with uncut():  # a submit may start a worker: the pool must know it to stop it
+            return pool.submit(run_task, spec)
+
     try:
         yield from _drive(
-            specs, 2 * workers, interrupt, lambda s: pool.submit(run_task, s),
+            specs, 2 * workers, interrupt, submit,
             lambda fs: wait(fs, timeout=0.2, return_when=FIRST_COMPLETED)[0],
             lambda f: f.result())
         clean = True

@@ -40,7 +40,8 @@ from ..core.io_utils import parse_json
 from .layout import LOCK_NAME
 from .options import RunError
 
-__all__ = ["HEARTBEAT", "STALE_AFTER", "TORN_AFTER", "OutputLock", "boot_id", "process_start"]
+__all__ = ["HEARTBEAT", "STALE_AFTER", "TORN_AFTER", "OutputLock", "alive", "boot_id",
+           "process_start"]
 #: seconds between two refreshes of the lock file's modification time
 HEARTBEAT = 30.0
 #: seconds without a heartbeat after which another host's lock is stale
@@ -70,14 +71,20 @@ def process_start(pid: int) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: a zombie (killed, not yet waited for by its parent,
+    e.g. a ``subprocess.run`` still reading the pipes the run's workers hold) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: the signal said it exists
+    return state not in ("Z", "X", "x")
 
 
 class OutputLock:
@@ -187,7 +194,7 @@ class OutputLock:
             if holder.get("boot_id") and holder.get("boot_id") != boot_id():
                 return "its machine has restarted since"
             pid = holder.get("pid")
-            if not isinstance(pid, int) or not _alive(pid):
+            if not isinstance(pid, int) or not alive(pid):
                 return f"process {pid} is not running"
             start = holder.get("process_start")
             if start is not None and process_start(pid) not in (None, start):

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 __all__ = ["Interrupt", "Terminated", "deferred_signals", "signal_handlers",
-           "terminate_raises"]
+           "terminate_raises", "uncut"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -119,6 +119,17 @@ def deferred_signals(received: list | None = None):
 
     with _handlers({signal.SIGINT: note, signal.SIGTERM: note}):
         yield received
+
+
+@contextlib.contextmanager
+def uncut():
+    """SIGINT and SIGTERM wait until the block is done, then are delivered: a step that
+    must not be cut in half (starting a pool worker: cut, the parent forgets a process
+    the forkserver still starts, which then fails on the pool's removed semaphores)."""
+    with deferred_signals() as received:
+        yield
+    for signum in dict.fromkeys(received):
+        signal.raise_signal(signum)
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from ..core.likelihood import LikelihoodMap
 from ..core.mix import SynthResult, case_seeds, synthesize
 from ..core.recipe import Recipe
 from .layout import output_name
-from .lock import process_start
+from .lock import alive, process_start
 
 __all__ = ["TaskSpec", "TaskResult", "Shared", "compute_task", "parent_identity", "run_task",
            "synthesize_one", "synthesize_output", "worker_init", "write_task",
@@ -207,14 +207,7 @@ def worker_init(parent_pid: int | None = None, parent_start: int | None = None) 
 def _watch_parent(pid: int, start: int | None) -> None:
     while True:
         time.sleep(0.5)
-        try:
-            os.kill(pid, 0)
-            gone = start is not None and process_start(pid) not in (None, start)
-        except ProcessLookupError:
-            gone = True
-        except PermissionError:
-            gone = False
-        if gone:
+        if not alive(pid) or start is not None and process_start(pid) not in (None, start):
             os._exit(1)  # its temporaries are removed by the next run's clean-up
 
 

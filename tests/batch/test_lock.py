@@ -110,6 +110,21 @@ def test_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
     assert not (tmp_path / "out" / LOCK_NAME).exists()
 
 
+def test_lock_of_a_killed_process_not_yet_waited_for_is_taken_over(tmp_path):
+    """A run killed while its parent has not reaped it (a zombie) holds nothing."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    t0 = time.monotonic()
+    while lockmod.alive(zombie.pid) and time.monotonic() - t0 < 30:
+        time.sleep(0.05)
+    assert zombie.returncode is None  # not waited for: a zombie, yet os.kill(pid, 0) works
+    os.kill(zombie.pid, 0)
+    _write_lock(tmp_path / "out", pid=zombie.pid,
+                process_start=lockmod.process_start(zombie.pid))
+    with OutputLock(tmp_path / "out"):
+        pass
+    zombie.wait()
+
+
 def test_lock_of_a_reused_pid_is_stale(tmp_path):
     _write_lock(tmp_path / "out", pid=os.getpid(), process_start=1)  # another start time
     with OutputLock(tmp_path / "out"):
