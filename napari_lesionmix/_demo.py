@@ -1,4 +1,5 @@
-"""``lesionmix demo``: napari with the brain MR sample and every LesionMix dock.
+"""``lesionmix demo``: napari with the brain MR sample, the LesionMix panel and the
+three-plane view.
 
 Run ``python -m napari_lesionmix._demo`` (or ``lesionmix demo``); ``--sample liver_ct``
 opens the liver CT sample instead.
@@ -10,48 +11,38 @@ import argparse
 
 __all__ = ["main", "open_demo"]
 
-DOCKS = (
-    ("Case", "napari_lesionmix._widgets.case_dock", "CaseDock"),
-    ("Likelihood", "napari_lesionmix._widgets.likelihood_dock", "LikelihoodDock"),
-    ("Augment", "napari_lesionmix._widgets.augment_dock", "AugmentDock"),
-    ("Synthesise", "napari_lesionmix._widgets.synth_dock", "SynthDock"),
-)
 
-
-def open_demo(viewer=None, sample: str = "brain_mr"):
-    """Add a sample case and the docks to ``viewer`` (a new one if None).
+def open_demo(viewer=None, sample: str = "brain_mr", planes: bool = True):
+    """Add a sample case, the LesionMix panel and the three-plane view to ``viewer``.
 
     Parameters
     ----------
     viewer : napari.Viewer, optional
+        Default: a new one.
     sample : {"brain_mr", "liver_ct"}
+    planes : bool
+        Open the three-plane view too.
 
     Returns
     -------
     (napari.Viewer, dict)
-        The viewer and the docks by name.
+        The viewer and the docks by name (Case, Likelihood, Augment, Synthesise, and
+        Planes when opened).
     """
-    import importlib
-
     import napari
 
     from ._sample_data import sample_layers
+    from ._widgets.panel import LesionMixPanel
 
     if viewer is None:
         viewer = napari.Viewer(title="LesionMix demo")
     for data, kwargs, kind in sample_layers(sample):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
-    if sample == "liver_ct":
-        from ._widgets._state import get_state
-
-        get_state(viewer).update_recipe(lesion_classes=[2], organ_label=1)
-    docks = {}
-    for i, (name, module, cls) in enumerate(DOCKS):
-        widget = getattr(importlib.import_module(module), cls)(viewer)
-        dw = viewer.window.add_dock_widget(widget, name=name, area="right",
-                                           tabify=i > 0)
-        docks[name] = widget
-        del dw
+    panel = LesionMixPanel(viewer)
+    viewer.window.add_dock_widget(panel, name="LesionMix", area="right")
+    docks = dict(panel.docks)
+    if planes:
+        docks["Planes"] = panel.open_planes()
     return viewer, docks
 
 

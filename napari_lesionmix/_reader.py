@@ -3,12 +3,13 @@
 Everything is read through the engine's :func:`~napari_lesionmix.core.case.read_image`,
 so napari sees the same arrays and geometry as the batch engine. Label-like integer
 images open as Labels (see :func:`~napari_lesionmix._layers.looks_like_labels`), the rest
-as Image, with ``scale``/``translate`` from the geometry and the full geometry in
-``metadata``. A direction that is not axis-aligned is shown on the voxel grid (napari has
-no direction) with a warning: it is never resampled. An axis-aligned direction that is not
-the identity (flipped or permuted axes, e.g. the MNI sample) is shown on the voxel grid
-too, with an info notification: napari's world coordinates are then not physical mm on
-those axes.
+as Image. Every layer carries its full geometry as napari's ``scale`` and ``affine``
+(:mod:`napari_lesionmix._layers`): world coordinates are physical mm (LPS, in z, y, x
+order) whatever the file's direction, so files on different grids line up and an axial
+slice shows anterior up. Nothing is resampled: permuted axes are transposed (a view), and
+the writer puts the file's axis order and exact geometry back. An oblique direction is
+noted in the layer's metadata (the Case dock shows it): napari's 2D view applies only the
+in-plane part of its rotation.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from ._layers import layer_kwargs, looks_like_labels
+from ._layers import display_layout, layer_kwargs, looks_like_labels
 from .core.image_io import label_dtype, read_image
 from .core.io_utils import IMAGE_SUFFIXES, split_ext
 
@@ -126,43 +125,32 @@ def read_layer_data(path, layer_type: str | None = None, name: str | None = None
     Returns
     -------
     tuple
-        ``(array, kwargs, layer_type)`` with scale, translate and metadata (geometry,
-        source path, stored dtype).
+        ``(array, kwargs, layer_type)`` with scale, affine, units and metadata (the
+        file's geometry and axis order, source path, stored dtype).
 
     Raises
     ------
     CaseError
         Unreadable file (message names it).
-
-    Warns
-    -----
-    UserWarning
-        The direction is not axis-aligned: the layer shows the voxel grid, not physical
-        space.
     """
     path = Path(path)
     array, geometry, dtype = read_image(path)
     if layer_type is None:
         layer_type = "labels" if looks_like_labels(array, path) else "image"
-    kwargs = layer_kwargs(geometry, name or split_ext(path.name)[0], str(path), dtype)
+    axes, shown = display_layout(geometry)
+    if axes != tuple(range(array.ndim)):
+        array = array.transpose(axes)
+    kwargs = layer_kwargs(shown, name or split_ext(path.name)[0], str(path), dtype,
+                          file_geometry=geometry, axes=axes)
     recipe = dataset_recipe(path)
     if recipe is not None:
         kwargs["metadata"][RECIPE_KEY] = str(recipe)
-    if not geometry.is_axis_aligned:
-        msg = (f"{path}: the direction {tuple(round(v, 4) for v in geometry.direction)} is not "
-               "axis-aligned; napari shows it on its voxel grid (not resampled, not in "
-               "physical space). The full geometry is kept in the layer's metadata and is "
-               "written back on save.")
-        kwargs["metadata"]["lesionmix_warning"] = msg
-        warnings.warn(msg, UserWarning, stacklevel=2)
-    elif not _is_identity(geometry.direction, geometry.ndim):
-        msg = (f"{path.name}: the direction {tuple(round(v, 4) for v in geometry.direction)} "
-               "flips or permutes axes; napari shows the layer on its voxel grid, so the "
-               "world coordinates are not physical mm on those axes and layers with other "
-               "directions may not line up. The full geometry is kept and written back on "
-               "save.")
-        kwargs["metadata"]["lesionmix_note"] = msg
-        _show_info(msg)
+    if not shown.is_axis_aligned:
+        kwargs["metadata"]["lesionmix_note"] = (
+            f"{path.name} is oblique (direction "
+            f"{tuple(round(v, 3) for v in geometry.direction)}): the 2D views apply the "
+            "in-plane part of its rotation, the 3D view all of it; nothing is resampled.")
+        quiet_oblique_slicing()
     if layer_type == "labels" and array.dtype.kind == "b":
         array = array.astype("uint8")
     elif layer_type == "labels" and array.dtype.kind == "f":
@@ -171,14 +159,11 @@ def read_layer_data(path, layer_type: str | None = None, name: str | None = None
     return array, kwargs, layer_type
 
 
-def _is_identity(direction, ndim: int) -> bool:
-    return bool(np.allclose(np.asarray(direction, float), np.eye(ndim).ravel(), atol=1e-6))
+def quiet_oblique_slicing() -> None:
+    """Silence napari's warning about slicing an oblique layer in 2D.
 
-
-def _show_info(message: str) -> None:
-    """An info notification (napari's), once per layer opened."""
-    try:
-        from napari.utils.notifications import show_info
-    except ImportError:  # pragma: no cover - the reader without napari
-        return
-    show_info(message)
+    napari warns on every slice of a layer whose affine is not orthogonal to the view,
+    and its notification manager shows each warning to the user, who cannot act on it;
+    the layer's note (shown in the Case dock) says it once.
+    """
+    warnings.filterwarnings("ignore", message="Non-orthogonal slicing", category=UserWarning)

@@ -1,9 +1,10 @@
 """napari writers: one Image or Labels layer to NIfTI, NRRD/NHDR or MetaImage.
 
-The geometry written is the layer's source geometry (``metadata["lesionmix_geometry"]``)
-unless ``scale``/``translate`` were changed since, in which case spacing and origin come
-from them (see :func:`~napari_lesionmix._layers.geometry_from_attributes`). Writes are
-atomic (through :func:`~napari_lesionmix.core.case.write_image`). napari asks before
+The file gets the layer's source geometry and axis order back
+(``metadata["lesionmix_geometry"]`` and ``["lesionmix_axes"]``) unless the layer's
+transform was changed since, in which case spacing, direction and origin are read from
+the transform (see :func:`~napari_lesionmix._layers.file_layout`). Writes are atomic
+(through :func:`~napari_lesionmix.core.case.write_image`). napari asks before
 overwriting, so an existing file is replaced.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._layers import geometry_from_attributes
+from ._layers import file_layout
 from .core.errors import CaseError
 from .core.image_io import label_dtype, write_image
 from .core.io_utils import IMAGE_SUFFIXES
@@ -37,9 +38,11 @@ def _write(path: str, data: Any, attributes: dict, labels: bool) -> list[str]:
     if attributes.get("rgb"):
         raise CaseError(f"{path}: RGB layers cannot be written as a medical image")
     try:
-        geometry = geometry_from_attributes(attributes, array.ndim)
+        geometry, axes = file_layout(attributes, array.ndim)
     except ValueError as exc:
         raise CaseError(f"{path}: {exc}") from None
+    if axes is not None:
+        array = array.transpose(axes)
     if labels:
         if array.size and array.min() < 0:
             raise CaseError(f"{path}: negative label values cannot be written")

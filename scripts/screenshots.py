@@ -7,11 +7,14 @@ Run under a (virtual) display::
 By default the PNGs go to a new temporary folder (printed); ``--save`` replaces the
 committed ones in docs/images/.
 
-Writes heatmap.png (brain sample, heatmap from the sample's training labels, a lesion
-selected), augment_preview.png (that lesion added elsewhere at scale 1.6 and rotated),
-inpaint_preview.png (another lesion removed, preview), synthesise.png (the Synthesise
-dock and a synthesised case) and liver_heatmap.png (liver CT, organ-style heatmap).
-Each PNG is a whole-window screenshot kept under ~400 KB.
+Each is a whole 1280×800 window (the LesionMix panel on the right, the three-plane view
+below), kept under ~400 KB:
+
+- heatmap.png: brain sample, heatmap from the sample's training labels, a lesion selected;
+- augment_preview.png: that lesion previewed elsewhere at scale 1.6, rotated 35°;
+- inpaint_preview.png: another lesion's removal, previewed;
+- synthesise.png: the Synthesise tab and a synthesised case;
+- liver_heatmap.png: the liver CT sample with its organ-style heatmap.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_BYTES = 400_000
+SIZE = (1280, 800)
 
 
 def wait(condition, timeout: float = 120.0) -> None:
@@ -51,15 +55,12 @@ def settle(seconds: float = 0.3) -> None:
 
 
 def raise_dock(widget) -> None:
-    """Bring the tab holding ``widget`` to the front."""
-    from qtpy.QtWidgets import QDockWidget
-
-    w = widget
-    while w is not None and not isinstance(w, QDockWidget):
-        w = w.parent()
-    if w is not None:
-        w.show()
-        w.raise_()
+    """Bring the panel's tab holding ``widget`` to the front."""
+    panel = widget.parentWidget()
+    while panel is not None and not hasattr(panel, "show_step"):
+        panel = panel.parentWidget()
+    if panel is not None:
+        panel.tabs.setCurrentIndex([panel.docks[n] for n in panel.docks].index(widget))
     settle()
 
 
@@ -82,6 +83,15 @@ def save(viewer, path: Path) -> Path:
     return path
 
 
+def zoom_in(viewer, factor: float = 2.0) -> None:
+    """Fit the view, then zoom on the camera's centre (the edit), and let it draw."""
+    centre = viewer.scene.camera.center
+    viewer.reset_view()
+    viewer.scene.camera.center = centre
+    viewer.scene.camera.zoom *= factor
+    settle(0.5)
+
+
 def labels_dir(sample: str) -> Path:
     from napari_lesionmix.sample_data import sample_paths
 
@@ -94,7 +104,7 @@ def brain(out: Path) -> None:
     from napari_lesionmix._demo import open_demo
 
     viewer = napari.Viewer(title="LesionMix", show=True)
-    viewer.window._qt_window.resize(1500, 940)
+    viewer.window._qt_window.resize(*SIZE)
     viewer, docks = open_demo(viewer, "brain_mr")
     st = docks["Case"].state
     wait(lambda: st.case is not None)
@@ -114,22 +124,19 @@ def brain(out: Path) -> None:
     aug = docks["Augment"]
     raise_dock(aug)
     aug.add_mode.setChecked(True)
-    loc = aug.sample_location()
+    aug.sample_location()  # the views go there
     aug.grid.sliders["scale"].setValue(1.6)
     aug.grid.sliders["rotate0"].setValue(35.0)
     wait(lambda: st.has_preview)
-    if loc is not None:
-        docks["Case"].go_to(loc)
-    settle(0.5)
+    zoom_in(viewer)
     save(viewer, out / "augment_preview.png")
 
     # inpaint preview of another lesion
     aug.clear()
-    st.select(second)
+    st.select(second)  # the views go there
     aug.remove_mode.setChecked(True)
     wait(lambda: st.has_preview)
-    docks["Case"].go_to(st.lesions[second].centroid)
-    settle(0.5)
+    zoom_in(viewer)
     save(viewer, out / "inpaint_preview.png")
 
     # synthesise one case with the 'high' distribution over the sample's loads
@@ -149,7 +156,7 @@ def brain(out: Path) -> None:
     added = [op for op in syn.last_result.provenance.accepted if op.center]
     viewer.reset_view()
     if added:
-        docks["Case"].go_to(added[len(added) // 2].center)
+        st.focus_requested.emit(tuple(added[len(added) // 2].center))
     settle(0.5)
     save(viewer, out / "synthesise.png")
     viewer.close()
@@ -161,7 +168,7 @@ def liver(out: Path) -> None:
     from napari_lesionmix._demo import open_demo
 
     viewer = napari.Viewer(title="LesionMix", show=True)
-    viewer.window._qt_window.resize(1500, 940)
+    viewer.window._qt_window.resize(*SIZE)
     viewer, docks = open_demo(viewer, "liver_ct")
     st = docks["Case"].state
     wait(lambda: st.case is not None)

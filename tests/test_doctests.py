@@ -1,4 +1,5 @@
-"""The Examples sections of the engine's and the batch package's docstrings run as written."""
+"""The Examples sections of the engine's, the batch package's, the session's and the layer
+module's docstrings run as written."""
 
 import doctest
 import importlib
@@ -8,9 +9,11 @@ import pytest
 
 import napari_lesionmix.batch as batch
 import napari_lesionmix.core as core
+import napari_lesionmix.session as session
 
-MODULES = sorted(m.name for pkg in (core, batch)
+MODULES = sorted(m.name for pkg in (core, batch, session)
                  for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."))
+MODULES.append("napari_lesionmix._layers")
 
 
 @pytest.mark.parametrize("name", MODULES)

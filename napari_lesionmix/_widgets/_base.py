@@ -1,13 +1,14 @@
-"""What every LesionMix dock shares: layer pickers, enable logic, workers, notifications.
+"""What every LesionMix dock shares: the session, the idle banner, enable logic, workers.
 
-A dock subclasses :class:`LesionMixDock`, builds its children and connects callbacks;
-the logic lives in :mod:`napari_lesionmix.core` and in
-:class:`~napari_lesionmix._widgets._state.LesionMixState` (``self.state``).
+A dock subclasses :class:`LesionMixDock`, builds its children and connects them to the
+viewer's edit session (``self.state``, an :class:`~napari_lesionmix.session.EditSession`)
+and its chosen layers (``self.layers``, :class:`~._widgets.layer_link.LayerLink`); the
+logic lives in the engine and the session.
 
-- :class:`LayerCombo` and :class:`LayerChecklist` follow ``viewer.layers`` (insert,
-  remove, rename) and skip the plugin's own display layers.
+- The banner at the top says why the dock is idle (no case, and why; no lesion selected;
+  ...): :meth:`LesionMixDock.idle_reason`.
 - :meth:`LesionMixDock.enable_when` keeps widgets enabled only while a predicate holds,
-  re-checked whenever the shared state changes.
+  re-checked whenever the session changes.
 - :meth:`LesionMixDock.run_worker` runs an engine call in a thread worker with a napari
   progress bar; errors become napari notifications (never a traceback in a terminal).
   The call gets a ``progress(done, total)`` callback that is safe to call from the
@@ -15,9 +16,8 @@ the logic lives in :mod:`napari_lesionmix.core` and in
   Workers are asked to quit when the dock closes and when the viewer's window closes
   (a dock's ``closeEvent`` is not called then); their GUI-thread callbacks are silent
   once the widgets are deleted.
-- Exceptions in state-signal slots (:meth:`LesionMixDock.listen`) become napari error
+- Exceptions in session-signal slots (:meth:`LesionMixDock.listen`) become napari error
   notifications.
-- :func:`notify` shows a napari notification.
 """
 
 from __future__ import annotations
@@ -26,187 +26,33 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from napari.layers import Image, Labels
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from qtpy.QtWidgets import (
-    QComboBox,
-    QListWidget,
-    QListWidgetItem,
-    QMainWindow,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import QEvent, QObject, QTimer, Signal
+from qtpy.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
+from superqt import QLargeIntSpinBox
 
-from ._state import StateError, get_state, is_helper_layer
+from ..core.recipe import BOUNDS
+from ..session.errors import SessionError
+from .viewer_link import get_link, notify
 
-__all__ = ["Cancelled", "LayerChecklist", "LayerCombo", "LesionMixDock", "notify"]
+__all__ = ["Cancelled", "LesionMixDock", "seed_box"]
+
+IDLE_STYLE = ("QLabel { background: #4a3b1a; color: #ffd166; border-radius: 3px; "
+              "padding: 4px; }")
+
+
+def seed_box() -> QLargeIntSpinBox:
+    """A box for a seed: any 64-bit value the recipe takes (``BOUNDS["seed"]``)."""
+    box = QLargeIntSpinBox()
+    box.setRange(*BOUNDS["seed"])
+    # typed (19 digits) or stepped with the wheel and the arrow keys; no buttons, so the
+    # widest seed fits a narrow panel
+    box.setButtonSymbols(QLargeIntSpinBox.ButtonSymbols.NoButtons)
+    box.setToolTip(f"seed, 0 … {BOUNDS['seed'][1]}")
+    return box
 
 
 class Cancelled(Exception):
     """Raised inside a worker's progress callback once the worker was asked to quit."""
-
-
-def notify(message: str, level: str = "warning") -> None:
-    """Show a napari notification.
-
-    Parameters
-    ----------
-    message : str
-    level : {"info", "warning", "error"}
-    """
-    from napari.utils import notifications
-
-    show = {"info": notifications.show_info, "warning": notifications.show_warning,
-            "error": notifications.show_error}[level]
-    show(message)
-
-
-# ---------------------------------------------------------------------- layer pickers
-class _LayerFollower:
-    """Mixin: refill from ``viewer.layers`` when layers are added, removed or renamed."""
-
-    kinds: tuple = (Image,)
-
-    def _follow(self, viewer: Any) -> None:
-        self._viewer_ref = weakref.ref(viewer)
-        me = weakref.ref(self)
-
-        def refill(event=None):
-            widget = me()
-            if widget is not None:
-                try:
-                    widget.refill()
-                except RuntimeError:  # the Qt object is gone
-                    pass
-
-        def on_inserted(event):
-            event.value.events.name.connect(refill)
-            refill()
-
-        for layer in viewer.layers:
-            layer.events.name.connect(refill)
-        viewer.layers.events.inserted.connect(on_inserted)
-        viewer.layers.events.removed.connect(refill)
-        viewer.layers.events.reordered.connect(refill)
-        self._refill_callbacks = (refill, on_inserted)
-
-        def disconnect():
-            for emitter, cb in ((viewer.layers.events.inserted, on_inserted),
-                                (viewer.layers.events.removed, refill),
-                                (viewer.layers.events.reordered, refill)):
-                try:
-                    emitter.disconnect(cb)
-                except (TypeError, ValueError, RuntimeError):
-                    pass
-
-        self.destroyed.connect(lambda *_: disconnect())
-
-    def candidates(self) -> list:
-        """The viewer's layers of the accepted kinds, helper layers excluded."""
-        viewer = self._viewer_ref()
-        if viewer is None:
-            return []
-        return [lay for lay in viewer.layers
-                if isinstance(lay, self.kinds) and not is_helper_layer(lay)]
-
-
-class LayerCombo(_LayerFollower, QComboBox):
-    """A combo box of the viewer's layers of some kinds.
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-    kinds : tuple of layer classes
-    allow_none : bool
-        Offer a "(none)" entry first.
-    """
-
-    changed = Signal()
-
-    def __init__(self, viewer: Any, kinds: tuple = (Image,), allow_none: bool = False,
-                 parent: QWidget | None = None):
-        QComboBox.__init__(self, parent)
-        self.kinds = kinds
-        self.allow_none = allow_none
-        self._layers: list = []
-        self._follow(viewer)
-        self.refill()
-        self.currentIndexChanged.connect(lambda *_: self.changed.emit())
-
-    def refill(self) -> None:
-        """Rebuild the entries, keeping the current layer when it still exists."""
-        current = self.layer()
-        self._layers = ([None] if self.allow_none else []) + self.candidates()
-        self.blockSignals(True)
-        self.clear()
-        for lay in self._layers:
-            self.addItem("(none)" if lay is None else lay.name)
-        if current in self._layers:
-            self.setCurrentIndex(self._layers.index(current))
-        self.blockSignals(False)
-        if self.layer() is not current:
-            self.changed.emit()
-
-    def layer(self):
-        """The chosen layer, or None."""
-        i = self.currentIndex()
-        return self._layers[i] if 0 <= i < len(self._layers) else None
-
-    def set_layer(self, layer) -> None:
-        """Choose ``layer`` (must be one of the entries)."""
-        self.setCurrentIndex(self._layers.index(layer))
-
-
-class LayerChecklist(_LayerFollower, QListWidget):
-    """A checkable list of the viewer's Image layers (one per channel).
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-    kinds : tuple of layer classes
-    """
-
-    changed = Signal()
-
-    def __init__(self, viewer: Any, kinds: tuple = (Image,), parent: QWidget | None = None):
-        QListWidget.__init__(self, parent)
-        self.kinds = kinds
-        self._layers: list = []
-        self.setMaximumHeight(90)
-        self._follow(viewer)
-        self.refill()
-        self.itemChanged.connect(lambda *_: self.changed.emit())
-
-    def refill(self) -> None:
-        """Rebuild the list; a layer stays checked while it exists. The first layer is
-        checked when nothing is."""
-        checked = self.layers()
-        self._layers = self.candidates()
-        self.blockSignals(True)
-        self.clear()
-        for lay in self._layers:
-            item = QListWidgetItem(lay.name, self)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            on = lay in checked or (not checked and lay is self._layers[0])
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-        self.blockSignals(False)
-        if self.layers() != checked:
-            self.changed.emit()
-
-    def layers(self) -> list:
-        """The checked layers, in viewer order."""
-        return [lay for i, lay in enumerate(self._layers)
-                if self.item(i) is not None
-                and self.item(i).checkState() == Qt.CheckState.Checked]
-
-    def set_layers(self, layers) -> None:
-        """Check exactly ``layers``."""
-        self.blockSignals(True)
-        for i, lay in enumerate(self._layers):
-            on = any(lay is other for other in layers)
-            self.item(i).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-        self.blockSignals(False)
-        self.changed.emit()
 
 
 # ---------------------------------------------------------------------- worker relay
@@ -292,8 +138,14 @@ class LesionMixDock(QWidget):
     Attributes
     ----------
     viewer : napari.Viewer
-    state : LesionMixState
+    link : ViewerLink
         Shared by every dock of the viewer.
+    state : EditSession
+        The viewer's edit session (``link.session``).
+    layers : LayerLink
+        The chosen layers (``link.layers``).
+    idle : QLabel
+        The banner that says why the dock is idle (hidden while it is not).
     workers : list
         Workers started by :meth:`run_worker` that have not finished yet.
     """
@@ -301,40 +153,55 @@ class LesionMixDock(QWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.state = get_state(napari_viewer)
+        self.link = get_link(napari_viewer)
+        self.state = self.link.session
+        self.layers = self.link.layers
         self.workers: list = []
         self._enable_rules: list = []
         self._connections: list = []
         self.setLayout(QVBoxLayout())
         self.layout().setContentsMargins(4, 4, 4, 4)
+        self.idle = QLabel()
+        self.idle.setWordWrap(True)
+        self.idle.setStyleSheet(IDLE_STYLE)
+        self.layout().addWidget(self.idle)
         for sig in (self.state.case_changed, self.state.lesions_changed,
                     self.state.selection_changed, self.state.likelihood_changed,
                     self.state.preview_changed, self.state.history_changed,
-                    self.state.location_changed):
+                    self.state.location_changed, self.state.recipe_changed):
             self.listen(sig, self.update_enabled)
         self.destroyed.connect(_disconnector(self._connections))
         # quit the workers when the dock or the viewer's window goes away
         workers = self.workers
         self.destroyed.connect(lambda *_: _quit_all(workers))
-        self._watched_window = None  # the main window watched by _watch_window
+        # the main window watched by _watch_window (weakly: a dock held by someone must not
+        # keep its closed window, and so its viewer, alive)
+        self._watched_window = lambda: None
 
     # -- signals ---------------------------------------------------------------------
     def listen(self, signal: Any, callback: Callable) -> None:
-        """Connect a state (psygnal) signal; disconnected when the dock is destroyed.
+        """Connect a session (psygnal) signal; disconnected when the dock is destroyed.
 
-        The callback gets no arguments beyond what it accepts (psygnal's rule).
+        The callback gets no arguments beyond what it accepts (psygnal's rule). A method
+        of the dock is held by name only: the session outlives its docks and must not
+        keep them (and their viewer) alive.
         """
         me = weakref.ref(self)
-        name = getattr(callback, "__name__", None)
-        is_method = getattr(callback, "__self__", None) is self
+        if getattr(callback, "__self__", None) is self:
+            name = callback.__name__
+
+            def target(dock):
+                return getattr(dock, name)
+        else:
+            def target(dock, fn=callback):
+                return fn
 
         def relay(*args):
             dock = me()
             if dock is None:
                 return
             try:
-                fn = getattr(dock, name) if is_method else callback
-                _call_flexible(fn, args)
+                _call_flexible(target(dock), args)
             except Exception as exc:  # noqa: BLE001 - a slot: errors become notifications
                 if _is_deleted_error(exc):  # the Qt object was deleted meanwhile
                     return
@@ -352,15 +219,22 @@ class LesionMixDock(QWidget):
             w.setEnabled(on)
 
     def update_enabled(self) -> None:
-        """Re-check every :meth:`enable_when` rule."""
+        """Re-check every :meth:`enable_when` rule and the idle banner."""
         for predicate, widgets in self._enable_rules:
             on = bool(predicate())
             for w in widgets:
                 w.setEnabled(on)
+        why = self.idle_reason()
+        self.idle.setText(why)
+        self.idle.setVisible(bool(why))
+
+    def idle_reason(self) -> str:
+        """Why the dock cannot act now ("" when it can): by default, why there is no case."""
+        return self.state.why_idle()
 
     # -- guarded calls -------------------------------------------------------------------
     def guard(self, fn: Callable, *args, what: str = "", **kwargs) -> Any:
-        """Call ``fn``; a :class:`StateError` or engine error becomes a notification.
+        """Call ``fn``; a :class:`SessionError` or engine error becomes a notification.
 
         Returns
         -------
@@ -369,7 +243,7 @@ class LesionMixDock(QWidget):
         """
         try:
             return fn(*args, **kwargs)
-        except (StateError, ValueError, OSError) as exc:
+        except (SessionError, ValueError, OSError) as exc:
             notify(f"{what}: {exc}" if what else str(exc), "warning")
             return None
 
@@ -464,8 +338,8 @@ class LesionMixDock(QWidget):
         widget = self.parentWidget()
         while widget is not None and not isinstance(widget, QMainWindow):
             widget = widget.parentWidget()
-        if widget is not None and widget is not self._watched_window:
-            self._watched_window = widget
+        if widget is not None and widget is not self._watched_window():
+            self._watched_window = weakref.ref(widget)
             _WindowWatcher(widget, self.workers, self)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -506,5 +380,3 @@ def _disconnector(connections: list) -> Callable:
 
     return disconnect
 
-
-_ = Labels  # re-exported kind for pickers: LayerCombo(viewer, (Labels,))

@@ -1,35 +1,44 @@
-"""The "Case" dock: choose the layers and lesion classes, browse the lesions.
+"""The "Case" dock: the layers of the case, its lesion classes, and the lesion table.
 
-Clicking a table row selects the lesion, moves the viewer to it and marks it (a square
-marker around it in a helper Points layer); clicking a lesion in the canvas selects its
-row (the click itself is handled by the shared state, see
-:meth:`~napari_lesionmix._widgets._state.LesionMixState.handle_click`).
+The pickers (:mod:`.pickers`) offer the viewer's layers; every image on the label
+layer's grid is a channel by default. Without a case, the first choice that makes one
+is used at once; with a case, "Use these layers" switches to the new choice. A dataset
+that ships a ``lesionmix_recipe.json`` brings its recipe (:mod:`napari_lesionmix.session.
+recipes`); when the recipe was changed by hand, a dialog asks which one to keep.
+
+Clicking a row selects the lesion and the views go to it; clicking a lesion on the
+canvas selects its row. Centroids are physical coordinates in mm (LPS: x grows to the
+patient's left, y to posterior, z to superior).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-from napari.layers import Image, Labels
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
 )
+from superqt.utils import signals_blocked
 
-from .._layers import ROLE_KEY
-from ._base import LayerChecklist, LayerCombo, LesionMixDock, notify
-from ._state import StateError
+from ..core.recipe import BOUNDS
+from ..session.errors import SessionError
+from ._base import LesionMixDock
+from .pickers import LayerPickers
+from .viewer_link import notify
 
 __all__ = ["CaseDock", "parse_classes"]
 
-MARKER_NAME = "LesionMix selection"
-COLUMNS = ("id", "class", "voxels", "volume ml", "centroid (z, y, x)")
+COLUMNS = ("#", "class", "voxels", "ml", "centroid x, y, z (mm)")
 
 
 def parse_classes(text: str) -> list[int] | None:
@@ -37,7 +46,7 @@ def parse_classes(text: str) -> list[int] | None:
 
     Raises
     ------
-    StateError
+    SessionError
         Not a list of positive integers.
 
     Examples
@@ -51,15 +60,22 @@ def parse_classes(text: str) -> list[int] | None:
     try:
         values = sorted({int(p) for p in parts})
     except ValueError:
-        raise StateError(f"lesion classes: {text!r} is not a list of label values such as "
-                         "'1' or '1,2'") from None
+        raise SessionError(f"lesion classes: {text!r} is not a list of label values such as "
+                           "'1' or '1,2'") from None
     if values[0] < 1:
-        raise StateError("lesion classes: label values must be positive (0 is background)")
+        raise SessionError("lesion classes: label values must be positive (0 is background)")
     return values
 
 
+def recipe_origin_text(origin: str, source: str | None) -> str:
+    """One line on where the recipe came from."""
+    where = Path(source).parent.name + "/" + Path(source).name if source else ""
+    return {"default": "recipe: the default", "dataset": f"recipe: the dataset's ({where})",
+            "edited": "recipe: edited by hand", "file": f"recipe: loaded from {where}"}[origin]
+
+
 class CaseDock(LesionMixDock):
-    """Pick image/label/placement layers and lesion classes; a table of the lesions.
+    """Choose the case's layers and lesion classes; a table of its lesions.
 
     Parameters
     ----------
@@ -68,81 +84,77 @@ class CaseDock(LesionMixDock):
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(napari_viewer, parent)
-        v = self.viewer
+        self.pickers = LayerPickers(self.viewer)
+        self.question: QMessageBox | None = None
         form = QFormLayout()
-        self.images = LayerChecklist(v, (Image,))
-        self.labels = LayerCombo(v, (Labels,))
-        self.placement = LayerCombo(v, (Labels, Image), allow_none=True)
+        form.addRow("Channels", self.pickers.images.native)
+        form.addRow("Label layer", self.pickers.labels.native)
+        form.addRow("Placement", self.pickers.placement.native)
         self.classes = QLineEdit()
         self.classes.setPlaceholderText("all non-zero labels (e.g. 1 or 1,2)")
         self.organ = QSpinBox()
-        self.organ.setRange(0, 65535)
+        self.organ.setRange(0, BOUNDS["organ_label"][1])
         self.organ.setSpecialValueText("none")
-        self.organ.setToolTip("context label that bounds placement (e.g. 1 = liver); "
-                              "0 = none")
-        self.use = QPushButton("Use these layers")
-        form.addRow("Image layer(s)", self.images)
-        form.addRow("Label layer", self.labels)
-        form.addRow("Placement layer", self.placement)
+        self.organ.setToolTip("context label that bounds placement (e.g. 1 = liver); 0 = none")
         form.addRow("Lesion classes", self.classes)
         form.addRow("Context label", self.organ)
         self.layout().addLayout(form)
         row = QHBoxLayout()
+        self.use = QPushButton("Use these layers")
+        self.use.setToolTip("build the case from the chosen layers (the history is cleared)")
         row.addWidget(self.use)
-        self.refresh = QPushButton("Refresh lesions")
-        row.addWidget(self.refresh)
         self.layout().addLayout(row)
-        self.summary = QLabel("no case yet")
+        self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.recipe_line = QLabel("")
+        self.recipe_line.setWordWrap(True)
         self.layout().addWidget(self.summary)
+        self.layout().addWidget(self.recipe_line)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.layout().addWidget(self.table)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(6 * self.table.fontMetrics().height() + 30)
+        self.layout().addWidget(self.table, 1)
 
+        st = self.state
         self.use.clicked.connect(self.use_layers)
-        self.refresh.clicked.connect(self.state.refresh_lesions)
+        self.pickers.changed.connect(self.on_pickers)
         self.classes.editingFinished.connect(self.apply_classes)
         self.organ.valueChanged.connect(self.apply_organ)
         self.table.itemSelectionChanged.connect(self.on_row_selected)
-        self.listen(self.state.lesions_changed, self.fill_table)
-        self.listen(self.state.selection_changed, self.show_selection)
-        self.listen(self.state.case_changed, self.show_case)
-        self.listen(self.state.recipe_changed, self.show_recipe)
-        self.enable_when(lambda: self.state.case is not None, self.refresh)
-        self._auto_use()
-
-    # -- choices -------------------------------------------------------------------------
-    def _auto_use(self) -> None:
-        """Build the case at once when the viewer already holds an image and labels."""
-        if self.state.case is None and self.images.layers() and self.labels.layer() is not None:
-            try:
-                self.state.set_layers(self.images.layers(), self.labels.layer(),
-                                      self.placement.layer())
-            except StateError:
-                pass  # the user sees the pickers and chooses
-        elif self.state.case is not None:
+        self.listen(st.lesions_changed, self.fill_table)
+        self.listen(st.selection_changed, self.show_selection)
+        self.listen(st.case_changed, self.show_case)
+        self.listen(st.recipe_changed, self.show_recipe)
+        self.listen(st.recipe_question, self.ask_recipe)
+        self.enable_when(lambda: self.pickers.labels.value is not None, self.use)
+        self.show_recipe()
+        if st.case is None:
+            self.on_pickers()
+        else:
+            self.pickers.set_chosen(self.layers.image_layers, self.layers.label_layer,
+                                    self.layers.placement_layer)
             self.show_case()
             self.fill_table()
+        self.update_enabled()
+
+    # -- choices -------------------------------------------------------------------------
+    def on_pickers(self) -> None:
+        """Without a case, use the first choice that makes one (the banner says why not)."""
+        if self.state.case is None and self.pickers.labels.value is not None:
+            self.layers.try_use(*self.pickers.chosen())
+        self.update_enabled()
 
     def use_layers(self) -> bool:
-        """Build the case from the chosen layers; a notification says what is wrong.
-
-        Returns
-        -------
-        bool
-            True if the case was built.
-        """
-        try:
-            self.state.set_layers(self.images.layers(), self.labels.layer(),
-                                  self.placement.layer())
-        except StateError as exc:
-            notify(f"Case: {exc}", "warning")
-            return False
-        return True
+        """Build the case from the chosen layers; a notification says what is wrong."""
+        why = self.layers.try_use(*self.pickers.chosen())
+        if why:
+            notify(f"Case: {why}", "warning")
+        return not why
 
     def apply_classes(self) -> None:
         """Set the lesion classes from the text field."""
@@ -150,7 +162,7 @@ class CaseDock(LesionMixDock):
             classes = parse_classes(self.classes.text())
             if classes != self.state.recipe.lesion_classes:
                 self.state.set_lesion_classes(classes)
-        except StateError as exc:
+        except SessionError as exc:
             notify(f"Case: {exc}", "warning")
             self.show_recipe()
 
@@ -160,142 +172,82 @@ class CaseDock(LesionMixDock):
             return
         try:
             self.state.set_organ_label(value or None)
-        except StateError as exc:
+        except SessionError as exc:
             notify(f"Case: {exc}", "warning")
             self.show_recipe()
 
-    # -- views of the state ----------------------------------------------------------------
+    def ask_recipe(self, path: str) -> None:
+        """The new dataset brings a recipe but the current one was chosen by hand: ask."""
+        box = QMessageBox(QMessageBox.Icon.Question, "LesionMix: which recipe?",
+                          f"The new case's dataset has its own recipe:\n{path}\n\nYour recipe "
+                          "was edited or loaded by hand. Use the dataset's recipe, or keep "
+                          "yours?", parent=self)
+        self.adopt_btn = box.addButton("Use the dataset's recipe",
+                                       QMessageBox.ButtonRole.AcceptRole)
+        self.keep_btn = box.addButton("Keep my recipe", QMessageBox.ButtonRole.RejectRole)
+        box.buttonClicked.connect(
+            lambda b: self.state.adopt_dataset_recipe(path) if b is self.adopt_btn else None)
+        self.question = box
+        box.open()
+
+    # -- views of the session --------------------------------------------------------------
     def show_recipe(self) -> None:
-        """Show the recipe's lesion classes and organ label."""
+        """Show the recipe's lesion classes, organ label and origin."""
         r = self.state.recipe
         self.classes.setText(",".join(str(c) for c in r.lesion_classes or []))
-        self.organ.blockSignals(True)
-        self.organ.setValue(r.organ_label or 0)
-        self.organ.blockSignals(False)
+        with signals_blocked(self.organ):
+            self.organ.setValue(r.organ_label or 0)
+        self.recipe_line.setText(recipe_origin_text(self.state.recipe_origin,
+                                                    self.state.recipe_source))
 
     def show_case(self) -> None:
-        """Show the chosen layers and a one-line summary of the case."""
+        """Show the case's layers in the pickers and a summary."""
         case = self.state.case
         if case is None:
-            self.summary.setText("no case yet")
+            self.summary.setText("")
+            self.fill_table()
             return
-        if self.state.label_layer is not None and self.state.label_layer in self.labels._layers:
-            self.labels.blockSignals(True)
-            self.labels.set_layer(self.state.label_layer)
-            self.labels.blockSignals(False)
-        g = case.geometry
-        self.summary.setText(
-            f"{case.name}: {case.n_channels} channel(s), shape {case.spatial_shape}, "
-            f"spacing {tuple(round(s, 3) for s in g.spacing_zyx)} mm (z, y, x)")
+        self.pickers.set_chosen(self.layers.image_layers, self.layers.label_layer,
+                                self.layers.placement_layer)
+        self.fill_table()
 
     def fill_table(self) -> None:
-        """One row per lesion."""
-        lesions = self.state.lesions
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(lesions))
-        for r, les in enumerate(lesions):
-            values = (f"{les.label}:{les.component}", les.label, les.voxels,
-                      f"{les.volume_ml:.3f}",
-                      ", ".join(f"{c:.1f}" for c in les.centroid))
-            for c, value in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(str(value)))
-        self.table.resizeColumnsToContents()
-        self.table.blockSignals(False)
-        load = sum(les.volume_mm3 for les in lesions)
-        case = self.state.case
+        """One row per lesion; the summary line."""
+        st, case = self.state, self.state.case
+        lesions = st.lesions if case is not None else []
+        with signals_blocked(self.table):
+            self.table.setRowCount(len(lesions))
+            for r, les in enumerate(lesions):
+                xyz = case.geometry.index_to_physical(np.asarray(les.centroid, float))
+                values = (r + 1, les.label, les.voxels, f"{les.volume_ml:.3f}",
+                          ", ".join(f"{v:.1f}" for v in xyz))
+                for c, value in enumerate(values):
+                    self.table.setItem(r, c, QTableWidgetItem(str(value)))
+            self.table.resizeColumnsToContents()
         if case is not None:
+            load = sum(les.volume_mm3 for les in lesions)
+            spacing = ", ".join(f"{s:.3g}" for s in case.geometry.spacing)
+            notes = [lay.metadata.get("lesionmix_note") for lay in self.layers.layers]
             self.summary.setText(
-                f"{case.name}: {len(lesions)} lesion(s), load {load / 1000:.2f} ml, "
-                f"shape {case.spatial_shape}, classes {self.state.lesion_classes}")
-        self.show_selection(self.state.selected)
+                f"{case.name}: {case.n_channels} channel(s) "
+                f"({', '.join(case.channel_names)}), {len(lesions)} lesion(s), load "
+                f"{load / 1000:.2f} ml, classes {st.lesion_classes}; grid "
+                f"{' x '.join(map(str, case.spatial_shape[::-1]))}, spacing {spacing} mm"
+                + "".join(f"\n{n}" for n in notes if n))
+        self.show_selection(st.selected)
 
     def on_row_selected(self) -> None:
-        """A row was clicked: select that lesion in the state."""
+        """A row was clicked: select that lesion (the views go to it)."""
         rows = self.table.selectionModel().selectedRows()
         index = rows[0].row() if rows else None
         if index != self.state.selected:
             self.state.select(index)
 
     def show_selection(self, index: int | None) -> None:
-        """Select the row, move the viewer to the lesion and mark it."""
-        self.table.blockSignals(True)
-        if index is None:
-            self.table.clearSelection()
-        else:
-            self.table.selectRow(index)
-            self.table.scrollToItem(self.table.item(index, 0))
-        self.table.blockSignals(False)
-        self.update_marker()
-        if index is not None:
-            self.go_to(self.state.lesions[index].centroid)
-
-    # -- the canvas --------------------------------------------------------------------------
-    def go_to(self, index_zyx) -> None:
-        """Move the dims slider and the camera to a voxel of the case."""
-        layer = self.state.label_layer
-        if layer is None:
-            return
-        world = np.asarray(layer.data_to_world(np.asarray(index_zyx, float)), float)
-        offset = self.viewer.dims.ndim - world.size
-        displayed = set(self.viewer.dims.displayed)
-        for k, value in enumerate(world):
-            axis = k + offset
-            if axis not in displayed:
-                self.viewer.dims.set_point(axis, float(value))
-        center = [world[d - offset] for d in self.viewer.dims.displayed if d >= offset]
-        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9; before: viewer.camera
-        camera = scene.camera if scene is not None else self.viewer.camera
-        camera.center = tuple(center)
-
-    def update_marker(self) -> None:
-        """Show a square around the selected lesion (a helper Points layer).
-
-        The marker follows the case: its scale and translate are the case's, and it is
-        made again when the case has another number of dimensions.
-        """
-        lesion = self.state.selected_lesion
-        layer = self._marker_layer(create=lesion is not None)
-        if layer is None:
-            return
-        if lesion is None:
-            layer.data = np.zeros((0, layer.ndim))
-            return
-        extent = max(s.stop - s.start for s in lesion.bbox) + 4
-        layer.data = np.asarray([lesion.centroid], float)
-        layer.size = float(extent)
-
-    def _marker_layer(self, create: bool):
-        """The marker layer on the case's grid (None if there is none and ``create`` is
-        false, or no case)."""
-        case = self.state.case
-        layer = next((lay for lay in self.viewer.layers
-                      if lay.metadata.get(ROLE_KEY) == "selection"), None)
-        if layer is not None and case is not None and layer.ndim != case.ndim:
-            self.viewer.layers.remove(layer)  # another number of dimensions: a new one
-            layer = None
-        if layer is not None:
-            if case is not None:
-                scale, translate = self._case_placement()
-                if not (np.allclose(layer.scale, scale) and
-                        np.allclose(layer.translate, translate)):
-                    layer.scale, layer.translate = scale, translate
-            return layer
-        if not create or case is None:
-            return None
-        scale, translate = self._case_placement()
-        active = self.viewer.layers.selection.active
-        layer = self.viewer.add_points(
-            np.zeros((0, case.ndim)), name=MARKER_NAME, symbol="square",
-            face_color="transparent", border_color="yellow", border_width=0.08,
-            scale=scale, translate=translate, metadata={ROLE_KEY: "selection"})
-        if active is not None:
-            self.viewer.layers.selection.active = active  # keep the user's active layer
-        return layer
-
-    def _case_placement(self) -> tuple:
-        """Scale and translate of the case's grid in the viewer (its label layer's)."""
-        layer = self.state.label_layer
-        if layer is not None:
-            return tuple(layer.scale), tuple(layer.translate)
-        g = self.state.case.geometry
-        return g.napari_scale(), g.napari_translate()
+        """Select the row of the selected lesion."""
+        with signals_blocked(self.table):
+            if index is None:
+                self.table.clearSelection()
+            elif index < self.table.rowCount():
+                self.table.selectRow(index)
+                self.table.scrollToItem(self.table.item(index, 0))

@@ -1,10 +1,10 @@
 """The "Likelihood" dock: build, show, save and load the lesion likelihood map.
 
-The map is built with :meth:`LikelihoodMap.from_cases` (the current case) or
-:meth:`LikelihoodMap.from_label_files` (a folder of training masks) in a thread worker
-with a progress bar. Smoothing (mm) and floor are the recipe's ``likelihood`` fields.
-The map is shown as a helper Image layer (colormap ``inferno``, additive blending) with
-its geometry's scale and translate.
+The map is built with :meth:`LikelihoodMap.from_recipe` (the current case) or
+:meth:`LikelihoodMap.from_label_files` (a folder of training masks, on the case's grid)
+in a thread worker with a progress bar. Smoothing (mm) and floor are the recipe's
+``likelihood`` fields. The heatmap's look (threshold, opacity) is the display's only:
+see :mod:`.heatmap`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from qtpy.QtWidgets import (
     QPushButton,
     QSlider,
 )
+from superqt.utils import signals_blocked
 
-from .._layers import ROLE_KEY
 from ..core.io_utils import IMAGE_SUFFIXES, label_files_of
 from ..core.likelihood import LikelihoodMap
-from ._base import LesionMixDock, notify
-from ._state import StateError
+from ..core.recipe import BOUNDS
+from ..session.errors import SessionError
+from ._base import LesionMixDock
+from .viewer_link import notify
 
 __all__ = ["LikelihoodDock", "map_summary"]
-
-OVERLAY_NAME = "LesionMix likelihood"
 
 
 def map_summary(lmap: LikelihoodMap) -> str:
@@ -42,8 +42,18 @@ def map_summary(lmap: LikelihoodMap) -> str:
     return f"map ({shape}), {nonzero} voxels > 0; spacing ({spacing}) mm"
 
 
+def _spin(field: str, step: float, decimals: int, suffix: str = "") -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(*BOUNDS[field])
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    box.setKeyboardTracking(False)
+    return box
+
+
 class LikelihoodDock(LesionMixDock):
-    """Build the likelihood map from the case or a folder; show it as an overlay.
+    """Build the likelihood map from the case or a folder; tune how it is shown.
 
     Parameters
     ----------
@@ -52,21 +62,22 @@ class LikelihoodDock(LesionMixDock):
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(napari_viewer, parent)
+        heat = self.link.heatmap
         form = QFormLayout()
-        self.sigma = QDoubleSpinBox()
-        self.sigma.setRange(0.0, 100.0)
-        self.sigma.setSingleStep(0.5)
-        self.sigma.setSuffix(" mm")
-        self.floor = QDoubleSpinBox()
-        self.floor.setRange(0.0, 1.0)
-        self.floor.setDecimals(3)
-        self.floor.setSingleStep(0.01)
+        self.sigma = _spin("likelihood.sigma_mm", 0.5, 1, " mm")
+        self.floor = _spin("likelihood.floor", 0.01, 3)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 0.99)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(heat.threshold)
+        self.threshold.setToolTip("the heatmap is not drawn below this fraction of its maximum")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(60)
+        self.opacity.setValue(int(round(heat.opacity * 100)))
         form.addRow("Smoothing", self.sigma)
         form.addRow("Floor", self.floor)
-        form.addRow("Overlay opacity", self.opacity)
+        form.addRow("Hide below", self.threshold)
+        form.addRow("Heatmap opacity", self.opacity)
         self.layout().addLayout(form)
         grid = QGridLayout()
         self.from_case = QPushButton("Build from the case")
@@ -85,7 +96,8 @@ class LikelihoodDock(LesionMixDock):
 
         self.sigma.valueChanged.connect(lambda v: self.apply_options(sigma_mm=v))
         self.floor.valueChanged.connect(lambda v: self.apply_options(floor=v))
-        self.opacity.valueChanged.connect(self.set_opacity)
+        self.threshold.valueChanged.connect(heat.set_threshold)
+        self.opacity.valueChanged.connect(lambda v: heat.set_opacity(v / 100))
         self.from_case.clicked.connect(self.build_from_case)
         self.from_folder.clicked.connect(self._ask_folder)
         self.save.clicked.connect(self._ask_save)
@@ -95,50 +107,51 @@ class LikelihoodDock(LesionMixDock):
         self.enable_when(lambda: self.state.case is not None, self.from_case)
         self.enable_when(lambda: self.state.likelihood is not None, self.save)
         self.show_recipe()
-        if self.state.likelihood is not None:
-            self.show_map()
+        self.show_map()
+        self.update_enabled()
+
+    def idle_reason(self) -> str:
+        """Without a case a map can still be built from a folder."""
+        why = self.state.why_idle()
+        return f"{why}\nA map can still be built from a folder of label files." if why else ""
+
+    def overlay(self):
+        """The heatmap layer, or None."""
+        return self.link.heatmap.layer()
 
     # -- options -----------------------------------------------------------------------------
     def show_recipe(self) -> None:
         """Show the recipe's smoothing and floor."""
         opts = self.state.recipe.likelihood
         for box, value in ((self.sigma, opts.sigma_mm), (self.floor, opts.floor)):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
+            with signals_blocked(box):
+                box.setValue(value)
 
     def apply_options(self, **fields) -> None:
-        """Write the changed option(s) into the recipe (default: smoothing and floor).
-
-        Only the field the user changed is written: the other box shows a rounded value.
-        """
-        if not fields:
-            fields = {"sigma_mm": self.sigma.value(), "floor": self.floor.value()}
+        """Write the option the user changed into the recipe (only that one: the other
+        box shows a rounded value)."""
         try:
             self.state.update_recipe("likelihood", **fields)
-        except StateError as exc:
+        except SessionError as exc:
             notify(f"Likelihood: {exc}", "warning")
             self.show_recipe()
 
     # -- building ------------------------------------------------------------------------------
     def build_from_case(self):
-        """Build the map from the current case (without the preview) in a worker;
-        returns the worker."""
+        """Build the map from the current case in a worker; returns the worker."""
         if self.state.case is None:
-            notify("Likelihood: no case yet; choose the layers in the Case dock", "warning")
+            notify("Likelihood: no case yet; choose the layers in the Case tab", "warning")
             return None
-        # a snapshot without the preview: the worker reads it while later previews
-        # change the case in place
-        case = self.state.real_case(copy=True)
+        case = self.state.snapshot()  # the worker reads it while changes are applied
+        self.info.setText("building the map from the case…")
         return self.run_worker(LikelihoodMap.from_recipe, [case], self.state.recipe,
                                case.placement, desc="Likelihood map from the case",
                                on_done=self.state.set_likelihood)
 
     def build_from_folder(self, folder: str | Path):
-        """Build the map from every label file of ``folder`` in a worker.
-
-        The map is built on the current case's grid when there is a case (other grids
-        are resampled through their geometry), else on the first file's grid.
+        """Build the map from every label file of ``folder`` in a worker, on the case's
+        grid when there is a case (other grids are resampled through their geometry),
+        else on the first file's grid.
 
         Returns
         -------
@@ -149,16 +162,16 @@ class LikelihoodDock(LesionMixDock):
         except OSError as exc:
             notify(f"Likelihood: {exc}", "warning")
             return None
-        r = self.state.recipe
-        case = self.state.case
+        r, case = self.state.recipe, self.state.case
         reference = None if case is None else (case.geometry, case.spatial_shape)
+        self.info.setText(f"building the map from {len(paths)} label files…")
         return self.run_worker(LikelihoodMap.from_label_files, paths, r.lesion_classes,
                                r.organ_label, r.likelihood.sigma_mm, r.likelihood.floor,
                                reference=reference,
                                desc=f"Likelihood map from {len(paths)} label files",
                                on_done=self.state.set_likelihood)
 
-    # -- files -------------------------------------------------------------------------------------
+    # -- files -----------------------------------------------------------------------------
     def save_map(self, path: str | Path) -> bool:
         """Save the map (NIfTI unless the name says another format)."""
         lmap = self.state.likelihood
@@ -173,6 +186,7 @@ class LikelihoodDock(LesionMixDock):
         except (ValueError, OSError) as exc:
             notify(f"Likelihood: {exc}", "warning")
             return False
+        self.info.setText(f"{map_summary(lmap)}\nsaved to {path}")
         return True
 
     def load_map(self, path: str | Path) -> bool:
@@ -200,42 +214,7 @@ class LikelihoodDock(LesionMixDock):
         if path:
             self.load_map(path)
 
-    # -- display ---------------------------------------------------------------------------------
-    def overlay(self):
-        """The overlay layer, or None."""
-        for layer in self.viewer.layers:
-            if layer.metadata.get(ROLE_KEY) == "likelihood":
-                return layer
-        return None
-
     def show_map(self) -> None:
-        """Show (or update, or remove) the overlay for the state's map."""
+        """Describe the state's map."""
         lmap = self.state.likelihood
-        layer = self.overlay()
-        if lmap is None:
-            if layer is not None:
-                self.viewer.layers.remove(layer)
-            self.info.setText("no map")
-            return
-        g = lmap.geometry
-        if layer is not None and layer.data.shape == lmap.prob.shape:
-            layer.data = lmap.prob
-            layer.scale, layer.translate = g.napari_scale(), g.napari_translate()
-        else:
-            if layer is not None:
-                self.viewer.layers.remove(layer)
-            active = self.viewer.layers.selection.active
-            self.viewer.add_image(lmap.prob, name=OVERLAY_NAME, colormap="inferno",
-                                  blending="additive", opacity=self.opacity.value() / 100,
-                                  contrast_limits=(0.0, 1.0), scale=g.napari_scale(),
-                                  translate=g.napari_translate(),
-                                  metadata={ROLE_KEY: "likelihood"})
-            if active is not None:
-                self.viewer.layers.selection.active = active
-        self.info.setText(map_summary(lmap))
-
-    def set_opacity(self, value: int) -> None:
-        """Overlay opacity in percent."""
-        layer = self.overlay()
-        if layer is not None:
-            layer.opacity = value / 100
+        self.info.setText("no map" if lmap is None else map_summary(lmap))

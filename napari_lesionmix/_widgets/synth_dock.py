@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from napari.layers import Image
-from qtpy.QtCore import QRegularExpression, QTimer, Signal
-from qtpy.QtGui import QRegularExpressionValidator
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -39,8 +38,9 @@ from qtpy.QtWidgets import (
     QSpinBox,
     QVBoxLayout,
 )
+from superqt.utils import signals_blocked
 
-from .._layers import GEOMETRY_KEY
+from .._layers import AXES_KEY, GEOMETRY_KEY, geometry_of_layer, grid_kwargs
 from ..batch.memory import MemorySource
 from ..batch.options import GenerateOptions, RunError
 from ..batch.prepare import loads_from_files
@@ -50,58 +50,17 @@ from ..core.image_io import cast_to
 from ..core.io_utils import label_files_of
 from ..core.lesions import lesion_load
 from ..core.load import LoadDistribution
-from ..core.recipe import Recipe, RecipeError
-from ._base import Cancelled, LesionMixDock, _gui_safe, notify
-from ._state import StateError
+from ..core.recipe import Recipe
+from ..session.errors import SessionError
+from ._base import Cancelled, LesionMixDock, _gui_safe, seed_box
 from .synth_form import LoadForm
 from .synth_plot import LoadPlot
+from .viewer_link import notify
 
 __all__ = ["SynthDock"]
 
 SUFFIX = "_lmix"
-#: the largest recipe seed (``numpy.random.SeedSequence`` takes any; the recipe 64 bits)
-SEED_MAX = 2**63 - 1
-
-
-class SeedEdit(QLineEdit):
-    """A non-negative 64-bit integer field (a QSpinBox holds only 32 bits).
-
-    The spin box's API: :meth:`value`, :meth:`setValue` (emits :attr:`valueChanged`
-    when the value changes), :meth:`maximum`. Typed text is taken when editing ends.
-    """
-
-    valueChanged = Signal(object)  # noqa: N815 - the spin box's name
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._value = 0
-        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9]{1,19}"), self))
-        self.setText("0")
-        self.setToolTip(f"recipe seed, 0 … {SEED_MAX}")
-        self.editingFinished.connect(self._take_text)
-
-    def value(self) -> int:
-        """The seed shown."""
-        return self._value
-
-    def maximum(self) -> int:
-        """The largest seed (2**63 - 1)."""
-        return SEED_MAX
-
-    def setValue(self, value: int) -> None:  # noqa: N802 - the spin box's name
-        """Show ``value`` (clipped to 0 … 2**63 - 1); emit valueChanged if it changed."""
-        value = min(max(int(value), 0), SEED_MAX)
-        self.setText(str(value))
-        if value != self._value:
-            self._value = value
-            self.valueChanged.emit(value)
-
-    def _take_text(self) -> None:
-        text = self.text().strip()
-        if not text:
-            self.setText(str(self._value))
-            return
-        self.setValue(int(text))
+COLLAPSE_STYLE = "QLabel { color: #ff9f1c; }"
 
 
 class SynthDock(LesionMixDock):
@@ -164,7 +123,7 @@ class SynthDock(LesionMixDock):
         self.n_cases.setValue(10)
         self.index = QSpinBox()
         self.index.setRange(0, 9)
-        self.seed = SeedEdit()
+        self.seed = seed_box()
         row = QHBoxLayout()
         self.output = QLineEdit()
         self.output.setPlaceholderText("output dataset folder (nnU-Net raw layout)")
@@ -210,7 +169,7 @@ class SynthDock(LesionMixDock):
         self.use_case.clicked.connect(self.use_case_reference)
         self.browse.clicked.connect(self._ask_output)
         self.synth_btn.clicked.connect(self.synthesize_one)
-        self.export_btn.clicked.connect(self.export)
+        self.export_btn.clicked.connect(self._export_clicked)
         self.cancel_btn.clicked.connect(self.cancel)
         self.save_btn.clicked.connect(self._ask_save)
         self.load_btn.clicked.connect(self._ask_load)
@@ -222,14 +181,17 @@ class SynthDock(LesionMixDock):
                          self.export_btn)
         self.enable_when(lambda: st.case is not None, self.use_case)
 
+    def idle_reason(self) -> str:
+        """No case: nothing to synthesise from."""
+        return self.state.why_idle()
+
     # -- recipe <-> controls ----------------------------------------------------------------
     def show_recipe(self) -> None:
         """Show the recipe's distribution, parameters and seed; redraw the plot."""
         r = self.state.recipe
         self.form.set_values(r.load_distribution, r.load)
-        self.seed.blockSignals(True)
-        self.seed.setValue(int(r.seed))  # the real seed: 64 bits
-        self.seed.blockSignals(False)
+        with signals_blocked(self.seed):
+            self.seed.setValue(int(r.seed))  # the real seed: 64 bits
         self.schedule()
 
     def apply_load(self) -> None:
@@ -248,7 +210,7 @@ class SynthDock(LesionMixDock):
             self._kept_reference = None
         try:
             self.state.update_recipe(load_distribution=kind, load=load)
-        except StateError as exc:
+        except SessionError as exc:
             notify(f"Synthesise: {exc}", "warning")
             self.show_recipe()
 
@@ -256,7 +218,7 @@ class SynthDock(LesionMixDock):
         """Write the seed into the recipe."""
         try:
             self.state.update_recipe(seed=int(value))
-        except StateError as exc:
+        except SessionError as exc:
             notify(f"Synthesise: {exc}", "warning")
 
     # -- reference loads ----------------------------------------------------------------------
@@ -268,7 +230,7 @@ class SynthDock(LesionMixDock):
         classes = st.lesion_classes
         key = (id(st.case), tuple(classes), st.version)
         if key != self._case_load_key:
-            self._case_load = lesion_load(st.real_labels(), classes,
+            self._case_load = lesion_load(st.case.labels, classes,
                                           st.case.geometry.spacing_zyx)[0]
             self._case_load_key = key
         return self._case_load
@@ -327,7 +289,7 @@ class SynthDock(LesionMixDock):
         load = dict(self.state.recipe.load, reference=values)
         try:
             self.state.update_recipe(load=load)
-        except StateError as exc:
+        except SessionError as exc:
             notify(f"Synthesise: {exc}", "warning")
 
     def use_case_reference(self) -> None:
@@ -336,7 +298,7 @@ class SynthDock(LesionMixDock):
         load = {k: v for k, v in self.state.recipe.load.items() if k != "reference"}
         try:
             self.state.update_recipe(load=load)
-        except StateError as exc:
+        except SessionError as exc:
             notify(f"Synthesise: {exc}", "warning")
         self.schedule()
 
@@ -356,11 +318,15 @@ class SynthDock(LesionMixDock):
         """Redraw the plot and the reference line."""
         refs = self.reference_loads()
         dist, why = self.distribution()
-        self.plot.update_plot(refs, dist, why)
+        collapsed = collapse_note(dist, len(refs))
+        self.plot.update_plot(refs, dist, why or collapsed)
         text = f"reference: {self.reference_source()}, {len(refs)} load(s)"
         if dist is not None:
             text += f"; {dist.describe()}"
+        if collapsed:
+            text += f"\n⚠ {collapsed}"
         self.reference_label.setText(text)
+        self.reference_label.setStyleSheet(COLLAPSE_STYLE if collapsed else "")
 
     # -- synthesis --------------------------------------------------------------------------
     def _run_recipe(self) -> Recipe:
@@ -377,8 +343,7 @@ class SynthDock(LesionMixDock):
         st = self.state
         st.clear_preview()
         case = st.case.copy()
-        srcs = [lay.metadata.get("lesionmix_source") for lay in st.image_layers]
-        label_src = st.label_layer.metadata.get("lesionmix_source")
+        srcs, label_src = self.layers.source_files()
         if not st.undo_stack and label_src and all(srcs):
             case.image_paths, case.label_path = list(srcs), label_src
         return case
@@ -424,17 +389,16 @@ class SynthDock(LesionMixDock):
 
     def show_result(self, result) -> None:
         """Open a :class:`SynthResult` as layers named ``<source layer>_lmix``."""
-        st = self.state
         self.last_result = result
         out, prov = result.case, result.provenance
         new = []
-        for c, src in enumerate(st.image_layers):
+        for c, src in enumerate(self.layers.image_layers):
             data = cast_to(out.channels[c], src.data.dtype)
             layer = self._put_layer("image", src, data, prov)
             layer.contrast_limits = src.contrast_limits
             layer.colormap = src.colormap
             new.append(layer)
-        new.append(self._put_layer("labels", st.label_layer, out.labels, prov))
+        new.append(self._put_layer("labels", self.layers.label_layer, out.labels, prov))
         ops = len(prov.accepted)
         self.status.setText(
             f"{out.name}: target {prov.target_load_mm3 / 1000:.3f} ml, achieved "
@@ -446,17 +410,19 @@ class SynthDock(LesionMixDock):
         name = src.name + SUFFIX
         meta = {k: v for k, v in src.metadata.items() if k != "lesionmix_source"}
         meta[GEOMETRY_KEY] = src.metadata.get(GEOMETRY_KEY)
+        meta[AXES_KEY] = src.metadata.get(AXES_KEY)
         meta["lesionmix_provenance"] = prov.to_dict()
+        grid = grid_kwargs(geometry_of_layer(src))
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             if layer.data.shape == data.shape and isinstance(layer, Image) == (kind == "image"):
                 layer.data = data
-                layer.scale, layer.translate = src.scale, src.translate
+                layer.scale, layer.affine = grid["scale"], grid["affine"]
                 layer.metadata = meta
                 return layer
             self.viewer.layers.remove(layer)
         add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
-        return add(data, name=name, scale=src.scale, translate=src.translate, metadata=meta)
+        return add(data, name=name, metadata=meta, **grid)
 
     # -- export -------------------------------------------------------------------------------
     def export(self, output: str | Path | None = None, n: int | None = None,
@@ -531,6 +497,17 @@ class SynthDock(LesionMixDock):
         self.update_enabled()
         return worker
 
+    def _export_clicked(self) -> None:
+        """The Export button: export to the typed folder; say when the case has another
+        number of channels than its source dataset."""
+        if self.state.case is not None:
+            expected = source_channels(self.layers.label_layer)
+            if expected is not None and expected != self.state.case.n_channels:
+                notify(f"Export: the case has {self.state.case.n_channels} channel(s) but its "
+                       f"source dataset has {expected}; tick every channel in the Case tab "
+                       "if that is not what you want", "warning")
+        self.export()
+
     def cancel(self) -> None:
         """Stop the export after the case in progress."""
         if self.export_worker is not None:
@@ -568,13 +545,12 @@ class SynthDock(LesionMixDock):
 
     def load_recipe(self, path: str | Path) -> bool:
         """Load a recipe JSON; every dock follows (the state's recipe event)."""
+        self._kept_reference = None
         try:
-            recipe = Recipe.from_json(path)
-        except RecipeError as exc:
+            self.state.load_recipe(str(path))
+        except SessionError as exc:
             notify(f"Synthesise: {exc}", "warning")
             return False
-        self._kept_reference = None
-        self.state.set_recipe(recipe)
         self.status.setText(f"recipe loaded from {path}")
         return True
 
@@ -601,3 +577,43 @@ class SynthDock(LesionMixDock):
         if path:
             self.load_recipe(path)
 
+
+def collapse_note(dist: LoadDistribution | None, n_reference: int) -> str:
+    """A warning when the chosen distribution collapses to one load ("" when it does not).
+
+    Examples
+    --------
+    >>> collapse_note(LoadDistribution("high", {}, [900.0]), 1)
+    "'high' collapses to one load (0.900 ml): there is 1 reference load; read the loads of a training folder ('From a folder…') or choose 'fixed'"
+    """
+    if dist is None or dist.kind == "fixed":
+        return ""
+    lo, hi = dist.support()
+    if dist.kind == "gaussian":
+        spread = dist.params.get("std", float(np.std(dist.reference)) if
+                                 dist.reference.size else 0.0)
+        if spread > 0:
+            return ""
+    elif hi > lo:
+        return ""
+    return (f"{dist.kind!r} collapses to one load ({lo / 1000:.3f} ml): there "
+            f"{'is' if n_reference == 1 else 'are'} {n_reference} reference load"
+            f"{'' if n_reference == 1 else 's'}; read the loads of a training folder "
+            "('From a folder…') or choose 'fixed'")
+
+
+def source_channels(label_layer) -> int | None:
+    """The number of channels of the dataset a label layer was read from (its
+    ``dataset.json``), or None when it was not read from a dataset."""
+    import json
+
+    src = None if label_layer is None else label_layer.metadata.get("lesionmix_source")
+    if not src:
+        return None
+    for folder in (Path(src).parent, Path(src).parent.parent):
+        try:
+            meta = json.loads((folder / "dataset.json").read_text())
+            return len(meta["channel_names"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QWidget
+from superqt.utils import signals_blocked
 
 from ..core.recipe import LOAD_DISTRIBUTIONS, LOAD_KEYS
 
@@ -77,17 +78,13 @@ class LoadForm(QWidget):
 
     def set_values(self, kind: str, load: dict) -> None:
         """Show a recipe's ``load_distribution`` and ``load`` (mm³) without emitting."""
-        self.blockSignals(True)
-        self.combo.blockSignals(True)
-        self.combo.setCurrentText(kind)
-        self.combo.blockSignals(False)
-        self._mm3 = {name: float(load[name]) for name in self.spins if name in load}
-        for name, box in self.spins.items():
-            box.blockSignals(True)
-            box.setValue(load[name] / ML if name in load else _AUTO)
-            box.blockSignals(False)
-        self._show_rows()
-        self.blockSignals(False)
+        with signals_blocked(self), signals_blocked(self.combo):
+            self.combo.setCurrentText(kind)
+            self._mm3 = {name: float(load[name]) for name in self.spins if name in load}
+            for name, box in self.spins.items():
+                with signals_blocked(box):
+                    box.setValue(load[name] / ML if name in load else _AUTO)
+            self._show_rows()
 
     def set_param(self, name: str, value_mm3: float | None) -> None:
         """Set one parameter (None = auto) without emitting."""
@@ -96,9 +93,8 @@ class LoadForm(QWidget):
             self._mm3.pop(name, None)
         else:
             self._mm3[name] = float(value_mm3)
-        box.blockSignals(True)
-        box.setValue(_AUTO if value_mm3 is None else value_mm3 / ML)
-        box.blockSignals(False)
+        with signals_blocked(box):
+            box.setValue(_AUTO if value_mm3 is None else value_mm3 / ML)
 
     def _on_kind(self, *_):
         self._show_rows()

@@ -251,18 +251,3 @@ class Geometry:
         inv = np.linalg.inv(self.direction_matrix)
         local = (pts - np.asarray(self.origin)) @ inv.T
         return (local / np.asarray(self.spacing))[..., ::-1]
-
-    # -- napari ------------------------------------------------------------------------
-    def napari_scale(self) -> tuple[float, ...]:
-        """Layer ``scale`` for napari: the spacing in array order."""
-        return tuple(self.spacing[::-1])
-
-    def napari_translate(self) -> tuple[float, ...]:
-        """Layer ``translate`` for napari: the origin in array order.
-
-        This is the physical position of voxel 0 only when the direction is the
-        identity (napari has no direction). For another direction it is still the origin
-        reversed; the caller should warn that the display is not in physical space
-        (see :attr:`is_axis_aligned`) and keep the full geometry in layer metadata.
-        """
-        return tuple(self.origin[::-1])

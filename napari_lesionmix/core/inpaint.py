@@ -1,7 +1,7 @@
 """Remove one lesion: fill a region of a small patch from its surroundings.
 
-The Inpaint operation of LesionMix (SPEC "Inpaint") works on a small patch around one
-lesion, never on the full volume:
+The Inpaint operation of LesionMix (docs/engine.md, "Inpaint") works on a small patch around
+one lesion, never on the full volume:
 
 1. :func:`region_for` dilates the lesion mask by ``dilate`` voxels and leaves other
    lesions out of the region;
@@ -72,7 +72,7 @@ def region_for(lesion_mask: np.ndarray, dilate: int, other_lesions: np.ndarray |
     lesion_mask : (*p) bool ndarray
         The lesion to remove, in its patch (2D or 3D).
     dilate : int
-        Voxels of dilation (SPEC default 1, choice). 0 keeps the mask as it is.
+        Voxels of dilation (default 1, our choice; docs/recipe.md). 0 keeps the mask as it is.
     other_lesions : (*p) bool ndarray, optional
         Voxels of other lesions in the patch. They are never part of the region: they keep
         their values (and, unless the caller passes ``known`` to :func:`inpaint_patch`,

@@ -1,6 +1,6 @@
 """Per-lesion spatial and intensity transforms: sample the parameters, then apply them.
 
-LesionMix augments every lesion it inserts (SPEC "Populate", step 2): flips, rotations,
+LesionMix augments every lesion it inserts (docs/engine.md, "Transforms"): flips, rotations,
 an isotropic resize, an optional elastic deformation, brightness and Gaussian noise.
 Sampling and applying are two separate steps, as in TorchIO's random transforms:
 

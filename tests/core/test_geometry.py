@@ -17,8 +17,6 @@ def test_geometry_basic_properties():
     assert g.ndim == 3
     np.testing.assert_array_equal(g.spacing_zyx, [3.0, 1.0, 0.5])
     assert g.voxel_volume == pytest.approx(1.5)
-    assert g.napari_scale() == (3.0, 1.0, 0.5)
-    assert g.napari_translate() == (3.0, 2.0, 1.0)
     assert g.is_axis_aligned
     g2 = Geometry.identity(2)
     assert g2.ndim == 2 and g2.spacing == (1.0, 1.0) and g2.direction == (1.0, 0.0, 0.0, 1.0)

@@ -1,4 +1,5 @@
-"""Reader, writer and sample data: round trips with geometry, label detection, contract."""
+"""Reader, writer and sample data: layers in physical space (napari's affine), round trips
+that give every file its exact geometry and axis order back, label detection, contract."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from napari_lesionmix._layers import GEOMETRY_KEY, looks_like_labels
+from napari_lesionmix._layers import GEOMETRY_KEY, geometry_from_attributes, looks_like_labels
 from napari_lesionmix._reader import napari_get_reader, read_layer_data
 from napari_lesionmix._writer import write_image_layer, write_labels_layer
 from napari_lesionmix.core.geometry import Geometry
@@ -18,7 +19,15 @@ FORMATS = [".nii.gz", ".nrrd", ".mha"]
 
 def _attributes(kwargs: dict) -> dict:
     return {"metadata": kwargs["metadata"], "scale": kwargs["scale"],
-            "translate": kwargs["translate"], "name": kwargs["name"]}
+            "affine": kwargs["affine"], "name": kwargs["name"]}
+
+
+def _world(kwargs: dict, index_zyx) -> np.ndarray:
+    """The world point of a voxel of a layer made with ``kwargs`` (napari's transform)."""
+    from napari.layers import Image
+
+    layer = Image(np.zeros((2,) * len(kwargs["scale"])), **kwargs)
+    return np.asarray(layer.data_to_world(np.asarray(index_zyx, float)))
 
 
 @pytest.mark.parametrize("ext", FORMATS)
@@ -31,9 +40,10 @@ def test_image_round_trip_is_exact(tmp_path, ext):
     assert kind == "image" and data.dtype == np.int16
     first = Geometry.from_dict(kwargs["metadata"][GEOMETRY_KEY])
     assert first.matches(GEOM)  # NIfTI rounds geometry to float32
-    assert kwargs["scale"] == first.napari_scale()
-    assert np.allclose(kwargs["scale"], (2.5, 0.8, 0.75))
-    assert kwargs["translate"] == (10.0, 30.25, -120.5)
+    assert np.allclose(kwargs["scale"], (2.5, 0.8, 0.75)) and kwargs["units"] == ("mm",) * 3
+    # world = physical LPS mm in z, y, x order, the flipped y included
+    for idx in ((0, 0, 0), (3, 5, 7)):
+        np.testing.assert_allclose(_world(kwargs, idx), first.index_to_physical(idx)[::-1])
     assert kwargs["metadata"]["lesionmix_dtype"] == "int16"
     out = write_image_layer(str(tmp_path / f"back{ext}"), data, _attributes(kwargs))
     data2, geom2, dtype2 = read_image(out[0])
@@ -57,7 +67,7 @@ def test_labels_round_trip_is_exact(tmp_path, ext):
     assert geom2 == Geometry.from_dict(kwargs["metadata"][GEOMETRY_KEY])
 
 
-def test_writer_without_metadata_uses_scale_and_translate(tmp_path):
+def test_writer_without_metadata_uses_the_transform(tmp_path):
     arr = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     out = write_image_layer(str(tmp_path / "plain.mha"), arr,
                             {"metadata": {}, "scale": (3.0, 2.0, 0.5),
@@ -75,22 +85,77 @@ def test_writer_follows_changed_scale_but_keeps_direction(tmp_path):
     attrs["scale"] = (5.0, 0.8, 0.75)  # the user changed the z spacing in napari
     out = write_image_layer(str(tmp_path / "b.mha"), data, attrs)
     _, geom, _ = read_image(out[0])
-    assert geom.spacing == (0.75, 0.8, 5.0) and geom.direction == GEOM.direction
+    assert np.allclose(geom.spacing, (0.75, 0.8, 5.0)) and geom.direction == GEOM.direction
+    assert np.allclose(geom.origin, GEOM.origin)
 
 
-def test_oblique_direction_opens_on_grid_with_a_warning(tmp_path):
+def test_oblique_direction_opens_in_physical_space_without_a_notice(tmp_path, notes):
     c, s = np.cos(0.3), np.sin(0.3)
-    oblique = Geometry((1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (c, -s, 0, s, c, 0, 0, 0, 1))
+    oblique = Geometry((1.0, 1.0, 2.0), (4.0, -3.0, 7.0), (c, -s, 0, s, c, 0, 0, 0, 1))
     arr = np.random.default_rng(0).normal(size=(4, 6, 6)).astype(np.float32)
-    write_image(arr, oblique, tmp_path / "oblique.nii.gz")
-    with pytest.warns(UserWarning, match="not axis-aligned"):
-        [(data, kwargs, _)] = napari_get_reader(str(tmp_path / "oblique.nii.gz"))(
-            str(tmp_path / "oblique.nii.gz"))
-    assert np.array_equal(data, arr)  # the voxel grid, not resampled
-    assert kwargs["scale"] == (2.0, 1.0, 1.0)
-    assert Geometry.from_dict(kwargs["metadata"][GEOMETRY_KEY]).matches(oblique)
-    out = write_image_layer(str(tmp_path / "back.nii.gz"), data, _attributes(kwargs))
-    assert read_image(out[0])[1].matches(oblique)
+    write_image(arr, oblique, tmp_path / "oblique.mha")
+    [(data, kwargs, _)] = napari_get_reader(str(tmp_path / "oblique.mha"))(
+        str(tmp_path / "oblique.mha"))
+    assert notes == []  # nothing the user must act on; the Case tab shows the note
+    assert "oblique" in kwargs["metadata"]["lesionmix_note"]
+    assert np.array_equal(data, arr)  # nothing resampled
+    stored = Geometry.from_dict(kwargs["metadata"][GEOMETRY_KEY])
+    for idx in ((0, 0, 0), (3, 5, 2)):
+        np.testing.assert_allclose(_world(kwargs, idx), stored.index_to_physical(idx)[::-1],
+                                   atol=1e-9)
+    out = write_image_layer(str(tmp_path / "back.mha"), data, _attributes(kwargs))
+    back, geom, _ = read_image(out[0])
+    assert geom == stored and np.array_equal(back, arr)  # MetaImage keeps it exactly
+
+
+def test_a_permuted_file_is_shown_upright_and_written_back_as_it_was(tmp_path):
+    # a sagittal acquisition stored x-first: index i runs along y, j along z, k along x
+    permuted = Geometry((0.9, 1.1, 1.3), (12.0, -40.0, 5.0), (0, 0, 1, 1, 0, 0, 0, 1, 0))
+    arr = np.random.default_rng(1).integers(0, 1000, (5, 6, 7)).astype(np.int16)
+    write_image(arr, permuted, tmp_path / "sag.mha")
+    data, kwargs, _ = read_layer_data(tmp_path / "sag.mha")
+    assert data.shape == (6, 7, 5)  # array axes now run along world z, y, x
+    shown = geometry_from_attributes(_attributes(kwargs), 3)
+    assert shown.is_axis_aligned and np.allclose(shown.direction_matrix, np.eye(3))
+    # the same voxel in the file and in the layer: the same world point
+    idx_file = np.array([2, 3, 4])
+    idx_shown = idx_file[[1, 2, 0]]
+    assert data[tuple(idx_shown)] == arr[tuple(idx_file)]
+    np.testing.assert_allclose(_world(kwargs, idx_shown),
+                               permuted.index_to_physical(idx_file)[::-1])
+    out = write_image_layer(str(tmp_path / "back.mha"), data, _attributes(kwargs))
+    back, geom, _ = read_image(out[0])
+    assert geom == permuted and np.array_equal(back, arr)
+
+
+def test_files_on_different_grids_line_up(tmp_path):
+    """One physical object in two files (RAS-stored 1 mm, LPS-stored 2 mm): the same world
+    point shows the same part of the object in both layers."""
+    rng = np.random.default_rng(2)
+    fine = Geometry((1.0, 1.0, 1.0), (40.0, 50.0, -10.0), (-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    coarse = Geometry((2.0, 2.0, 2.0), (-10.0, -20.0, -10.0), tuple(np.eye(3).ravel()))
+
+    def blob(geometry, shape):
+        idx = np.indices(shape).reshape(3, -1).T
+        xyz = geometry.index_to_physical(idx)
+        centre = np.array([15.0, 20.0, 0.0])
+        return (np.linalg.norm(xyz - centre, axis=1) < 6).reshape(shape).astype(np.uint8)
+
+    write_image(blob(fine, (20, 60, 60)), fine, tmp_path / "fine_seg.nii.gz")
+    write_image(blob(coarse, (10, 30, 30)), coarse, tmp_path / "coarse_seg.nii.gz")
+    layers = []
+    for name in ("fine_seg", "coarse_seg"):
+        from napari.layers import Labels
+
+        data, kwargs, _ = read_layer_data(tmp_path / f"{name}.nii.gz")
+        layers.append(Labels(data, **kwargs))
+    world_centre = np.array([0.0, 20.0, 15.0])  # z, y, x
+    for layer in layers:
+        idx = np.rint(layer.world_to_data(world_centre)).astype(int)
+        assert layer.data[tuple(idx)] == 1
+        off = np.rint(layer.world_to_data(world_centre + [0, 0, 9.0])).astype(int)
+        assert layer.data[tuple(off)] == 0
+    del rng
 
 
 def test_get_reader_returns_none_without_raising(tmp_path):
@@ -170,17 +235,10 @@ def test_a_float_segmentation_of_whole_numbers_opens_as_labels(tmp_path):
     assert read_layer_data(tmp_path / "prob_seg.nii.gz")[2] == "image"
 
 
-def test_a_flipped_direction_shows_one_info_notification(tmp_path, notes):
-    arr = np.zeros((6, 9, 11), np.int16)
-    write_image(arr, GEOM, tmp_path / "flipped.nii.gz")  # GEOM flips y
-    identity = Geometry((0.75, 0.8, 2.5), (-120.5, 30.25, 10.0), tuple(np.eye(3).ravel()))
-    write_image(arr, identity, tmp_path / "plain.nii.gz")
-    read_layer_data(tmp_path / "plain.nii.gz")
-    assert notes == []
+def test_an_ordinary_flipped_nifti_opens_without_a_notice(tmp_path, notes):
+    write_image(np.zeros((6, 9, 11), np.int16), GEOM, tmp_path / "flipped.nii.gz")
     data, kwargs, kind = read_layer_data(tmp_path / "flipped.nii.gz")
-    assert len(notes) == 1 and notes[0][0] == "info"
-    assert "flipped.nii.gz" in notes[0][1] and "voxel grid" in notes[0][1]
-    assert kwargs["metadata"]["lesionmix_note"] == notes[0][1]
+    assert notes == [] and "lesionmix_note" not in kwargs["metadata"]
 
 
 @pytest.mark.parametrize("name, spacing_zyx", [("brain_mr", (2.0, 2.0, 2.0)),
@@ -195,5 +253,6 @@ def test_sample_data_layers_carry_geometry(name, spacing_zyx):
     assert img.shape == lab.shape and lab.dtype.kind == "u"
     assert np.allclose(ikw["scale"], spacing_zyx) and lkw["scale"] == ikw["scale"]
     _, geom, _ = read_image(sample_paths(name)[0][1])
-    assert lkw["translate"] == geom.napari_translate()
+    np.testing.assert_allclose(lkw["affine"][:3, 3], geom.origin[::-1])
+    np.testing.assert_allclose(_world(lkw, (1, 2, 3)), geom.index_to_physical((1, 2, 3))[::-1])
     assert (lab > 0).any()

@@ -1,105 +1,127 @@
-"""The Likelihood dock: build from the case and from a folder (worker), overlay, files."""
+"""The Likelihood tab, operated as a person does: build from the case or a folder, save,
+load, smoothing and floor typed, the heatmap's threshold and opacity; a heatmap a person
+can read: translucent, thresholded, masked to the allowed region, below the labels, with a
+colour bar."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import add_case, synthetic_case, wait_done
+from gui_helpers import add_case, click, synthetic_case, type_into, wait_done
+from qtpy.QtWidgets import QFileDialog
 
 from napari_lesionmix._layers import ROLE_KEY
-from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.case_dock import CaseDock
 from napari_lesionmix._widgets.likelihood_dock import LikelihoodDock
-from napari_lesionmix.core.image_io import write_image
+from napari_lesionmix._widgets.viewer_link import get_link
+from napari_lesionmix.core.image_io import read_image, write_image
 from napari_lesionmix.core.likelihood import LikelihoodMap
 
 SPACING = (0.8, 0.8, 2.0)
 ORIGIN = (-20.0, 4.0, 6.0)
 
 
-def _viewer(make_napari_viewer):
-    case = synthetic_case(spacing=SPACING, origin=ORIGIN)
-    viewer = make_napari_viewer()
-    add_case(viewer, case)
+@pytest.fixture
+def shown(make_napari_viewer, qtbot):
+    case = synthetic_case(spacing=SPACING, origin=ORIGIN, organ=True)
+    viewer = make_napari_viewer(show=True)
+    img, lab = add_case(viewer, case)
     case_dock = CaseDock(viewer)
-    return viewer, LikelihoodDock(viewer), get_state(viewer), case, case_dock
+    viewer.window.add_dock_widget(case_dock, name="Case")
+    dock = LikelihoodDock(viewer)
+    viewer.window.add_dock_widget(dock, name="Likelihood")
+    session = get_link(viewer).session
+    session.update_recipe(lesion_classes=[2], organ_label=1)
+    return viewer, dock, session, case, case_dock, lab
 
 
-def test_map_from_a_folder_of_masks_is_shown_as_overlay(make_napari_viewer, tmp_path, qtbot):
-    viewer, dock, st, case, case_dock = _viewer(make_napari_viewer)
+def test_build_from_a_folder_gives_a_readable_heatmap(shown, qtbot, tmp_path, monkeypatch):
+    viewer, dock, session, case, case_dock, lab = shown
     folder = tmp_path / "labelsTr"
     folder.mkdir()
-    centres = [((12, 10, 10),), ((12, 12, 10),), ((14, 10, 12),)]
-    union = np.zeros(case.spatial_shape, bool)
-    for i, c in enumerate(centres):
-        lab = synthetic_case(centres=c).labels
-        union |= lab > 0
-        write_image(lab, case.geometry, folder / f"case{i}.nii.gz")
+    for i, c in enumerate([((12, 10, 10),), ((12, 12, 10),), ((14, 10, 12),)]):
+        write_image(synthetic_case(centres=c, organ=True).labels, case.geometry,
+                    folder / f"case{i}.nii.gz")
     (folder / "readme.txt").write_text("not an image")
-    dock.sigma.setValue(0.0)
-    dock.floor.setValue(0.0)
-    worker = dock.build_from_folder(folder)
-    assert worker is not None
+    type_into(qtbot, dock.sigma, "0")
+    type_into(qtbot, dock.floor, "0")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    click(qtbot, dock.from_folder)  # the user picks the folder in the dialog
     wait_done(qtbot, dock)
-    lmap = st.likelihood
+    lmap = session.likelihood
     assert lmap is not None and lmap.prob.shape == case.spatial_shape
-    assert lmap.prob[12, 10, 10] == 1.0  # inside all three masks
-    assert np.isclose(lmap.prob[14, 10, 15], 1 / 3)  # inside one
-    assert lmap.prob[20, 40, 40] == 0.0
-    # numbers written plainly (no "np.float64(2.0)")
-    assert dock.info.text() == (f"map (24, 48, 48), {int((lmap.prob > 0).sum())} voxels > 0; "
-                                "spacing (2, 0.8, 0.8) mm")
+    organ = case.labels == 1
+    assert lmap.prob[organ].min() > 0 and lmap.prob.max() == 1.0  # organ-style (liver)
+    assert dock.info.text().startswith("map (24, 48, 48)")
     layer = dock.overlay()
-    assert layer is not None and layer.metadata[ROLE_KEY] == "likelihood"
-    assert layer.colormap.name == "inferno" and layer.blending == "additive"
-    assert np.allclose(layer.scale, case.geometry.napari_scale())
-    assert np.allclose(layer.translate, case.geometry.napari_translate())
-    assert layer not in case_dock.images._layers  # helper layers are not offered
-    assert len(case_dock.images._layers) == 1
-    dock.opacity.setValue(25)
-    assert layer.opacity == 0.25
-    # smoothing and floor come from the recipe
-    dock.sigma.setValue(2.0)
-    dock.floor.setValue(0.05)
-    assert st.recipe.likelihood.sigma_mm == 2.0 and st.recipe.likelihood.floor == 0.05
-    dock.build_from_folder(folder)
+    assert layer.metadata[ROLE_KEY] == "likelihood" and layer.name == "LesionMix likelihood"
+    # translucent, below the labels (their colours stay theirs), with a colour bar
+    assert layer.blending == "translucent" and layer.colorbar.visible
+    assert viewer.layers.index(layer) == viewer.layers.index(lab) - 1
+    # masked to the allowed region (the organ): nothing drawn outside it
+    assert (layer.data[case.labels != 1] == 0).all() and layer.data.max() == 1.0
+    # thresholded: values below the threshold are transparent
+    assert layer.colormap.map(np.array([0.02]))[0, 3] == 0.0
+    assert layer.colormap.map(np.array([0.5]))[0, 3] == 1.0
+    type_into(qtbot, dock.threshold, "0.6")
+    assert dock.overlay().colormap.map(np.array([0.5]))[0, 3] == 0.0
+    drag_slider_or_value(qtbot, dock)
+    assert abs(dock.overlay().opacity - 0.25) < 0.03
+    # the map lies on the case's grid in world mm
+    np.testing.assert_allclose(layer.data_to_world((3, 4, 5)), lab.data_to_world((3, 4, 5)))
+    assert layer not in case_dock.pickers.images.choices  # helper layers are never offered
+
+
+def drag_slider_or_value(qtbot, dock):
+    """The opacity slider, dragged to a quarter."""
+    from gui_helpers import LEFT
+    from qtpy.QtCore import QPoint
+
+    slider = dock.opacity
+    x = int(slider.width() * 0.25)
+    qtbot.mousePress(slider, LEFT, pos=QPoint(slider.width() // 2, slider.height() // 2))
+    qtbot.mouseMove(slider, QPoint(x, slider.height() // 2))
+    qtbot.mouseRelease(slider, LEFT, pos=QPoint(x, slider.height() // 2))
+    if abs(slider.value() - 25) > 3:  # a click on the groove pages: set it the last bit
+        slider.setValue(25)
+
+
+def test_build_from_the_case_save_and_load(shown, qtbot, tmp_path, monkeypatch):
+    viewer, dock, session, case, case_dock, lab = shown
+    type_into(qtbot, dock.sigma, "1.5")
+    assert session.recipe.likelihood.sigma_mm == 1.5
+    click(qtbot, dock.from_case)
     wait_done(qtbot, dock)
-    assert st.likelihood is not lmap
-    # label files alone have no foreground: the floor's 5 % share covers the whole grid
-    prob = st.likelihood.prob.astype(np.float64)
-    assert prob.min() * prob.size / prob.sum() == pytest.approx(0.05, rel=1e-4)
-    assert st.likelihood.prob[union].max() > 0.5
-    assert len([lay for lay in viewer.layers if lay.metadata.get(ROLE_KEY)]) == 1
+    lmap = session.likelihood
+    assert lmap is not None and lmap.geometry.matches(case.geometry)
+    path = tmp_path / "map"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    click(qtbot, dock.save)
+    saved, geometry, _ = read_image(tmp_path / "map.nii.gz")
+    assert geometry.matches(case.geometry) and np.allclose(saved, lmap.prob, atol=1e-6)
+    session.set_likelihood(None)
+    assert dock.overlay() is None and dock.info.text() == "no map"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (str(tmp_path / "map.nii.gz"), ""))
+    click(qtbot, dock.load)
+    assert session.likelihood is not None and dock.overlay() is not None
 
 
-def test_map_from_the_case_save_and_load(make_napari_viewer, tmp_path, qtbot):
-    viewer, dock, st, case, _ = _viewer(make_napari_viewer)
-    dock.build_from_case()
-    wait_done(qtbot, dock)
-    lmap = st.likelihood
-    expected = LikelihoodMap.from_recipe([case], st.recipe)
-    assert np.array_equal(lmap.prob, expected.prob)
-    assert dock.save_map(tmp_path / "map")
-    saved = tmp_path / "map.nii.gz"
-    assert saved.exists()
-    st.set_likelihood(None)
-    assert dock.overlay() is None
-    assert dock.load_map(saved)
-    assert np.array_equal(st.likelihood.prob, lmap.prob)
-    assert st.likelihood.geometry.matches(case.geometry)
-    assert dock.overlay() is not None
+def test_a_map_on_another_grid_is_drawn_on_the_case(shown, qtbot):
+    viewer, dock, session, case, case_dock, lab = shown
+    coarse = LikelihoodMap.from_cases([synthetic_case(organ=True, spacing=SPACING,
+                                                      origin=ORIGIN)], [2], 1)
+    other = coarse.resample_to(
+        type(case.geometry)((1.6, 1.6, 4.0), ORIGIN, case.geometry.direction), (12, 24, 24))
+    session.set_likelihood(other)
+    layer = dock.overlay()
+    assert layer.data.shape == case.spatial_shape  # read on the case's grid
+    np.testing.assert_allclose(layer.data_to_world((1, 2, 3)), lab.data_to_world((1, 2, 3)))
 
 
-def test_errors_become_notifications(make_napari_viewer, tmp_path, qtbot, notes):
-    viewer, dock, st, case, _ = _viewer(make_napari_viewer)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert dock.build_from_folder(empty) is None
-    assert "holds no" in notes[-1][1]
-    (empty / "bad.nii.gz").write_bytes(b"not a nifti")
-    dock.build_from_folder(empty)
-    wait_done(qtbot, dock)
-    assert notes[-1][0] == "error" and "bad.nii.gz" in notes[-1][1]
-    assert st.likelihood is None
-    assert not dock.load_map(tmp_path / "missing.nii.gz")
-    assert "missing.nii.gz" in notes[-1][1]
+def test_without_a_case_the_banner_says_a_folder_still_works(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    dock = LikelihoodDock(viewer)
+    viewer.window.add_dock_widget(dock)
+    assert dock.idle.isVisibleTo(dock) and "folder" in dock.idle.text()
+    assert not dock.from_case.isEnabled() and dock.from_folder.isEnabled()

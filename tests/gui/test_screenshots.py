@@ -1,91 +1,164 @@
-"""What the canvas shows (Xvfb): the heatmap overlay and the live preview, pixel by pixel."""
+"""What the canvas shows (Xvfb), pixel by pixel: orientation against the anatomy,
+orientation letters, the heatmap over the image and the labels, the preview."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import add_case
+import SimpleITK as sitk
+from gui_helpers import add_case, canvas_pixel, synthetic_case
+from qtpy.QtWidgets import QApplication
 
-from napari_lesionmix._widgets._state import get_state
-from napari_lesionmix._widgets.augment_dock import AugmentDock
-from napari_lesionmix._widgets.case_dock import CaseDock
-from napari_lesionmix._widgets.likelihood_dock import LikelihoodDock
+from napari_lesionmix._demo import open_demo
+from napari_lesionmix._widgets.panel import LesionMixPanel
+from napari_lesionmix._widgets.viewer_link import get_link
 from napari_lesionmix.core.likelihood import LikelihoodMap
+from napari_lesionmix.sample_data import sample_paths
 
 
 def _shot(viewer):
+    QApplication.processEvents()
     return viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
 
 
-def _pixel(viewer, shot, y, x):
-    """Canvas pixel (row, col) of world (y, x) in the displayed plane."""
-    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    cy, cx = camera.center[-2:]
-    h, w = shot.shape[:2]
-    return int(round((y - cy) * camera.zoom + h / 2)), int(round((x - cx) * camera.zoom + w / 2))
-
-
-def _window(shot, rc, r=3):
-    return shot[rc[0] - r: rc[0] + r + 1, rc[1] - r: rc[1] + r + 1]
+def _window(shot, rc, r=2):
+    return shot[rc.y() - r: rc.y() + r + 1, rc.x() - r: rc.x() + r + 1]
 
 
 @pytest.fixture
-def shown(make_napari_viewer, case3d):
+def brain(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
-    img, lab = add_case(viewer, case3d)
-    CaseDock(viewer)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer, docks = open_demo(viewer, "brain_mr", planes=False)
+    QApplication.processEvents()
+    return viewer, docks
+
+
+def test_an_axial_slice_of_the_brain_shows_anterior_up_and_right_on_the_left(brain):
+    viewer, docks = brain
+    image = viewer.layers[0]
+    for layer in list(viewer.layers)[1:]:
+        layer.visible = False
+    z = float(image.data_to_world((47, 58, 49))[0])
+    viewer.dims.set_point(0, z)
+    viewer.reset_view()
+    camera = viewer.scene.camera
+    assert tuple(str(v) for v in camera.orientation2d) == ("down", "right")
+    shot = _shot(viewer)
+    # the anatomy as SimpleITK puts it in LPS order, independently of the plugin
+    lps = sitk.DICOMOrient(sitk.ReadImage(str(sample_paths("brain_mr")[0][0][0])), "LPS")
+    grid = sitk.GetArrayFromImage(lps).astype(float)
+    rng = np.random.default_rng(0)
+    rendered, truth, flipped = [], [], []
+    canvas = viewer.window._qt_viewer.canvas.native
+    while len(rendered) < 300:
+        y, x = rng.uniform(-90, 60), rng.uniform(-70, 70)  # mm, LPS
+        pix = canvas_pixel(viewer, (z, y, x))
+        if not (2 <= pix.x() < canvas.width() - 2 and 2 <= pix.y() < canvas.height() - 2):
+            continue
+        idx = lps.TransformPhysicalPointToIndex((x, y, z))
+        mirrored = lps.TransformPhysicalPointToIndex((x, 2 * 18.0 - y, z))  # A <-> P
+        if not all(0 <= i < n for i, n in zip(idx + mirrored, lps.GetSize() * 2)):
+            continue
+        if grid[idx[::-1]] <= 0 or grid[mirrored[::-1]] <= 0:
+            continue  # inside the brain both ways: the anatomy, not the outline, decides
+        rendered.append(_window(shot, pix, 0).mean())
+        truth.append(grid[idx[::-1]])
+        flipped.append(grid[mirrored[::-1]])
+    right = np.corrcoef(rendered, truth)[0, 1]
+    wrong = np.corrcoef(rendered, flipped)[0, 1]
+    assert right > 0.9 and wrong < right - 0.4, (right, wrong)
+
+
+def test_orientation_letters_are_drawn_on_the_edges(brain):
+    viewer, docks = brain
+    letters = get_link(viewer).letters
+    assert {e: o.text for e, o in letters.overlays.items()} == {
+        "top": "A", "bottom": "P", "left": "R", "right": "L"}
+    with_letters = _shot(viewer)
+    for overlay in letters.overlays.values():
+        overlay.visible = False
+    without = _shot(viewer)
+    changed = np.abs(with_letters - without).sum(axis=-1) > 60
+    h, w = changed.shape
+    assert changed[: h // 8, w // 3: 2 * w // 3].any()  # top: A
+    assert changed[-h // 8:, w // 3: 2 * w // 3].any()  # bottom: P
+    assert changed[h // 3: 2 * h // 3, : w // 8].any()  # left: R
+    assert changed[h // 3: 2 * h // 3, -w // 8:].any()  # right: L
+    # coronal: superior up
+    viewer.dims.order = (1, 0, 2)
+    assert letters.overlays["top"].text == "S" and letters.overlays["left"].text == "R"
+
+
+def test_the_liver_sample_shows_the_liver_on_the_screens_left(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)
+    viewer, docks = open_demo(viewer, "liver_ct", planes=False)
+    labels = viewer.layers[1]
+    liver = np.argwhere(labels.data == 1).mean(axis=0)
+    viewer.dims.set_point(0, float(labels.data_to_world(liver)[0]))
+    viewer.reset_view()
+    with_labels = _shot(viewer)
+    labels.visible = False
+    without = _shot(viewer)
+    cols = np.nonzero(np.abs(with_labels - without).sum(axis=(0, 2)) > 0)[0]
+    weights = np.abs(with_labels - without).sum(axis=(0, 2))[cols]
+    assert np.average(cols, weights=weights) < with_labels.shape[1] / 2
+
+
+@pytest.fixture
+def shown(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    img, lab = add_case(viewer, synthetic_case())
+    panel = LesionMixPanel(viewer)
+    viewer.window.add_dock_widget(panel)
     viewer.dims.set_point(0, 12)
     viewer.reset_view()
-    return viewer, img, lab, get_state(viewer)
+    return viewer, img, lab, get_link(viewer).session
 
 
-def test_heatmap_overlay_is_drawn(shown):
-    viewer, img, lab, st = shown
-    dock = LikelihoodDock(viewer)
-    prob = np.zeros(st.case.spatial_shape, np.float32)
-    prob[:, 0:8, 0:8] = 1.0  # over the black background corner
-    prob[:, 20:28, 20:28] = 0.5  # over the bright image
-    st.set_likelihood(LikelihoodMap(prob, st.case.geometry))
-    dock.opacity.setValue(100)
-    overlay = dock.overlay()
-    with_overlay = _shot(viewer)
-    overlay.visible = False
+def test_the_heatmap_is_readable_and_leaves_the_labels_alone(shown):
+    viewer, img, lab, session = shown
+    prob = np.zeros(session.case.spatial_shape, np.float32)
+    prob[:, 20:28, 20:28] = 1.0  # over the bright image
+    prob[:, 30:34, 30:34] = 0.02  # below the threshold: not drawn (a lesion is there too)
+    prob[:, 0:6, 0:6] = 1.0  # outside the allowed region: not drawn
+    session.set_likelihood(LikelihoodMap(prob, session.case.geometry))
+    heat = get_link(viewer).heatmap.layer()
+    with_map = _shot(viewer)
+    heat.visible = False
     without = _shot(viewer)
-    hot = _pixel(viewer, with_overlay, 3.5, 3.5)
-    warm = _pixel(viewer, with_overlay, 24, 24)
-    cold = _pixel(viewer, with_overlay, 36, 36)
-    assert _window(without, hot).max() == 0  # black without the overlay
-    gain = _window(with_overlay, hot) - _window(without, hot)
-    assert np.allclose(gain.mean(axis=(0, 1)), (252, 255, 164), atol=6)  # inferno(1)
-    assert (_window(with_overlay, warm) >= _window(without, warm)).all()
-    assert (_window(with_overlay, warm) - _window(without, warm)).mean() > 5
-    assert np.abs(_window(with_overlay, cold) - _window(without, cold)).max() <= 4  # inferno(0)
-    overlay.visible = True
-    dock.opacity.setValue(30)
-    dimmer = _shot(viewer)
-    assert 0 < (_window(dimmer, hot) - _window(without, hot)).mean() < gain.mean()
+    hot = canvas_pixel(viewer, (12, 24, 24))
+    gain = np.abs(_window(with_map, hot) - _window(without, hot)).mean()
+    assert gain > 40  # clearly visible over white matter
+    for quiet in ((12, 32, 32), (12, 2.5, 2.5)):  # the lesion (labels keep their colour)
+        px = canvas_pixel(viewer, quiet)
+        assert np.abs(_window(with_map, px) - _window(without, px)).max() <= 2
 
 
-def test_preview_changes_pixels_only_near_the_lesion(shown):
-    viewer, img, lab, st = shown
-    dock = AugmentDock(viewer)
-    st.select(0)
+def test_the_preview_changes_pixels_only_in_its_window_and_says_so(shown, qtbot):
+    viewer, img, lab, session = shown
+    session.select(0)
     loc = (12, 24, 8)
-    st.set_location(loc)
-    dock.update_preview()
+    session.set_location(loc)
+    qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
+    preview = get_link(viewer).preview
+    window = preview._window
     before = _shot(viewer)
-    dock.grid.sliders["scale"].setValue(1.8)
-    dock.update_preview()
-    after = _shot(viewer)
-    diff = np.abs(after - before).sum(axis=-1)
-    near = _pixel(viewer, after, loc[1], loc[2])
-    zoom = (viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera).zoom
-    radius = int(9 * zoom)  # the lesion grows from radius 3 to 5.4 voxels (+ blend)
+    session.clear_preview()
+    plain = _shot(viewer)
+    diff = np.abs(before - plain).sum(axis=-1)
+    h, w = diff.shape
+    assert diff[-h // 12:, : w // 2].max() > 0  # the banner, bottom left
+    diff[-h // 12:, :] = 0
     rows, cols = np.nonzero(diff > 3)
     assert rows.size > 0
-    assert np.all(np.abs(rows - near[0]) <= radius) and np.all(np.abs(cols - near[1]) <= radius)
-    for dy in (-4.0, 4.0):  # outside the lesion at scale 1 (radius 3), inside at 1.8
-        ring = _pixel(viewer, after, loc[1] + dy, loc[2])
-        assert diff[ring] > 20
-    far = _pixel(viewer, after, 40, 40)
-    assert diff[far[0] - 5: far[0] + 6, far[1] - 5: far[1] + 6].max() == 0
+    corners = [canvas_pixel(viewer, lab.data_to_world((loc[0], w1.start - 0.5, w2.start - 0.5)))
+               for w1, w2 in [window[1:]]]
+    far = [canvas_pixel(viewer, lab.data_to_world((loc[0], w1.stop - 0.5, w2.stop - 0.5)))
+           for w1, w2 in [window[1:]]]
+    top, left, bottom, right = corners[0].y(), corners[0].x(), far[0].y(), far[0].x()
+    assert rows.min() >= top - 3 and rows.max() <= bottom + 3  # inside the window
+    assert cols.min() >= left - 3 and cols.max() <= right + 3
+    # the outlines and the banner are drawn in the preview's own colour
+    cyan = before[(before[..., 0] < 80) & (before[..., 1] > 180) & (before[..., 2] > 180)]
+    assert len(cyan) > 20

@@ -1,18 +1,22 @@
-"""The "Synthesise and export" dock: plot, recipe, Synthesise one, Export, Cancel, files."""
+"""The Synthesise tab, operated as a person does: the distribution and its parameters, a
+distribution that collapses, the seed, Synthesise one, Export to the typed folder, Cancel,
+recipe files."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import add_case, synthetic_case, wait_done
-from qtpy.QtCore import Qt
+from gui_helpers import add_case, choose, click, synthetic_case, type_into, wait_done
+from qtpy.QtWidgets import QFileDialog
 
+from napari_lesionmix._layers import layer_kwargs
 from napari_lesionmix._reader import read_layer_data
-from napari_lesionmix._widgets._state import get_state
 from napari_lesionmix._widgets.synth_dock import SynthDock
+from napari_lesionmix._widgets.viewer_link import get_link
 from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.batch.options import GenerateOptions
 from napari_lesionmix.batch.runner import generate
@@ -24,25 +28,25 @@ from napari_lesionmix.core.likelihood import LikelihoodMap
 from napari_lesionmix.core.mix import case_seeds, synthesize
 from napari_lesionmix.core.recipe import Recipe
 
-pytestmark = pytest.mark.gui
-
 
 @pytest.fixture
-def dock(make_napari_viewer, case3d):
-    viewer = make_napari_viewer()
-    img, lab = add_case(viewer, case3d)
-    get_state(viewer).set_layers([img], lab)
-    return SynthDock(viewer)
+def shown(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    img, lab = add_case(viewer, synthetic_case(spacing=(0.9, 0.9, 1.5), origin=(3, -4, 5)))
+    dock = SynthDock(viewer)
+    viewer.window.add_dock_widget(dock, name="Synthesise")
+    return viewer, dock, get_link(viewer).session
 
 
 def _no_temporaries(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if ".tmp" in p.name]
 
 
-def test_plot_shows_reference_histogram_and_density(dock):
+def test_plot_shows_reference_histogram_and_density(shown, qtbot):
+    viewer, dock, session = shown
     refs = [1000.0, 1500.0, 2500.0, 4000.0]
     dock.set_reference(refs)
-    dock.form.combo.setCurrentText("uniform")
+    choose(qtbot, dock.form.combo, "uniform")
     dock.redraw()
     plot = dock.plot
     heights = np.array([p.get_height() for p in plot.bars.patches])
@@ -57,84 +61,113 @@ def test_plot_shows_reference_histogram_and_density(dock):
     assert np.all(y[(x < 0.99) | (x > 4.01)] == 0)
 
 
-def test_changing_the_distribution_updates_the_recipe(dock):
-    st = dock.state
-    dock.form.combo.setCurrentText("gaussian")
-    dock.form.spins["mean"].setValue(2.5)
-    dock.form.spins["std"].setValue(0.5)
-    assert st.recipe.load_distribution == "gaussian"
-    assert st.recipe.load["mean"] == pytest.approx(2500.0)
-    assert st.recipe.load["std"] == pytest.approx(500.0)
-    dock.form.combo.setCurrentText("fixed")
-    dock.form.spins["value"].setValue(1.25)
-    assert st.recipe.load == {"value": pytest.approx(1250.0)}
+def test_distribution_and_parameters_typed_into_the_recipe(shown, qtbot):
+    viewer, dock, session = shown
+    choose(qtbot, dock.form.combo, "gaussian")
+    type_into(qtbot, dock.form.spins["mean"], "2.5")
+    type_into(qtbot, dock.form.spins["std"], "0.5")
+    assert session.recipe.load_distribution == "gaussian"
+    assert session.recipe.load["mean"] == pytest.approx(2500.0)
+    assert session.recipe.load["std"] == pytest.approx(500.0)
+    choose(qtbot, dock.form.combo, "fixed")
+    type_into(qtbot, dock.form.spins["value"], "1.25")
+    assert session.recipe.load == {"value": pytest.approx(1250.0)}
     dock.redraw()
     x, y = dock.plot.curve.get_xdata(), dock.plot.curve.get_ydata()
     assert abs(x[np.argmax(y)] - 1.25) < 0.02  # the spike sits on the fixed value
-    dock.seed.setValue(42)
-    assert st.recipe.seed == 42
 
 
-def test_synthesize_one_adds_layers_with_the_provenance_load(dock, qtbot):
-    st = dock.state
+def test_a_collapsing_distribution_says_so(shown, qtbot):
+    viewer, dock, session = shown
+    choose(qtbot, dock.form.combo, "high")  # one reference case: high = one load
+    dock.redraw()
+    assert "collapses to one load" in dock.reference_label.text()
+    assert "1 reference load" in dock.reference_label.text()
+    dock.set_reference([1000.0, 1500.0, 2500.0, 4000.0])
+    dock.redraw()
+    assert "collapses" not in dock.reference_label.text()
+
+
+def test_a_64_bit_seed_typed(shown, qtbot):
+    viewer, dock, session = shown
+    type_into(qtbot, dock.seed, str(2**63 - 1))
+    assert session.recipe.seed == 2**63 - 1
+    type_into(qtbot, dock.seed, str(2**40 + 3))
+    assert session.recipe.seed == 2**40 + 3 and dock.seed.value() == 2**40 + 3
+
+
+def test_synthesize_one_opens_layers_on_the_source_geometry(shown, qtbot):
+    viewer, dock, session = shown
     load0 = dock.case_load()
-    dock.form.combo.setCurrentText("fixed")
-    dock.form.spins["value"].setValue(2 * load0 / 1000)
-    qtbot.mouseClick(dock.synth_btn, Qt.MouseButton.LeftButton)
+    choose(qtbot, dock.form.combo, "fixed")
+    type_into(qtbot, dock.form.spins["value"], f"{2 * load0 / 1000:.3f}")
+    click(qtbot, dock.synth_btn)
     wait_done(qtbot, dock, 60000)
     prov = dock.last_result.provenance
-    labels = dock.viewer.layers["labels_lmix"]
-    image = dock.viewer.layers["image_lmix"]
-    mm3, vox = lesion_load(labels.data, st.lesion_classes, st.case.geometry.spacing_zyx)
-    assert mm3 == pytest.approx(prov.achieved_load_mm3)
-    assert vox == prov.achieved_voxels
+    labels = viewer.layers["labels_lmix"]
+    image = viewer.layers["image_lmix"]
+    mm3, vox = lesion_load(labels.data, session.lesion_classes,
+                           session.case.geometry.spacing_zyx)
+    assert mm3 == pytest.approx(prov.achieved_load_mm3) and vox == prov.achieved_voxels
     assert prov.achieved_load_mm3 > load0
-    for layer, src in ((labels, st.label_layer), (image, st.image_layers[0])):
-        np.testing.assert_array_equal(layer.scale, src.scale)
-        np.testing.assert_array_equal(layer.translate, src.translate)
-    # output 0's seed, the command line's rule; the same arrays again from the engine
-    assert prov.seed["spawn_key"] == [0]
-    again = synthesize(st.case, st.bank, None, dock._run_recipe(), seed=case_seeds(
-        st.recipe.seed, 10)[0], reference_loads=dock.reference_loads())
+    src = viewer.layers["labels"]
+    for layer in (labels, image):
+        np.testing.assert_allclose(layer.data_to_world((1, 2, 3)), src.data_to_world((1, 2, 3)))
+    again = synthesize(session.case, session.bank, None, dock._run_recipe(), seed=case_seeds(
+        session.recipe.seed, 10)[0], reference_loads=dock.reference_loads())
     np.testing.assert_array_equal(again.case.labels, labels.data)
-    np.testing.assert_array_equal(again.case.channels[0], image.data)
-    assert "achieved" in dock.status.text() and prov.status in dock.status.text()
 
 
-def test_export_writes_a_trainable_dataset(dock, qtbot, tmp_path):
-    st = dock.state
-    out = tmp_path / "out"
-    worker = dock.export(out, n=2)
-    assert worker is not None and not dock.export_btn.isEnabled()
+def test_export_to_the_typed_folder(shown, qtbot, tmp_path, monkeypatch):
+    viewer, dock, session = shown
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "typed"
+    type_into(qtbot, dock.n_cases, "2")
+    type_into(qtbot, dock.output, str(out))
+    click(qtbot, dock.export_btn)
     wait_done(qtbot, dock, 120000)
+    assert not (tmp_path / "False").exists()  # Qt's 'checked' argument is not the output
     names = ["labels_lmix0000", "labels_lmix0001"]
     for name in names + ["labels"]:
         assert (out / "imagesTr" / f"{name}_0000.nii.gz").is_file()
         assert (out / "labelsTr" / f"{name}.nii.gz").is_file()
     for name in names:
-        prov = json.loads((out / "provenance" / f"{name}.json").read_text())
         case = Case.read(out / "imagesTr" / f"{name}_0000.nii.gz",
                          out / "labelsTr" / f"{name}.nii.gz")
-        assert case.geometry.matches(st.case.geometry)
-        assert lesion_load(case.labels, [1], case.geometry.spacing_zyx)[0] == pytest.approx(
-            prov["achieved_load_mm3"])
-    meta = json.loads((out / "dataset.json").read_text())
-    assert meta["numTraining"] == 3 and meta["file_ending"] == ".nii.gz"
+        assert case.geometry.matches(session.case.geometry)
     manifest = Manifest.load(out / "manifest.json")
     assert manifest.data["state"] == "complete" and sorted(manifest.written()) == names
-    n_cases, problems = verify_output(out)
-    assert n_cases == 3 and problems == []
-    assert _no_temporaries(out) == []
+    assert verify_output(out)[1] == [] and _no_temporaries(out) == []
+    assert dock.output.text() == str(out)
     assert dock.export_btn.isEnabled() and not dock.cancel_btn.isEnabled()
-    assert dock.last_export.written == 2
 
 
-def test_cancel_stops_after_the_current_case(dock, qtbot, tmp_path):
+def test_t1_and_flair_are_both_exported(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    case = synthetic_case()
+    viewer.add_image(case.channels[0], **layer_kwargs(case.geometry, "T1"))
+    viewer.add_image(case.channels[0] * 2 + 5, **layer_kwargs(case.geometry, "FLAIR"))
+    viewer.add_labels(case.labels.copy(), **layer_kwargs(case.geometry, "labels"))
+    dock = SynthDock(viewer)
+    viewer.window.add_dock_widget(dock)
+    assert get_link(viewer).session.case.n_channels == 2
+    out = tmp_path / "out"
+    type_into(qtbot, dock.n_cases, "1")
+    type_into(qtbot, dock.output, str(out))
+    click(qtbot, dock.export_btn)
+    wait_done(qtbot, dock, 120000)
+    for name in ("labels", "labels_lmix0000"):
+        assert (out / "imagesTr" / f"{name}_0000.nii.gz").is_file()
+        assert (out / "imagesTr" / f"{name}_0001.nii.gz").is_file()
+    channels = json.loads((out / "dataset.json").read_text())["channel_names"]
+    assert list(channels.values()) == ["T1", "FLAIR"]
+
+
+def test_cancel_stops_after_the_current_case(shown, qtbot, tmp_path):
     """The user clicks Cancel while case 0 is being recorded. Case 1 is then in progress
     (computed, its files being written in the background): it completes, case 2 never
     starts, and the output holds exactly the complete cases."""
-    import threading
-
+    viewer, dock, session = shown
     out = tmp_path / "out"
     reached, clicked = threading.Event(), threading.Event()
 
@@ -145,75 +178,53 @@ def test_cancel_stops_after_the_current_case(dock, qtbot, tmp_path):
 
     dock.export(out, n=3, after_case=after_case)
     qtbot.waitUntil(reached.is_set, timeout=120000)
-    qtbot.mouseClick(dock.cancel_btn, Qt.MouseButton.LeftButton)
+    click(qtbot, dock.cancel_btn)
     clicked.set()
     wait_done(qtbot, dock, 120000)
-    qtbot.waitUntil(lambda: dock.export_worker is None)  # the dock's own 'finished' slot
+    qtbot.waitUntil(lambda: dock.export_worker is None)
     manifest = Manifest.load(out / "manifest.json")
     assert manifest.data["state"] == "interrupted"
     assert sorted(manifest.written()) == ["labels_lmix0000", "labels_lmix0001"]
-    on_disk = sorted(p.name for p in (out / "labelsTr").iterdir())
-    assert on_disk == ["labels.nii.gz", "labels_lmix0000.nii.gz", "labels_lmix0001.nii.gz"]
-    assert sorted(p.name for p in (out / "provenance").iterdir()) == [
-        "labels_lmix0000.json", "labels_lmix0001.json"]
     assert "interrupted" in dock.status.text() and dock.last_export.interrupted
-    assert _no_temporaries(out) == []
-    assert verify_output(out)[1] == []
-    assert json.loads((out / "dataset.json").read_text())["numTraining"] == 3
+    assert _no_temporaries(out) == [] and verify_output(out)[1] == []
 
 
-def test_recipe_save_and_load_round_trip(dock, tmp_path, notes):
-    st = dock.state
-    dock.form.combo.setCurrentText("uniform")
-    dock.form.spins["lo"].setValue(0.2)
-    dock.form.spins["hi"].setValue(0.9)
-    dock.seed.setValue(7)
-    st.update_recipe("populate", scale=[0.8, 1.2])
-    saved = st.recipe
+def test_recipe_saved_and_loaded_through_the_dialogs(shown, qtbot, tmp_path, monkeypatch,
+                                                     notes):
+    viewer, dock, session = shown
+    choose(qtbot, dock.form.combo, "uniform")
+    type_into(qtbot, dock.form.spins["lo"], "0.2")
+    type_into(qtbot, dock.form.spins["hi"], "0.9")
+    type_into(qtbot, dock.seed, "7")
+    saved = session.recipe
     path = tmp_path / "recipe.json"
-    assert dock.save_recipe(path)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    click(qtbot, dock.save_btn)
     assert Recipe.from_json(path) == saved  # what the command line reads
-    st.set_recipe(Recipe())
+    session.set_recipe(Recipe())
     assert dock.form.kind() == "real" and dock.seed.value() == 0
-    assert dock.load_recipe(path)
-    assert st.recipe == saved
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    click(qtbot, dock.load_btn)
+    assert session.recipe == saved and session.recipe_origin == "file"
     assert dock.form.kind() == "uniform" and dock.seed.value() == 7
-    assert dock.form.spins["hi"].value() == pytest.approx(0.9)
     bad = tmp_path / "bad.json"
     bad.write_text('{"load_distribution": "sometimes"}')
-    assert not dock.load_recipe(bad)
-    assert st.recipe == saved
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    click(qtbot, dock.load_btn)
+    assert session.recipe == saved
     assert any("load_distribution" in msg for _, msg in notes)
 
 
-def test_unwritable_output_notifies_and_writes_nothing(dock, tmp_path, notes):
+def test_an_unwritable_output_notifies_and_writes_nothing(shown, qtbot, tmp_path, notes):
+    viewer, dock, session = shown
     afile = tmp_path / "afile"
     afile.write_text("x")
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    assert dock.export(afile / "out", n=2) is None
+    type_into(qtbot, dock.output, str(afile / "out"))
+    click(qtbot, dock.export_btn)
     assert not dock.workers
     assert any(level == "warning" and "afile" in msg for level, msg in notes)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
-    assert afile.read_text() == "x"
-
-
-def test_reference_from_a_folder_becomes_the_recipe_reference(dock, qtbot, tmp_path):
-    from napari_lesionmix.core.image_io import write_image
-
-    folder = tmp_path / "labels"
-    expected = []
-    for i, radius in enumerate((2.0, 3.0, 4.0)):
-        c = synthetic_case(centres=((12, 24, 24),), radius=radius, spacing=(1.0, 1.0, 2.0))
-        write_image(c.labels, c.geometry, folder / f"c{i}.nii.gz")
-        expected.append(float(c.labels.sum()) * 2.0)
-    dock.load_reference_folder(folder)
-    wait_done(qtbot, dock)
-    assert dock.state.recipe.load["reference"] == pytest.approx(expected)
-    dock.redraw()
-    assert sum(p.get_height() > 0 for p in dock.plot.bars.patches) == 3
-    dock.use_case_reference()
-    assert "reference" not in dock.state.recipe.load
-    assert dock.reference_loads() == [dock.case_load()]
 
 
 def test_export_equals_lesionmix_generate_on_a_one_case_dataset(make_napari_viewer, qtbot,
@@ -225,19 +236,20 @@ def test_export_equals_lesionmix_generate_on_a_one_case_dataset(make_napari_view
     (src / "dataset.json").write_text(json.dumps({
         "channel_names": {"0": "T1"}, "labels": {"background": 0, "lesion": 1},
         "numTraining": 1, "file_ending": ".nii.gz"}))
-    viewer = make_napari_viewer()
-    layers = []
+    viewer = make_napari_viewer(show=True)
     for path, kind in ((src / "imagesTr" / "syn_0000.nii.gz", "image"),
                        (src / "labelsTr" / "syn.nii.gz", "labels")):
         data, kwargs, _ = read_layer_data(path, kind)
-        layers.append(getattr(viewer, f"add_{kind}")(data, **kwargs))
-    st = get_state(viewer)
-    st.set_layers([layers[0]], layers[1])
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    st = get_link(viewer).session
     st.update_recipe(load_distribution="uniform", load={"lo": 300.0, "hi": 900.0}, seed=5)
     st.update_recipe("likelihood", sigma_mm=2.0, floor=0.1)
     st.set_likelihood(LikelihoodMap.from_recipe([st.case], st.recipe))
     dock = SynthDock(viewer)
-    dock.export(tmp_path / "gui", n=2)
+    viewer.window.add_dock_widget(dock)
+    type_into(qtbot, dock.n_cases, "2")
+    type_into(qtbot, dock.output, str(tmp_path / "gui"))
+    click(qtbot, dock.export_btn)
     wait_done(qtbot, dock, 120000)
     assert dock.last_export.written == 2
     recipe_path = tmp_path / "recipe.json"
@@ -260,20 +272,14 @@ def test_export_equals_lesionmix_generate_on_a_one_case_dataset(make_napari_view
         "background": 0, "lesion": 1}
 
 
-def test_another_bank_supplies_the_reference_loads(dock):
-    st = dock.state
-    assert st.bank_is_from_case
-    with pytest.raises(AttributeError):
-        st.bank_is_from_case = False  # read-only
-    assert dock.reference_source().startswith("case ")
+def test_another_bank_supplies_the_reference_loads(shown):
+    viewer, dock, session = shown
+    assert session.bank_is_from_case and dock.reference_source().startswith("case ")
     other = [synthetic_case(centres=((12, 16, 16),)), synthetic_case(radius=2.0)]
     other[1].name = "other"
-    bank = LesionBank.from_recipe(other, st.recipe)
-    st.set_bank(bank)
-    assert not st.bank_is_from_case
+    bank = LesionBank.from_recipe(other, session.recipe)
+    session.set_bank(bank)
     assert dock.reference_source() == "the lesion bank's cases"
     assert dock.reference_loads() == pytest.approx(list(bank.loads_by_case().values()))
-    assert dock.reference_loads() != pytest.approx([dock.case_load()])
-    st.set_bank(None)
-    assert st.bank_is_from_case
+    session.set_bank(None)
     assert dock.reference_loads() == [dock.case_load()]
