@@ -141,8 +141,10 @@ trace = {trace!r}
 if trace:
     import tracemalloc
     tracemalloc.start(8)
+from napari_lesionmix.batch.manifest import Manifest
 from napari_lesionmix.batch.options import GenerateOptions
 from napari_lesionmix.batch.runner import generate
+from napari_lesionmix.core.recipe import Recipe
 
 def rss_kb(key):
     for line in open("/proc/self/status"):
@@ -157,11 +159,16 @@ def sample():
         peak[0] = max(peak[0], rss_kb("VmRSS:"))
 t = threading.Thread(target=sample, daemon=True); t.start()
 t0 = time.perf_counter()
+recipe = Recipe(load_distribution="fixed", load={{"value": {target!r}}})
 s = generate(GenerateOptions(input=Path({data!r}), output=Path({out!r}), n={n}, workers=1,
-                             originals=False, progress=False), say=lambda m: None)
+                             originals=False, progress=False, recipe=recipe),
+             say=lambda m: None)
 seconds = time.perf_counter() - t0
 stop.set(); t.join()
+cases = Manifest.load(Path({out!r}) / "manifest.json").written().values()
 res = {{"exit_code": s.exit_code, "seconds": seconds, "rss_before_kb": base,
+        "loads_mm3": [[c.get("start_load_mm3"), c.get("achieved_load_mm3")] for c in cases],
+        "unchanged": sum(bool(c.get("unchanged")) for c in cases),
         "rss_peak_kb": max(peak[0], 0), "vm_hwm_kb": rss_kb("VmHWM:")}}
 if trace:
     cur, top = tracemalloc.get_traced_memory()
@@ -196,11 +203,15 @@ def big_case(folder: Path, shape=(300, 512, 512)) -> Path:
     return folder
 
 
-def memory_peak(work: Path, n: int = 2, shape=(300, 512, 512), trace: bool = False) -> dict:
-    """Peak RSS of a child running ``generate --workers 1`` on one big int16 case."""
+def memory_peak(work: Path, n: int = 2, shape=(300, 512, 512), trace: bool = False,
+                target_mm3: float = 1800.0) -> dict:
+    """Peak RSS of a child running ``generate --workers 1`` on one big int16 case, each
+    output case taken to ``target_mm3`` of lesion (about twice the case's own load, so the
+    engine adds lesions: with the case's own load as the target nothing would change)."""
     data = big_case(work / "big", shape)
     out = work / "big_out"
-    code = _CHILD.format(root=str(ROOT), trace=trace, data=str(data), out=str(out), n=n)
+    code = _CHILD.format(root=str(ROOT), trace=trace, data=str(data), out=str(out), n=n,
+                         target=target_mm3)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     row = json.loads(res.stdout.strip().splitlines()[-1])

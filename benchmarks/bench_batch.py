@@ -357,9 +357,11 @@ def scale_or_memory(a) -> int:
         else:
             row = memory_peak(work)
             print(f"peak memory of generate on {row['shape_zyx']} int16: "
-                  f"{row['peak_over_float32']:.2f}x the case's float32 size "
-                  f"({row['float32_bytes'] / 2**20:.0f} MiB; VmHWM "
-                  f"{row['hwm_over_float32']:.2f}x; target <= {TARGET_MEMORY_RATIO}x)")
+                  f"{row['hwm_over_float32']:.2f}x the case's float32 size "
+                  f"({row['float32_bytes'] / 2**20:.0f} MiB; the high-water mark; "
+                  f"{row['peak_over_float32']:.2f}x in 5 ms samples; target <= "
+                  f"{TARGET_MEMORY_RATIO}x); lesion loads (start, achieved) mm3: "
+                  f"{row['loads_mm3']}")
             save({**head, "memory": row, "target_ratio": TARGET_MEMORY_RATIO}, a,
                  "batch_memory")
     return 0
