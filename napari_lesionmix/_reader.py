@@ -77,6 +77,11 @@ def napari_get_reader(path) -> Callable | None:
     callable or None
         ``reader(path) -> list of (data, kwargs, layer_type)``.
     """
+    from ._dataset_reader import dataset_reader
+
+    whole = dataset_reader(path)  # an nnU-Net raw dataset: folder, dataset.json, imagesTr/
+    if whole is not None:
+        return whole
     try:
         paths = list(path) if isinstance(path, (list, tuple)) else [path]
         if not paths or not all(can_read(p) for p in paths):

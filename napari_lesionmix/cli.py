@@ -1,7 +1,9 @@
 """``lesionmix``: the command line, thin over :mod:`napari_lesionmix.core` and ``batch``.
 
 Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``splits``,
-``demo``. Run ``lesionmix SUBCOMMAND --help`` for every option and its default.
+``demo``; review: ``qa``, ``qc``, ``remove-rejected`` (in
+:mod:`napari_lesionmix.review.commands`). Run ``lesionmix SUBCOMMAND --help`` for every
+option and its default.
 
 Exit codes (:mod:`napari_lesionmix.batch.exit_codes`): 0 success; 1 some cases failed (or
 verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C;
@@ -194,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(needs napari and a display; without one, run "
                                    "xvfb-run -a .venv/bin/lesionmix demo).")
     d.set_defaults(_demo=True)
+
+    from .review.commands import add_commands as add_review_commands
+    add_review_commands(sub, _Formatter)  # qa, qc, remove-rejected
     return p
 
 
@@ -477,6 +482,10 @@ def _display_problem() -> str:
 
 COMMANDS = {"generate": cmd_generate, "stats": cmd_stats, "likelihood": cmd_likelihood,
             "replay": cmd_replay, "verify": cmd_verify, "splits": cmd_splits, "demo": cmd_demo}
+
+from .review.commands import COMMANDS as _REVIEW_COMMANDS  # noqa: E402
+
+COMMANDS.update(_REVIEW_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

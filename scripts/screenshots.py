@@ -2,7 +2,7 @@
 
 Run under a (virtual) display::
 
-    xvfb-run -a .venv/bin/python scripts/screenshots.py [--save | --out DIR]
+    xvfb-run -a .venv/bin/python scripts/screenshots.py [--save | --out DIR] [--only WHICH]
 
 By default the PNGs go to a new temporary folder (printed); ``--save`` replaces the
 committed ones in docs/images/.
@@ -14,7 +14,10 @@ below), kept under ~400 KB:
 - augment_preview.png: that lesion previewed elsewhere at scale 1.6, rotated 35°;
 - inpaint_preview.png: another lesion's removal, previewed;
 - synthesise.png: the Synthesise tab and a synthesised case;
-- liver_heatmap.png: the liver CT sample with its organ-style heatmap.
+- liver_heatmap.png: the liver CT sample with its organ-style heatmap;
+- review.png: the Review dock on an export of the brain sample (``lesionmix generate``), four
+  cases decided, an added lesion selected, the three-plane view following it;
+- qc_page.png: the top of the ``lesionmix qc`` page of that case.
 """
 
 from __future__ import annotations
@@ -183,20 +186,75 @@ def liver(out: Path) -> None:
     viewer.close()
 
 
+def review(out: Path) -> None:
+    import subprocess
+    import sys
+
+    import napari
+    from PIL import Image
+
+    from napari_lesionmix._widgets.review_dock import ReviewDock
+    from napari_lesionmix.sample_data import sample_dir
+
+    work = Path(tempfile.mkdtemp(prefix="lesionmix-review-"))
+    export = work / "Dataset501_BrainLMix"
+    brain_dir = sample_dir("brain_mr")
+    subprocess.run([sys.executable, "-m", "napari_lesionmix.cli", "generate", str(brain_dir),
+                    str(export), "--n", "6", "--workers", "1", "--no-progress", "--recipe",
+                    str(brain_dir / "lesionmix_recipe.json")], check=True)
+    viewer = napari.Viewer(title="LesionMix", show=True)
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.window.add_plugin_dock_widget("napari-lesionmix", "Three-plane view")
+    viewer.open(str(export / "dataset.json"), plugin=None)  # opens the Review dock
+    dock = next(w.inner_widget() for w in viewer.window._wrapped_dock_widgets.values()
+                if isinstance(w.inner_widget(), ReviewDock))
+    synthesised = [r.name for r in dock.session.visible() if r.kind == "synthesised"]
+    for case, decision in zip(synthesised, ("accept", "accept", "reject", "flag")):
+        dock.session.decide(decision, "example", name=case)  # the tally shows decisions
+    name = max((r for r in dock.session.visible() if r.kind == "synthesised"),
+               key=lambda r: r.added or 0).name
+    dock.session.go(name)
+    lesions = dock.session.current.changes.lesions
+    added = [i for i, les in enumerate(lesions) if les.origin == "added"]
+    pick = max(added, key=lambda i: lesions[i].voxels) if added else 0
+    dock.lesions.selectRow(pick)
+    dock.session.select_lesion(pick)
+    viewer.reset_view()
+    dock.layers.go_to(lesions[pick])
+    settle(0.8)
+    save(viewer, out / "review.png")
+    viewer.close()
+    subprocess.run([sys.executable, "-m", "napari_lesionmix.cli", "qc", str(export),
+                    "--cases", name], check=True, capture_output=True)
+    page = Image.open(export / "qc" / f"{name}.png").convert("RGB")
+    from napari_lesionmix.review.qc import CELL, GAP, HEAD
+    page = page.crop((0, 0, page.width, min(page.height, HEAD + 8 + 3 * (CELL + GAP) - GAP)))
+    page.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out / "qc_page.png",
+                                                                     optimize=True)
+    print(f"{out / 'qc_page.png'}: {page.width}x{page.height}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--save", action="store_true",
                         help="replace the committed screenshots in docs/images/")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the PNGs (default: a new temporary folder)")
+    parser.add_argument("--only", choices=("brain", "liver", "review"), default=None,
+                        help="make only these screenshots (default: all)")
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = (Path(__file__).resolve().parents[1] / "docs" / "images" if args.save
                     else Path(tempfile.mkdtemp(prefix="lesionmix-screenshots-")))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"screenshots go to {args.out}")
-    brain(args.out)
-    liver(args.out)
+    parser_only = args.only
+    if parser_only in (None, "brain"):
+        brain(args.out)
+    if parser_only in (None, "liver"):
+        liver(args.out)
+    if parser_only in (None, "review"):
+        review(args.out)
     return 0
 
 

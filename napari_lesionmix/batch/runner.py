@@ -214,6 +214,11 @@ def make_plan(source, setup: Setup, opts: GenerateOptions, layout: OutputLayout,
         "originals": bool(opts.originals),
         "compression": opts.compression,
     }
+    if previous is not None and previous.data.get("removed"):
+        raise RunError(f"{layout.manifest}: cannot resume: {len(previous.data['removed'])} "
+                       "case(s) were removed from this output after review (lesionmix "
+                       "remove-rejected) and resuming would make them again; write a new "
+                       "OUTPUT, or use --overwrite to start again")
     if previous is not None:
         old = previous.data.get("plan", {})
         diff = [f"{k}: previous {old.get(k)!r}, now {data.get(k)!r}"

@@ -124,16 +124,19 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
     out: list[Lesion] = []
     for cls in lesion_classes:
         binary = labels == cls
-        if not binary.any():
+        crop = _bounding_box(binary)
+        if crop is None:
             continue
-        comp, n = ndi.label(binary, structure=st)
+        comp, n = ndi.label(binary[crop], structure=st)  # only where the class occurs
         slices = ndi.find_objects(comp)
         sizes = np.bincount(comp.ravel(), minlength=n + 1)  # one pass; the rest per box
         for i in range(1, n + 1):
             if sizes[i] < min_voxels:
                 continue
-            box = slices[i - 1]
-            local = comp[box] == i
+            local_box = slices[i - 1]
+            box = tuple(slice(b.start + c.start, b.stop + c.start)
+                        for b, c in zip(local_box, crop))
+            local = comp[local_box] == i
             first = np.unravel_index(int(np.argmax(local)), local.shape)
             seed = tuple(int(s.start + f) for s, f in zip(box, first))
             # the mean voxel index: integer sums are exact, so this is center_of_mass's
@@ -143,6 +146,17 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
             out.append(Lesion(int(cls), int(i), int(sizes[i]), float(sizes[i] * voxel_volume),
                               centroid, box, seed, case_name))
     return out
+
+
+def _bounding_box(mask: np.ndarray) -> tuple | None:
+    """The smallest box holding every True voxel (None if there is none)."""
+    box = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if hit.size == 0:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
 
 
 def lesion_mask(labels: np.ndarray, lesion: Lesion, connectivity: str = "full",

@@ -18,7 +18,7 @@ def test_manifest_is_valid():
     manifest.validate_imports()
     widgets = [w.display_name for w in manifest.contributions.widgets]
     assert widgets == ["LesionMix (all steps)", "Three-plane view", "Case", "Likelihood",
-                       "Augment", "Synthesise"]
+                       "Augment", "Synthesise", "Review"]
     assert {s.key for s in manifest.contributions.sample_data} == {"brain_mr", "liver_ct"}
     assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {
         ("image",), ("labels",)}
