@@ -32,8 +32,33 @@ def output_args(parser, name: str) -> None:
                              "file, or benchmarks/results with --save)")
 
 
+def portable(value):
+    """``value`` (a benchmark's figures) with every absolute path made relative to the
+    repository, or cut to its file name when outside it: saved figures name no machine's
+    folders.
+
+    Examples
+    --------
+    >>> portable({"case": str(ROOT / "napari_lesionmix" / "x.nii.gz"), "n": [1, "/tmp/a/b.json"]})
+    {'case': 'napari_lesionmix/x.nii.gz', 'n': [1, 'b.json']}
+    """
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and os.path.isabs(value) and "\n" not in value:
+        path = Path(value)
+        try:
+            return path.resolve().relative_to(ROOT.resolve()).as_posix()
+        except ValueError:
+            return path.name
+    return value
+
+
 def save(result: dict, args, name: str) -> Path:
-    """Write ``result`` where ``args`` say; return the path (also printed)."""
+    """Write ``result`` (its paths made :func:`portable`) where ``args`` say; return the
+    path (also printed)."""
+    result = portable(result)
     if args.out is not None:
         path = args.out
     elif args.save:

@@ -1,7 +1,7 @@
 """``lesionmix``: the command line, thin over :mod:`napari_lesionmix.core` and ``batch``.
 
 Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``splits``,
-``demo``; review: ``qa``, ``qc``, ``remove-rejected`` (in
+``prepare``, ``nnunet``, ``demo``; review: ``qa``, ``qc``, ``remove-rejected`` (in
 :mod:`napari_lesionmix.review.commands`). Run ``lesionmix SUBCOMMAND --help`` for every
 option and its default.
 
@@ -189,6 +189,47 @@ def build_parser() -> argparse.ArgumentParser:
                     help="nnU-Net's dataset name (default: OUTPUT's folder name)")
     sp.add_argument("--overwrite", action="store_true",
                     help="with --install: replace a different splits_final.json already there")
+
+    pr = sub.add_parser(
+        "prepare", formatter_class=_Formatter,
+        help="build the lesion bank, likelihood map and reference loads for training-time "
+             "LesionMix",
+        description=(
+            "Read every case of DATASET once and write what the TorchIO, MONAI and nnU-Net "
+            "transforms share into OUT:\nprepared.json (recipe, reference loads, per-case "
+            "statistics), bank/ (the lesion bank, memory-mapped by\nevery data-loader "
+            "worker), likelihood.nii.gz and, with --case-maps, the map on each case's grid."))
+    pr.add_argument("input", type=Path, metavar="DATASET", help="input dataset folder")
+    pr.add_argument("output", type=Path, metavar="OUT", help="folder to write")
+    pr.add_argument("--recipe", type=Path, default=None,
+                    help="recipe JSON (default: the dataset's lesionmix_recipe.json if it has "
+                         "one, else the built-in recipe)")
+    pr.add_argument("--case-maps", action="store_true",
+                    help="also write the map read on each case's grid (maps/<case>.npy, one "
+                         "float32 volume per case): patches of a case then read it by slicing")
+    pr.add_argument("--skip-bad", action="store_true",
+                    help="go on without bad cases (by default they stop the command)")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace a prepared folder already in OUT")
+
+    nn = sub.add_parser(
+        "nnunet", formatter_class=_Formatter,
+        help="make nnU-Net v2 find the LesionMix trainer (install-trainer / uninstall-trainer)",
+        description=(
+            "nnU-Net v2 finds a trainer only among the modules of its own folder "
+            "nnunetv2/training/nnUNetTrainer\n(or of the folders in $nnUNet_extTrainer). "
+            "install-trainer writes one small module there,\nnnUNetTrainerLesionMix.py, that "
+            "imports napari-lesionmix's trainer; then\n  nnUNetv2_train DATASET 3d_fullres FOLD "
+            "-tr nnUNetTrainerLesionMix\ntrains with LesionMix. uninstall-trainer removes the "
+            "module. Neither touches a file it did not write."))
+    nn_sub = nn.add_subparsers(dest="nnunet_command", metavar="ACTION", required=True)
+    for action, text in (("install-trainer", "write the trainer module into nnU-Net's folder"),
+                         ("uninstall-trainer", "remove the trainer module written by "
+                                               "install-trainer")):
+        x = nn_sub.add_parser(action, formatter_class=_Formatter, help=text, description=text)
+        x.add_argument("--into", type=Path, default=None, metavar="DIR",
+                       help="another folder (one listed in $nnUNet_extTrainer); default: "
+                            "nnunetv2/training/nnUNetTrainer of this Python's nnU-Net")
 
     d = sub.add_parser("demo", formatter_class=_Formatter,
                        help="open napari with the brain sample and the plugin's docks",
@@ -440,6 +481,42 @@ def cmd_splits(a) -> int:
     return EXIT_OK
 
 
+def cmd_prepare(a) -> int:
+    from .core.recipe import RecipeError
+    from .integrations.prepared import PrepareError, write_prepared
+
+    dataset, recipe = _dataset_and_recipe(a.input, a.recipe)
+    try:
+        data = write_prepared(dataset, recipe, a.output, case_maps=a.case_maps,
+                              overwrite=a.overwrite, skip_bad=a.skip_bad,
+                              description=dataset.describe())
+    except (RecipeError, PrepareError) as exc:
+        return _fail(str(exc))
+    except FileExistsError as exc:
+        return _fail(str(exc))
+    for line in data.notices:
+        print(f"notice: {line}", file=sys.stderr)
+    print(f"wrote {data.describe()}")
+    return EXIT_OK
+
+
+def cmd_nnunet(a) -> int:
+    from .integrations.nnunet.install import InstallError, install_trainer, uninstall_trainer
+
+    try:
+        if a.nnunet_command == "install-trainer":
+            path, what = install_trainer(a.into)
+            print(f"{what}: {path}\n"
+                  "train with: nnUNetv2_train DATASET 3d_fullres FOLD -tr nnUNetTrainerLesionMix"
+                  + (f"\n(after: export nnUNet_extTrainer={path.parent})" if a.into else ""))
+        else:
+            path, what = uninstall_trainer(a.into)
+            print(f"{what}: {path}" if what == "removed" else f"nothing to remove: no {path}")
+    except InstallError as exc:
+        return _fail(str(exc))
+    return EXIT_OK
+
+
 def cmd_demo(a) -> int:
     import importlib.util
     if importlib.util.find_spec("napari") is None:
@@ -481,7 +558,8 @@ def _display_problem() -> str:
 
 
 COMMANDS = {"generate": cmd_generate, "stats": cmd_stats, "likelihood": cmd_likelihood,
-            "replay": cmd_replay, "verify": cmd_verify, "splits": cmd_splits, "demo": cmd_demo}
+            "replay": cmd_replay, "verify": cmd_verify, "splits": cmd_splits,
+            "prepare": cmd_prepare, "nnunet": cmd_nnunet, "demo": cmd_demo}
 
 from .review.commands import COMMANDS as _REVIEW_COMMANDS  # noqa: E402
 

@@ -6,7 +6,7 @@
 #     `pip install` into the system Python, PEP 668), with the package and its extras.
 #
 #   bash scripts/setup.sh        -> the plugin and the batch engine (napari[all], dask)
-#   bash scripts/setup.sh test   -> also the test tools and nnU-Net v2 (CPU torch)
+#   bash scripts/setup.sh test   -> also the test tools, nnU-Net v2, TorchIO and MONAI (CPU torch)
 #
 # Afterwards run the project's commands through .venv/bin (e.g. .venv/bin/lesionmix),
 # or `source .venv/bin/activate` first. PYTHON=/path/to/python3 picks another interpreter.
@@ -48,7 +48,9 @@ VPY=.venv/bin/python
 "$VPY" -m pip install -q --upgrade "pip>=24"
 
 if [ "${1:-}" = "test" ]; then
-  # torch 2.13.0 is the CPU build nnU-Net v2 needs here; nnU-Net checks our exports.
+  # torch 2.13.0 is the CPU build nnU-Net v2 needs here; nnU-Net checks our exports and
+  # trains with our trainer; TorchIO and MONAI (from the test extra) run our transforms.
+  # Pinning torch in the same command keeps pip from replacing it for them.
   "$VPY" -m pip install -q -e ".[test,all,distributed]" nnunetv2 "torch==2.13.0"
 else
   "$VPY" -m pip install -q -e ".[all,distributed]"

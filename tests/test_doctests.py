@@ -13,7 +13,7 @@ import napari_lesionmix.session as session
 
 MODULES = sorted(m.name for pkg in (core, batch, session)
                  for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."))
-MODULES.append("napari_lesionmix._layers")
+MODULES += ["napari_lesionmix._layers", "napari_lesionmix._widgets.meshes"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -5,7 +5,9 @@
 - thresholded: values below ``threshold`` (a fraction of the map's maximum) are not drawn;
 - masked to the allowed region of the case (where a lesion may go), on the case's grid;
 - placed just below the user's label layer, so the labels keep their own colours;
-- with a colour bar (values as a fraction of the map's maximum).
+- with a colour bar (values as a fraction of the map's maximum), shown only while the
+  heatmap is: hiding the layer (its eye in the layer list, or *Show heatmap* in the
+  Likelihood tab) hides its colour bar too, and a rebuilt map keeps the user's choice.
 
 The layer is a helper (``metadata[ROLE_KEY] == "likelihood"``), named
 ``"LesionMix likelihood"``.
@@ -17,6 +19,7 @@ import weakref
 from typing import Any
 
 import numpy as np
+from psygnal import Signal
 
 from .._layers import ROLE_KEY, grid_kwargs
 from ..session.session import EditSession
@@ -57,7 +60,14 @@ class Heatmap:
     viewer : napari.Viewer
     session : EditSession
     link : LayerLink
+
+    Signals
+    -------
+    visibility_changed(bool)
+        The heatmap was shown or hidden.
     """
+
+    visibility_changed = Signal(bool)
 
     def __init__(self, viewer: Any, session: EditSession, link: LayerLink):
         self._viewer = weakref.ref(viewer)
@@ -65,6 +75,7 @@ class Heatmap:
         self.link = link
         self.threshold = 0.05
         self.opacity = 0.6
+        self.visible = True
         session.likelihood_changed.connect(self.update)
         session.case_changed.connect(self.update)
 
@@ -112,13 +123,32 @@ class Heatmap:
         layer = Image(values, name=NAME, colormap=heat_colormap(self.threshold),
                       blending="translucent", opacity=self.opacity, contrast_limits=(0, 1),
                       metadata={ROLE_KEY: ROLE}, **kw)
-        layer.colorbar.visible = True
+        layer.visible = layer.colorbar.visible = self.visible
+        layer.events.visible.connect(self._on_layer_visible)
         active = viewer.layers.selection.active
         label = self.link.label_layer
         index = viewer.layers.index(label) if label in viewer.layers else len(viewer.layers)
         viewer.layers.insert(index, layer)
         if active is not None and active in viewer.layers:
             viewer.layers.selection.active = active
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the heatmap and its colour bar."""
+        layer = self.layer()
+        if layer is not None:
+            layer.visible = bool(visible)  # the layer's event does the rest
+        else:
+            self.visible = bool(visible)
+            self.visibility_changed.emit(self.visible)
+
+    def _on_layer_visible(self, event=None) -> None:
+        """The layer was shown or hidden (its eye, the dock, code): its colour bar with it."""
+        layer = self.layer()
+        if layer is None:
+            return
+        self.visible = bool(layer.visible)
+        layer.colorbar.visible = self.visible
+        self.visibility_changed.emit(self.visible)
 
     def set_threshold(self, value: float) -> None:
         """Draw nothing below ``value`` (a fraction of the map's maximum)."""

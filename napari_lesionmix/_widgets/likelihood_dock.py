@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -74,10 +75,14 @@ class LikelihoodDock(LesionMixDock):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(int(round(heat.opacity * 100)))
+        self.show_heat = QCheckBox("Show heatmap")
+        self.show_heat.setChecked(heat.visible)
+        self.show_heat.setToolTip("the heatmap and its colour bar (also the layer's eye)")
         form.addRow("Smoothing", self.sigma)
         form.addRow("Floor", self.floor)
         form.addRow("Hide below", self.threshold)
         form.addRow("Heatmap opacity", self.opacity)
+        form.addRow("", self.show_heat)
         self.layout().addLayout(form)
         grid = QGridLayout()
         self.from_case = QPushButton("Build from the case")
@@ -98,6 +103,8 @@ class LikelihoodDock(LesionMixDock):
         self.floor.valueChanged.connect(lambda v: self.apply_options(floor=v))
         self.threshold.valueChanged.connect(heat.set_threshold)
         self.opacity.valueChanged.connect(lambda v: heat.set_opacity(v / 100))
+        self.show_heat.toggled.connect(heat.set_visible)
+        self.listen(heat.visibility_changed, self._heat_shown)
         self.from_case.clicked.connect(self.build_from_case)
         self.from_folder.clicked.connect(self._ask_folder)
         self.save.clicked.connect(self._ask_save)
@@ -114,6 +121,11 @@ class LikelihoodDock(LesionMixDock):
         """Without a case a map can still be built from a folder."""
         why = self.state.why_idle()
         return f"{why}\nA map can still be built from a folder of label files." if why else ""
+
+    def _heat_shown(self, visible: bool) -> None:
+        """The heatmap was shown or hidden elsewhere (its eye): the box follows."""
+        with signals_blocked(self.show_heat):
+            self.show_heat.setChecked(visible)
 
     def overlay(self):
         """The heatmap layer, or None."""

@@ -21,7 +21,8 @@ from .._layers import ROLE_KEY
 from ..session.errors import SessionError
 from .canvas import install_clicks
 from .mirror import LayerMirror
-from .orientation import OrientationLetters
+from .orientation import OrientationLetters, letter_margin
+from .pane3d import SurfacePane
 from .viewer_link import get_link
 
 __all__ = ["PLANES", "PlanesDock"]
@@ -31,6 +32,20 @@ PLANES = {"axial": (0, (0, 1, 2)), "coronal": (1, (1, 0, 2)), "sagittal": (2, (2
 CROSSHAIR_COLOUR = "#ffd166"
 #: the planes redraw a preview this long after the main canvas (ms)
 PLANES_LAG_MS = 40
+
+
+def _plane_canvas_class():
+    from napari.qt import QtViewer
+
+    class PlaneCanvas(QtViewer):
+        """A napari canvas for one plane. napari's keyboard shortcuts are global and the
+        main window bound them already: binding them again for each plane only makes
+        every open canvas refresh its (hidden) welcome screen, hundreds of times."""
+
+        def _bind_shortcuts(self) -> None:
+            pass
+
+    return PlaneCanvas
 
 
 class PlanesDock(QWidget):
@@ -50,27 +65,29 @@ class PlanesDock(QWidget):
 
     def __init__(self, napari_viewer, parent=None):
         from napari.components import ViewerModel
-        from napari.qt import QtViewer
 
         super().__init__(parent)
+        PlaneCanvas = _plane_canvas_class()  # noqa: N806 - a class
         self.viewer = napari_viewer
         self.link = get_link(napari_viewer)
         self.models, self.canvases, self.letters, self.crosshairs = {}, {}, {}, {}
         self._followed = None
+        self.models = {name: ViewerModel(title=name) for name in PLANES}
+        # the models get their layers (copies, crosshairs) before their canvases: a canvas
+        # made over its layers builds each visual once and is cheaper than one that then
+        # hears every layer arrive
+        self.mirror = LayerMirror(napari_viewer, list(self.models.values()))
+        self.follow()
+        self.pane3d = SurfacePane(napari_viewer, self.link, PlaneCanvas)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        for name in PLANES:
-            model = ViewerModel(title=name)
-            # letters before the canvas: its overlays are then made once, with it
-            self.letters[name] = OrientationLetters(model)
-            canvas = QtViewer(model, show_welcome_screen=False)
+        for name, model in self.models.items():
+            canvas = PlaneCanvas(model, show_welcome_screen=False)
             canvas.dims.setVisible(False)
-            box = QVBoxLayout()
-            box.addWidget(QLabel(name))
-            box.addWidget(canvas, 1)
-            row.addLayout(box, 1)
-            self.models[name], self.canvases[name] = model, canvas
-        self.mirror = LayerMirror(napari_viewer, list(self.models.values()))
+            self.letters[name] = OrientationLetters(model, widget=canvas.canvas.native)
+            self.canvases[name] = canvas
+            row.addLayout(_titled(name, canvas), 1)
+        row.addLayout(_titled("3D (surfaces)", self.pane3d.canvas), 1)
         for model in self.models.values():
             install_clicks(model, self.link.session, self.link.layers)
             model.mouse_drag_callbacks.append(self._navigator())
@@ -81,7 +98,6 @@ class PlanesDock(QWidget):
         self._lag.setInterval(PLANES_LAG_MS)
         self._lag.timeout.connect(self._refresh_planes)
         self._connect()
-        self.follow()
         self.reset_view()
         self.link.views.append(self)
         self._detach = _detacher(self.link, self.mirror, napari_viewer, self.follow)
@@ -125,6 +141,10 @@ class PlanesDock(QWidget):
         self._detach()
         for canvas in self.canvases.values():
             canvas.close()
+        if self.pane3d is not None:
+            self.pane3d.close()
+            self.pane3d.canvas.close()
+            self.pane3d = None
         self.canvases.clear()
         self.models.clear()
         self.crosshairs.clear()
@@ -137,7 +157,9 @@ class PlanesDock(QWidget):
     def reset_view(self, *_) -> None:
         """Fit every plane to the data."""
         for model in self.models.values():
-            model.reset_view()
+            model.reset_view(margin=letter_margin(model.canvas.size))
+        if self.pane3d is not None:
+            self.pane3d.reset_view()
 
     # -- the cursor -------------------------------------------------------------------------
     def cursor(self) -> np.ndarray | None:
@@ -234,6 +256,13 @@ class PlanesDock(QWidget):
                 pass
 
         return navigate
+
+
+def _titled(title: str, widget: QWidget) -> QVBoxLayout:
+    box = QVBoxLayout()
+    box.addWidget(QLabel(title))
+    box.addWidget(widget, 1)
+    return box
 
 
 def _detacher(link, mirror, viewer, follow):

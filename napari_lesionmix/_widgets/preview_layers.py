@@ -12,6 +12,12 @@ its own, above the user's label layer, over a *window* of the case around the ed
 - a line on the canvas, in the same colour, saying that a preview is shown and that it
   is not applied.
 
+In the 3D view, while a 3D pane shows the preview as surfaces (the three-plane view's,
+:mod:`.pane3d`), the layers take a new preview :data:`SETTLE_3D_MS` after the last change
+rather than at every one: the main canvas then draws a volume, about a second a frame on
+a software OpenGL, and redrawing it at every step of a slider drag would hold up the
+pane, which follows the drag in tens of milliseconds.
+
 The window is twice the edit's size, so a slider that grows or moves the lesion only
 rewrites values in place (the layers never move while one drags); the layers move when
 the edit leaves the window. The user's layers are not touched: saving one during a
@@ -41,6 +47,9 @@ CONTEXT_COLOUR = "#2a9d8f"
 LABELS_NAME = "LesionMix preview: labels (not applied)"
 ROLE = "preview"
 BANNER = "PREVIEW (not applied)"
+#: in 3D with a surface pane open, the layers follow the preview this long after its last
+#: change (ms)
+SETTLE_3D_MS = 300
 
 
 def _window_around(slices: tuple, shape: tuple) -> tuple:
@@ -95,7 +104,10 @@ class PreviewLayers:
         self.banner = TextOverlay(text=BANNER, position="bottom_left", color=PREVIEW_COLOUR,
                                   font_size=10, visible=False)
         viewer.canvas.overlays["lesionmix_preview"] = self.banner
-        session.preview_changed.connect(self.update)
+        #: whether another view shows the preview live (a 3D pane); set by the viewer link
+        self.shown_elsewhere = lambda: False
+        self._settle = None  # the QTimer of the deferred update (made on first use)
+        session.preview_changed.connect(self._on_preview)
         viewer.dims.events.ndisplay.connect(self._on_ndisplay, position="first")
         # napari slices once in 3D before any callback of the switch can drop the outline,
         # and would show its "contours are not displayed in 3D" warning as a notice
@@ -113,6 +125,26 @@ class PreviewLayers:
         for layer in self.layers:
             layer.visible = self.visible
         self.banner.visible = self.visible and bool(self.layers)
+
+    def _on_preview(self) -> None:
+        """The session's preview changed: draw it now, or in 3D with a surface pane open,
+        once the changes settle (see the module docstring)."""
+        viewer = self._viewer()
+        defer = (viewer is not None and viewer.dims.ndisplay == 3 and self.labels is not None
+                 and self.session.preview is not None and self.shown_elsewhere())
+        if not defer:
+            if self._settle is not None:
+                self._settle.stop()
+            self.update()
+            return
+        if self._settle is None:
+            from qtpy.QtCore import QTimer
+
+            self._settle = QTimer()
+            self._settle.setSingleShot(True)
+            me = weakref.ref(self)
+            self._settle.timeout.connect(lambda: me() is not None and me().update())
+        self._settle.start(SETTLE_3D_MS)
 
     def update(self) -> None:
         """Draw the session's preview (or remove the layers when there is none)."""

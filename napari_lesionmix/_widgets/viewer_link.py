@@ -25,10 +25,10 @@ from ..session.session import EditSession
 from .canvas import Marks, go_to, install_clicks
 from .heatmap import Heatmap
 from .layer_link import LayerLink
-from .orientation import OrientationLetters
+from .orientation import OrientationLetters, letter_margin
 from .preview_layers import PreviewLayers
 
-__all__ = ["ViewerLink", "get_link", "notify"]
+__all__ = ["ViewerLink", "canvas_widget", "get_link", "notify"]
 
 _LINKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -58,13 +58,33 @@ class ViewerLink:
         self.preview = PreviewLayers(viewer, self.session, self.layers)
         self.marks = Marks(viewer, self.session, self.layers)
         self.heatmap = Heatmap(viewer, self.session, self.layers)
-        self.letters = OrientationLetters(viewer)
+        self.letters = OrientationLetters(viewer, widget=canvas_widget(viewer))
         #: extra views that follow the session (the three-plane view registers itself)
         self.views: list = []
+        self.preview.shown_elsewhere = self._preview_in_a_pane
         install_clicks(viewer, self.session, self.layers)
+        viewer.events.reset_view.connect(self._room_for_letters)
         self.layers.auto_use()
         self.session.focus_requested.connect(self.show)
         self.session.message.connect(lambda level, text: notify(f"LesionMix: {text}", level))
+
+    def _room_for_letters(self, event=None) -> None:
+        """A fitted 2D view (napari's reset, margin 0.05) zoomed out a little further, so
+        the orientation letters sit beside the anatomy, not on it."""
+        viewer = self._viewer()
+        if viewer is None or viewer.dims.ndisplay != 2:
+            return
+        margin = letter_margin(viewer.canvas.size)
+        if margin > 0.05:
+            viewer.scene.camera.zoom *= (1 - margin) / (1 - 0.05)
+
+    def _preview_in_a_pane(self) -> bool:
+        """Whether an extra view shows the preview as surfaces (a 3D pane on the screen)."""
+        for view in self.views:
+            pane = getattr(view, "pane3d", None)
+            if pane is not None and pane.canvas.isVisible():
+                return True
+        return False
 
     @property
     def viewer(self):
@@ -78,6 +98,14 @@ class ViewerLink:
             go_to(viewer, self.layers.label_layer, index_zyx)
         for view in list(self.views):
             view.show(index_zyx)
+
+
+def canvas_widget(viewer: Any):
+    """The Qt widget of a napari viewer's canvas, or None (no window). napari has no
+    public handle on it; its Qt viewer's canvas is the one every napari version has."""
+    qt_viewer = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
+    canvas = getattr(qt_viewer, "canvas", None)
+    return getattr(canvas, "native", None)
 
 
 def get_link(viewer: Any) -> ViewerLink:

@@ -121,7 +121,8 @@ def label_volumes(labels: np.ndarray, spacing_zyx) -> dict:
 
 
 def prepare(source, recipe: Recipe, *, with_bank: bool = True, with_map: bool = True,
-            progress: Callable[[int, int], None] | None = None) -> Setup:
+            progress: Callable[[int, int], None] | None = None,
+            each: Callable | None = None) -> Setup:
     """Validate every case of ``source`` and build what synthesis needs, in one pass.
 
     Parameters
@@ -134,6 +135,9 @@ def prepare(source, recipe: Recipe, *, with_bank: bool = True, with_map: bool = 
         Build the lesion bank / the likelihood map. The lesion count per case needs the
         bank's labelling and is 0 without it.
     progress : callable(done, total), optional
+    each : callable(source_case, case), optional
+        Called with every valid case while it is in memory (what a caller measures on
+        the way, e.g. the prepared folder of the training-time transforms).
 
     Returns
     -------
@@ -160,6 +164,8 @@ def prepare(source, recipe: Recipe, *, with_bank: bool = True, with_map: bool = 
             out.loads[src.name] = {"load_mm3": mm3, "load_voxels": vox, "lesions": n,
                                    "label_mm3": label_volumes(case.labels,
                                                               case.geometry.spacing_zyx)}
+            if each is not None:
+                each(src, case)
             yield case
 
     gen = cases()

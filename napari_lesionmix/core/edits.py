@@ -61,16 +61,22 @@ class CaseContext:
         The target.
     recipe : Recipe
         Its lesion classes, organ label and placement options.
+    extra_classes : iterable of int
+        Classes that count as lesions even if the case lacks them (the bank's).
+    stats : ndarray (C, 2), optional
+        The case's intensity statistics when the case is a patch of a larger one (measured
+        on the whole case); default: measured on ``case``'s allowed region.
     """
 
-    def __init__(self, case: Case, recipe: Recipe, extra_classes=()):
+    def __init__(self, case: Case, recipe: Recipe, extra_classes=(), stats=None):
         self.recipe = recipe
         classes = set(lesion_classes_of(case.labels, recipe.lesion_classes, recipe.organ_label))
         if recipe.lesion_classes is None:  # the bank's classes count even if this case lacks them
             classes |= {int(c) for c in extra_classes}
         self.classes = sorted(classes)
         self.allowed = placement_region(case, recipe.organ_label)
-        self.stats = case.intensity_stats(self.allowed)
+        self.stats = (case.intensity_stats(self.allowed) if stats is None
+                      else np.asarray(stats, np.float64).reshape(case.n_channels, 2))
         self.voxel_volume = float(case.geometry.voxel_volume)
         self.spacing_zyx = np.asarray(case.geometry.spacing_zyx, float)
         kind = case.labels.dtype
@@ -82,7 +88,13 @@ class CaseContext:
             self.is_lesion[[c for c in self.classes if c < top]] = True
 
     def lesion_voxels(self, labels: np.ndarray) -> np.ndarray:
-        """Boolean map of lesion-class voxels of a label patch (a table look-up)."""
+        """Boolean map of lesion-class voxels of a label patch (compares for one or two
+        classes, else a table look-up)."""
+        if 0 < len(self.classes) <= 2 and labels.dtype.kind in "iu":
+            out = labels == self.classes[0]
+            for c in self.classes[1:]:
+                out |= labels == c
+            return out
         lut = self.is_lesion
         if lut is None:
             return np.isin(labels, self.classes)
@@ -99,6 +111,8 @@ class CaseContext:
 
     def count_lesion_voxels(self, labels: np.ndarray) -> int:
         """Number of lesion-class voxels in a label map (one pass)."""
+        if len(self.classes) <= 4 and labels.dtype.kind in "iu":  # a few compares, no copy
+            return int(sum(np.count_nonzero(labels == c) for c in self.classes))
         if labels.dtype.itemsize <= 2 and labels.size:
             counts = np.bincount(labels.ravel())
             return int(sum(counts[c] for c in self.classes if c < counts.size))
@@ -352,7 +366,9 @@ def inpaint_edit(case: Case, lesion: Lesion, ctx: CaseContext, noise_seed: int) 
     """The edit that removes ``lesion``: Telea fill of its dilated region, ring label.
 
     The fill draws only on voxels of the allowed region (foreground, organ or placement
-    mask) that are not lesions, so neither the background nor other lesions bleed in.
+    mask) that are not lesions, so neither the background nor other lesions bleed in, and
+    it writes only there and on the lesion: voxels outside the allowed region keep their
+    values.
 
     Only the lesion's own voxels change label (to the most common non-lesion label of the
     ring around it); the dilation changes image values only, so context labels stay.
@@ -362,7 +378,9 @@ def inpaint_edit(case: Case, lesion: Lesion, ctx: CaseContext, noise_seed: int) 
     mask, box = lesion_mask(case.labels, lesion, ctx.recipe.connectivity, pad=pad)
     labels = case.labels[box]
     others = ctx.lesion_voxels(labels) & ~mask
-    region = region_for(mask, opts.dilate, others, ctx.recipe.connectivity)
+    # the dilation stays in the allowed region: a lesion at the edge of the brain (or of
+    # nnU-Net's non-zero region) is not painted over the background next to it
+    region = region_for(mask, opts.dilate, others, ctx.recipe.connectivity) & (ctx.allowed[box] | mask)
     channels = inpaint_patch(case.channels[(slice(None),) + box], region, opts,
                              np.random.default_rng(noise_seed),
                              known=ctx.allowed[box] & ~(region | others))

@@ -124,7 +124,7 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
     out: list[Lesion] = []
     for cls in lesion_classes:
         binary = labels == cls
-        crop = _bounding_box(binary)
+        crop = bounding_box(binary)
         if crop is None:
             continue
         comp, n = ndi.label(binary[crop], structure=st)  # only where the class occurs
@@ -148,11 +148,12 @@ def find_lesions(labels: np.ndarray, lesion_classes, spacing_zyx=None, min_voxel
     return out
 
 
-def _bounding_box(mask: np.ndarray) -> tuple | None:
-    """The smallest box holding every True voxel (None if there is none)."""
+def bounding_box(mask: np.ndarray) -> tuple | None:
+    """The smallest box (slices) holding every True voxel of ``mask``; None if there is none."""
     box = []
     for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(np.any(mask, axis=others))
         if hit.size == 0:
             return None
         box.append(slice(int(hit[0]), int(hit[-1]) + 1))
@@ -403,7 +404,11 @@ class LesionBank:
 
     @classmethod
     def load(cls, path: str | Path) -> LesionBank:
-        """Read a bank written by :meth:`save`."""
+        """Read a bank written by :meth:`save`, or map a bank folder written by
+        :func:`~napari_lesionmix.core.bank_files.save_bank_folder`."""
+        if Path(path).is_dir():
+            from .bank_files import load_bank_folder
+            return load_bank_folder(path)
         try:
             with np.load(path) as z:
                 header = parse_json(bytes(z["header"]).decode())

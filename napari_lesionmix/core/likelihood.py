@@ -363,13 +363,22 @@ class LikelihoodMap:
         Costs one pass over the map's non-zero voxels, not over the volume. On another
         grid the map is sampled as it is and the points mapped physically.
         """
+        if allowed is not None and self.on_grid(geometry, shape):
+            prob = self.prob.ravel()
+            if self._cdf is not None:  # the map's table is built: filter it
+                keep = allowed.ravel()[self._flat]
+                if occupied is not None:
+                    keep &= ~occupied.ravel()[self._flat]
+                flat = self._flat[keep]
+            else:  # a map used once (a training patch's): one pass, no table of its own
+                keep = prob > 0
+                keep &= allowed.ravel()
+                if occupied is not None:
+                    keep &= ~occupied.ravel()
+                flat = np.flatnonzero(keep)
+            cdf = np.cumsum(prob[flat], dtype=np.float64)
+            return LocationSampler(self, flat, cdf, geometry, shape)
         flat, cdf = self._table()
-        if allowed is not None and self.on_grid(geometry, shape) and flat.size:
-            keep = allowed.ravel()[flat]
-            if occupied is not None:
-                keep &= ~occupied.ravel()[flat]
-            flat = flat[keep]
-            cdf = np.cumsum(self.prob.ravel()[flat], dtype=np.float64)
         return LocationSampler(self, flat, cdf, geometry, shape)
 
 

@@ -52,7 +52,7 @@ def _seed_sequence(seed, recipe: Recipe) -> np.random.SeedSequence:
 # ---------------------------------------------------------------------- the loop
 def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe: Recipe,
                seed=None, target_load: float | None = None, reference_loads=None,
-               progress=None, name: str | None = None) -> SynthResult:
+               progress=None, name: str | None = None, stats=None) -> SynthResult:
     """Populate or inpaint ``case`` until its lesion load reaches a drawn target.
 
     Parameters
@@ -74,6 +74,9 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
     progress : callable(done_ops, cap), optional
     name : str, optional
         Name of the output case (default ``<source>_lmix``).
+    stats : ndarray (C, 2), optional
+        Intensity statistics of the case, when ``case`` is a patch of a larger one
+        (training-time patches): default, measured on ``case``.
 
     Returns
     -------
@@ -87,7 +90,7 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
     """
     ss = _seed_sequence(seed, recipe)
     rng = np.random.default_rng(ss)
-    ctx = CaseContext(case, recipe, bank.classes())
+    ctx = CaseContext(case, recipe, bank.classes(), stats)
     if target_load is None:
         refs = reference_loads
         if refs is None and recipe.load_distribution != "fixed":
@@ -337,15 +340,16 @@ def _closest_removal(lesions: list, load: float, target: float, below_ok: bool =
 
 
 # ---------------------------------------------------------------------- replay
-def replay(provenance, case: Case, bank: LesionBank) -> Case:
+def replay(provenance, case: Case, bank: LesionBank, stats=None) -> Case:
     """Rebuild a synthesised case from its provenance, the source case and the bank.
 
     Only the accepted operations are applied, with their recorded parameters, so no
-    random draw happens: the result equals the original output bit for bit.
+    random draw happens: the result equals the original output bit for bit. ``stats``:
+    the intensity statistics :func:`synthesize` was given, if any.
     """
     prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
     recipe = Recipe.from_dict(prov.recipe)
-    ctx = CaseContext(case, recipe, prov.lesion_classes or ())
+    ctx = CaseContext(case, recipe, prov.lesion_classes or (), stats)
     out = fit_labels(case.copy(), ctx.classes)
     shape = np.asarray(case.spatial_shape, float)
     for op in prov.accepted:

@@ -34,6 +34,7 @@ CHOICES: dict[str, tuple] = {
     "populate.blend": ("soft", "hard"),
     "inpaint.pick": ("uniform", "size"),
     "inpaint.method": ("slices", "slice-axis", "3d"),
+    "online.direction": ("both", "populate"),
 }
 
 _INF = math.inf
@@ -74,6 +75,7 @@ BOUNDS: dict[str, tuple] = {
     "inpaint.seam_sigma": (0.0, 20.0),
     "likelihood.sigma_mm": (0.0, 1000.0),
     "likelihood.floor": (0.0, 1.0),
+    "online.p": (0.0, 1.0),
     "tolerance": (0.0, 1.0),
     "max_operations": (1, 10**6),
     "seed": (0, 2**63 - 1),
@@ -321,6 +323,33 @@ class LikelihoodOptions:
         _choice(f"{where}.align", self.align)
 
 
+@dataclass
+class OnlineOptions:
+    """On-the-fly LesionMix in a training pipeline (TorchIO, MONAI, nnU-Net).
+
+    Only the training-time transforms read this section; ``lesionmix generate`` ignores
+    it, so a batch recipe runs unchanged.
+
+    Parameters
+    ----------
+    p : float
+        Probability that a training sample gets LesionMix at all (choice: 0.5, the
+        usual share for an augmentation that changes what a sample holds).
+    direction : {"both", "populate"}
+        ``both`` (default): each sample draws a target load from ``load_distribution``
+        and lesions are added or removed to reach it, as offline; ``populate``: lesions
+        are only added, and a sample whose load is already at or above its drawn target
+        is left as it is.
+    """
+
+    p: float = 0.5
+    direction: str = "both"
+
+    def validate(self, where: str = "online") -> None:
+        self.p = _number(f"{where}.p", self.p)
+        _choice(f"{where}.direction", self.direction)
+
+
 LOAD_KEYS = {
     "real": {"reference"},
     "uniform": {"lo", "hi", "reference"},
@@ -355,6 +384,9 @@ class Recipe:
         ``full`` is 26-connectivity in 3D and 8 in 2D (choice); ``face`` is 6 / 4.
     populate, inpaint, likelihood : options objects
         See :class:`PopulateOptions`, :class:`InpaintOptions`, :class:`LikelihoodOptions`.
+    online : OnlineOptions
+        How the training-time transforms apply LesionMix (see :class:`OnlineOptions`);
+        ignored by the batch path.
     tolerance : float
         Relative tolerance on the target load (choice: 0.05).
     max_operations : int
@@ -378,13 +410,13 @@ class Recipe:
     populate: PopulateOptions = field(default_factory=PopulateOptions)
     inpaint: InpaintOptions = field(default_factory=InpaintOptions)
     likelihood: LikelihoodOptions = field(default_factory=LikelihoodOptions)
+    online: OnlineOptions = field(default_factory=OnlineOptions)
     tolerance: float = 0.05
     max_operations: int = 200
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, cls in (("populate", PopulateOptions), ("inpaint", InpaintOptions),
-                          ("likelihood", LikelihoodOptions)):
+        for name, cls in _SECTIONS:
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, _section(cls, value, name))
@@ -410,8 +442,7 @@ class Recipe:
         self._validate_load()
         self.min_voxels = _integer("min_voxels", self.min_voxels)
         _choice("connectivity", self.connectivity)
-        for name, cls in (("populate", PopulateOptions), ("inpaint", InpaintOptions),
-                          ("likelihood", LikelihoodOptions)):
+        for name, cls in _SECTIONS:
             if not isinstance(getattr(self, name), cls):
                 raise RecipeError(f"{name}: expected an object, got {getattr(self, name)!r}")
             getattr(self, name).validate(name)
@@ -448,7 +479,7 @@ class Recipe:
     def to_dict(self) -> dict:
         """Plain JSON-ready dict holding every field, defaults included."""
         d = dataclasses.asdict(self)
-        for section in ("populate", "inpaint", "likelihood"):
+        for section, _ in _SECTIONS:
             d[section] = {k: list(v) if isinstance(v, tuple) else v
                           for k, v in d[section].items()}
         return d
@@ -497,9 +528,15 @@ class Recipe:
         return cls.from_dict(data, source)
 
     def hash(self) -> str:
-        """Short SHA-256 of the canonical JSON (the seed excluded): names the recipe."""
+        """Short SHA-256 of the canonical JSON (the seed excluded): names the recipe.
+
+        The ``online`` section counts only when it differs from its defaults, so a recipe
+        that does not use it keeps the hash it had before the section existed.
+        """
         d = self.to_dict()
         d.pop("seed")
+        if d["online"] == dataclasses.asdict(OnlineOptions()):
+            d.pop("online")
         canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
@@ -508,6 +545,10 @@ class Recipe:
         d = self.to_dict()
         d.update(changes)
         return Recipe.from_dict(d)
+
+
+_SECTIONS = (("populate", PopulateOptions), ("inpaint", InpaintOptions),
+             ("likelihood", LikelihoodOptions), ("online", OnlineOptions))
 
 
 def _section(cls, data: dict, where: str | None):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import ndimage as ndi
 
 from napari_lesionmix.core.case import Case
 from napari_lesionmix.core.edits import CaseContext, inpaint_edit, populate_edit
@@ -229,6 +230,25 @@ def test_inpaint_edit_removes_one_lesion_and_undo_restores():
     assert filled.std() > 0.3 * 2.0  # texture: not flat (noise std of the fixture is 2)
     undo.apply(case)
     assert np.array_equal(case.channels, before.channels) and np.array_equal(case.labels, before.labels)
+
+
+def test_inpaint_leaves_voxels_outside_the_allowed_region_alone():
+    """A lesion at the edge of the allowed region: its dilated ring is filled only where
+    lesions may be; the background next to it keeps its values."""
+    case = blob_case(n_lesions=0)
+    fg = case.foreground()
+    edge = fg & ~ndi.binary_erosion(fg)  # the outermost tissue voxels
+    z, y, x = np.argwhere(edge)[len(np.argwhere(edge)) // 2]
+    case.labels[z - 1:z + 2, y - 1:y + 2, x - 1:x + 2] = 1
+    case.labels[~fg] = 0
+    case.channels[0][case.labels == 1] = 50.0
+    ctx = CaseContext(case, Recipe())
+    lesion = find_lesions(case.labels, [1])[0]
+    before = case.copy()
+    inpaint_edit(case, lesion, ctx, noise_seed=2).apply(case)
+    assert np.array_equal(case.channels[0][~fg], before.channels[0][~fg])
+    assert (case.labels == 1).sum() == 0
+    assert not np.array_equal(case.channels[0][fg], before.channels[0][fg])
 
 
 def test_case_without_lesions_inpaints_nothing_and_populates_from_the_bank():

@@ -42,6 +42,19 @@ def test_hash_ignores_seed_but_not_options():
     assert Recipe().hash() != Recipe(tolerance=0.1).hash()
 
 
+def test_online_section_defaults_and_hash():
+    r = Recipe()
+    assert (r.online.p, r.online.direction) == (0.5, "both")
+    # a recipe written before the section existed loads, and keeps its hash
+    old = {k: v for k, v in r.to_dict().items() if k != "online"}
+    assert Recipe.from_dict(old) == r
+    assert Recipe.from_dict(old).hash() == r.hash()
+    changed = Recipe(online={"p": 1.0, "direction": "populate"})
+    assert changed.online.p == 1.0 and changed.online.direction == "populate"
+    assert changed.hash() != r.hash()
+    assert Recipe.from_json(changed.to_json()) == changed
+
+
 @pytest.mark.parametrize("data, field", [
     ({"colour": 1}, "colour"),
     ({"populate": {"flip": 0.5}}, "populate.flip"),
@@ -58,6 +71,9 @@ def test_hash_ignores_seed_but_not_options():
     ({"min_voxels": 2.5}, "min_voxels"),
     ({"tolerance": -0.1}, "tolerance"),
     ({"likelihood": {"floor": 2}}, "likelihood.floor"),
+    ({"online": {"p": 1.5}}, "online.p"),
+    ({"online": {"direction": "inpaint"}}, "online.direction"),
+    ({"online": {"prob": 0.5}}, "online.prob"),
     ({"inpaint": {"texture": "yes"}}, "inpaint.texture"),
 ])
 def test_bad_values_name_the_field(data, field):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import QPoint, Qt
+from qtpy.QtGui import QImage
 from qtpy.QtWidgets import QApplication, QStyle, QStyleOptionSlider
 
 from napari_lesionmix._layers import layer_kwargs
@@ -60,6 +61,26 @@ def wait_done(qtbot, dock, timeout=20000):
 def click(qtbot, widget, pos: QPoint | None = None) -> None:
     """A left click on a widget (its centre, or ``pos``)."""
     qtbot.mouseClick(widget, LEFT, pos=pos if pos is not None else widget.rect().center())
+
+
+def click_layer_eye(qtbot, viewer, layer) -> None:
+    """Click the eye (visibility box) of ``layer``'s row in napari's layer list."""
+    from qtpy.QtWidgets import QStyleOptionViewItem
+
+    view = viewer.window._qt_viewer.layers
+    model = view.model()
+    from napari._qt.containers._base_item_model import ItemRole
+
+    index = next(model.index(r, 0) for r in range(model.rowCount())
+                 if model.index(r, 0).data(ItemRole) is layer)
+    view.scrollTo(index)
+    option = QStyleOptionViewItem()
+    view.initViewItemOption(option)
+    option.rect = view.visualRect(index)
+    view.itemDelegate().initStyleOption(option, index)
+    box = view.style().subElementRect(QStyle.SubElement.SE_ItemViewItemCheckIndicator,
+                                      option, view)
+    qtbot.mouseClick(view.viewport(), LEFT, pos=box.center())
 
 
 def tick(qtbot, box) -> None:
@@ -176,3 +197,15 @@ def press_keys(qtbot, viewer, key, modifier=Qt.KeyboardModifier.NoModifier) -> N
     QApplication.processEvents()
     qtbot.keyClick(canvas, key, modifier)
     QApplication.processEvents()
+
+
+def grab_widget(widget) -> np.ndarray:
+    """What a widget shows on the screen, children included (a canvas and the letters
+    over it), as an (H, W, 3) int array."""
+    QApplication.processEvents()
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    data = np.frombuffer(image.constBits().asstring(image.sizeInBytes())
+                         if hasattr(image.constBits(), "asstring")
+                         else bytes(image.constBits()), np.uint8)
+    return data.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3).astype(int)

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import add_case, click, synthetic_case, type_into, wait_done
+from gui_helpers import (
+    add_case,
+    click,
+    click_layer_eye,
+    grab_widget,
+    synthetic_case,
+    tick,
+    type_into,
+    wait_done,
+)
 from qtpy.QtWidgets import QFileDialog
 
 from napari_lesionmix._layers import ROLE_KEY
@@ -105,6 +114,48 @@ def test_build_from_the_case_save_and_load(shown, qtbot, tmp_path, monkeypatch):
                         lambda *a, **k: (str(tmp_path / "map.nii.gz"), ""))
     click(qtbot, dock.load)
     assert session.likelihood is not None and dock.overlay() is not None
+
+
+def _colour_bar_shown(viewer) -> bool:
+    """Whether the canvas draws a colour bar: its top right corner (where napari puts
+    the bar) differs between the canvas as it is and with every colour bar hidden."""
+    canvas = viewer.window._qt_viewer.canvas.native
+    as_is = grab_widget(canvas)
+    bars = [lay.colorbar for lay in viewer.layers
+            if getattr(lay, "colorbar", None) is not None and lay.colorbar.visible]
+    for bar in bars:
+        bar.visible = False
+    bare = grab_widget(canvas)
+    for bar in bars:
+        bar.visible = True
+    h, w = as_is.shape[:2]
+    corner = (slice(0, h // 2), slice(w - w // 4, w))
+    return bool((np.abs(as_is[corner] - bare[corner]).sum(axis=-1) > 60).sum() > 50)
+
+
+def test_the_colour_bar_shows_only_with_the_heatmap(shown, qtbot):
+    viewer, dock, session, case, case_dock, lab = shown
+    viewer.window._qt_window.resize(1280, 800)
+    click(qtbot, dock.from_case)
+    wait_done(qtbot, dock)
+    layer = dock.overlay()
+    assert dock.show_heat.isChecked() and layer.visible and _colour_bar_shown(viewer)
+    # the dock's box hides the heatmap and its colour bar
+    tick(qtbot, dock.show_heat)
+    assert not layer.visible and not layer.colorbar.visible
+    assert not _colour_bar_shown(viewer)
+    tick(qtbot, dock.show_heat)
+    assert layer.visible and _colour_bar_shown(viewer)
+    # the layer's eye in the layer list does the same, and the box follows
+    click_layer_eye(qtbot, viewer, layer)
+    assert not layer.visible and not dock.show_heat.isChecked()
+    assert not _colour_bar_shown(viewer)
+    # a map built again stays hidden: the user's choice holds
+    click(qtbot, dock.from_case)
+    wait_done(qtbot, dock)
+    assert not dock.overlay().visible and not _colour_bar_shown(viewer)
+    click_layer_eye(qtbot, viewer, dock.overlay())
+    assert dock.overlay().visible and dock.show_heat.isChecked() and _colour_bar_shown(viewer)
 
 
 def test_a_map_on_another_grid_is_drawn_on_the_case(shown, qtbot):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import LEFT, add_case, click, click_row, synthetic_case
+from gui_helpers import LEFT, add_case, click, click_row, synthetic_case, tick
 from qtpy.QtCore import QPoint
 from qtpy.QtWidgets import QApplication
 
@@ -30,8 +30,7 @@ def test_three_upright_planes_with_their_letters(planes):
     viewer, panel, dock, session, lab = planes
     orders = {name: tuple(m.dims.order) for name, m in dock.models.items()}
     assert orders == {"axial": (0, 1, 2), "coronal": (1, 0, 2), "sagittal": (2, 0, 1)}
-    letters = {name: {edge: o.text for edge, o in dock.letters[name].overlays.items()}
-               for name in dock.models}
+    letters = {name: dock.letters[name].texts() for name in dock.models}
     assert letters["axial"] == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
     assert letters["coronal"] == {"top": "S", "bottom": "I", "left": "R", "right": "L"}
     assert letters["sagittal"] == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
@@ -136,3 +135,75 @@ def test_a_location_in_3d_is_the_most_likely_voxel_on_the_ray(in_3d, qtbot, note
     session.set_likelihood(LikelihoodMap(prob, session.case.geometry))
     _click_centre(qtbot, viewer, lab.data_to_world((12, 24, 24)))
     assert session.location == (5, 24, 24)
+
+
+def test_in_3d_a_slider_drag_redraws_the_surface_pane_and_the_volume_once_it_settles(
+        planes, qtbot, monkeypatch):
+    from gui_helpers import drag_slider
+
+    from napari_lesionmix._widgets import preview_layers
+
+    viewer, panel, dock, session, lab = planes
+    monkeypatch.setattr(preview_layers, "SETTLE_3D_MS", 1500)
+    session.select(0)
+    session.set_location((12, 24, 8))
+    qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
+    click(qtbot, viewer.window._qt_viewer.viewerButtons.ndisplayButton)  # to 3D
+    assert viewer.dims.ndisplay == 3
+    preview = get_link(viewer).preview
+    pane = dock.pane3d
+    before = tuple(session.preview.slices)
+    verts_before = pane.preview.data[0].copy()
+    panel.show_step("Augment")
+    aug = panel.docks["Augment"]
+    drag_slider(qtbot, aug.grid.sliders["scale"], 1.8)
+    qtbot.waitUntil(lambda: tuple(session.preview.slices) != before, timeout=5000)
+    # the pane shows the new preview at once: a larger surface around the same place
+    verts = pane.preview.data[0]
+    assert pane.preview.visible and np.ptp(verts, axis=0).sum() > np.ptp(verts_before,
+                                                                         axis=0).sum()
+    # the volume view's layers still hold the earlier preview ...
+    assert preview._written != tuple(session.preview.slices)
+    # ... and take the new one once the drag settles
+    qtbot.waitUntil(lambda: preview._written == tuple(session.preview.slices), timeout=5000)
+    edit = session.preview
+    layer = viewer.layers["LesionMix preview: labels (not applied)"]
+    np.testing.assert_array_equal(layer.data[preview._local(edit.slices)], edit.labels)
+    # back in 2D, every change is drawn at once again
+    click(qtbot, viewer.window._qt_viewer.viewerButtons.ndisplayButton)
+    drag_slider(qtbot, aug.grid.sliders["scale"], 1.2)
+    qtbot.waitUntil(lambda: aug.grid.sliders["scale"].value() < 1.5, timeout=5000)
+    qtbot.waitUntil(lambda: session.preview.slices != edit.slices, timeout=5000)
+    assert preview._written == tuple(session.preview.slices)
+
+
+def test_the_3d_pane_shows_the_lesions_and_the_preview_where_they_are(planes, qtbot):
+    from napari_lesionmix._widgets.pane3d import MIRROR
+
+    viewer, panel, dock, session, lab = planes
+    pane = dock.pane3d
+    assert pane.canvas.isVisible()
+
+    def world(layer):
+        """The pane layer's vertices in the case's world mm (the pane draws x mirrored)."""
+        verts = layer.data[0]
+        return np.array([MIRROR[:3, :3] @ layer.data_to_world(v) for v in verts])
+
+    [layer] = pane.lesions.values()  # one lesion class
+    shown = world(layer)
+    for les in session.lesions:  # every lesion has surface vertices around its centre
+        centre = np.asarray(lab.data_to_world(les.centroid), float)
+        assert np.linalg.norm(shown - centre, axis=1).min() < 3.0
+    # a preview: its surface around the location, in the preview's colour
+    session.select(0)
+    session.set_location((12, 24, 8))
+    qtbot.waitUntil(lambda: session.has_preview, timeout=5000)
+    assert pane.preview.visible
+    centre = world(pane.preview).mean(axis=0)
+    np.testing.assert_allclose(centre, lab.data_to_world((12, 24, 8)), atol=2.5)
+    # removing a lesion: the preview hides it in the pane
+    panel.show_step("Augment")
+    tick(qtbot, panel.docks["Augment"].remove_mode)
+    qtbot.waitUntil(lambda: pane.hidden == [0], timeout=5000)
+    session.clear_preview()
+    assert pane.hidden == [] and not pane.preview.visible

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from gui_helpers import add_case, canvas_pixel, synthetic_case
+from gui_helpers import add_case, canvas_pixel, click, grab_widget, synthetic_case
 from qtpy.QtWidgets import QApplication
 
 from napari_lesionmix._demo import open_demo
@@ -73,21 +73,40 @@ def test_an_axial_slice_of_the_brain_shows_anterior_up_and_right_on_the_left(bra
 def test_orientation_letters_are_drawn_on_the_edges(brain):
     viewer, docks = brain
     letters = get_link(viewer).letters
-    assert {e: o.text for e, o in letters.overlays.items()} == {
+    assert letters.texts() == {
         "top": "A", "bottom": "P", "left": "R", "right": "L"}
-    with_letters = _shot(viewer)
-    for overlay in letters.overlays.values():
-        overlay.visible = False
-    without = _shot(viewer)
+    canvas = viewer.window._qt_viewer.canvas.native
+    with_letters = grab_widget(canvas)
+    for label in letters.overlays.values():
+        label.hide()
+    without = grab_widget(canvas)
     changed = np.abs(with_letters - without).sum(axis=-1) > 60
     h, w = changed.shape
     assert changed[: h // 8, w // 3: 2 * w // 3].any()  # top: A
     assert changed[-h // 8:, w // 3: 2 * w // 3].any()  # bottom: P
     assert changed[h // 3: 2 * h // 3, : w // 8].any()  # left: R
     assert changed[h // 3: 2 * h // 3, -w // 8:].any()  # right: L
+    # at the very edge, small, on a translucent box: the image under a letter shows
+    rows, cols = np.nonzero(changed[h // 3: 2 * h // 3, : w // 8])
+    assert cols.min() < 14 and np.ptp(rows) < 20 and np.ptp(cols) < 20
+    # with the image filling the view, the anatomy under a letter's box stays visible
+    viewer.scene.camera.zoom *= 4
+    for label in letters.overlays.values():
+        label.show()
+    with_letters = grab_widget(canvas)
+    for label in letters.overlays.values():
+        label.hide()
+    without = grab_widget(canvas)
+    box = letters.overlays["left"].geometry()
+    inside = (slice(box.top(), box.bottom()), slice(box.left(), box.right()))
+    under, over = without[inside].mean(axis=-1), with_letters[inside].mean(axis=-1)
+    glyph = with_letters[inside][..., 0] - with_letters[inside][..., 2] > 40  # yellow
+    boxed = (under > 60) & ~glyph
+    assert boxed.sum() > 10
+    assert 0.35 < np.median(over[boxed] / under[boxed]) < 0.75  # dimmed, not hidden
     # coronal: superior up
     viewer.dims.order = (1, 0, 2)
-    assert letters.overlays["top"].text == "S" and letters.overlays["left"].text == "R"
+    assert letters.texts()["top"] == "S" and letters.texts()["left"] == "R"
 
 
 def test_the_liver_sample_shows_the_liver_on_the_screens_left(make_napari_viewer):
@@ -162,3 +181,27 @@ def test_the_preview_changes_pixels_only_in_its_window_and_says_so(shown, qtbot)
     # the outlines and the banner are drawn in the preview's own colour
     cyan = before[(before[..., 0] < 80) & (before[..., 1] > 180) & (before[..., 2] > 180)]
     assert len(cyan) > 20
+
+
+def test_the_letters_of_a_fitted_view_sit_beside_the_anatomy(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer, docks = open_demo(viewer, "brain_mr")
+    link = get_link(viewer)
+    qtbot.waitUntil(lambda: link.session.case is not None and bool(link.views), timeout=20000)
+    planes = link.views[0]
+    qtbot.wait(300)
+    click(qtbot, viewer.window._qt_viewer.viewerButtons.resetViewButton)  # napari's home
+    views = [(link.letters, viewer.window._qt_viewer.canvas.native)]
+    views += [(planes.letters[n], planes.canvases[n].canvas.native) for n in planes.letters]
+    for letters, canvas in views:
+        for label in letters.overlays.values():
+            label.hide()
+        bare = grab_widget(canvas)
+        for label in letters.overlays.values():
+            label.show()
+        for edge, label in letters.overlays.items():
+            box = label.geometry()
+            under = bare[box.top(): box.bottom() + 1, box.left(): box.right() + 1]
+            # the image's dark background (no brain, no crosshair) under every letter
+            assert under.size and np.percentile(under.sum(axis=-1), 95) < 60, (edge, box)
