@@ -16,10 +16,19 @@ figure with no clean repeat is reported as missing, not as a median):
   and 8 input cases;
 - **compression**: time and size of writing one case at each zlib level.
 
+Two parts run on their own (``batch_scale.py``), each saved to its own file:
+
+- ``--scale``: cases per second at N = 250 and N = 5,000 tiny cases, the code before the
+  manifest's journal against this tree's, alternated in one session (``batch_scale.json``);
+- ``--memory``: peak resident memory of ``generate`` on one 512 x 512 x 300 int16 case
+  against the case's float32 size (the goal: <= 4x) (``batch_memory.json``).
+
 Run::
 
     python benchmarks/bench_batch.py                 # generates 8 cases into a temp folder
     python benchmarks/bench_batch.py --data DIR --n 24 --repeats 3 --save
+    python benchmarks/bench_batch.py --scale --save  # about 15 minutes on 2 cores
+    python benchmarks/bench_batch.py --memory --save
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import SimpleITK as sitk  # noqa: E402
+from batch_scale import memory_peak, scale_runs, scale_summary  # noqa: E402
 from common import ForeignCPU, brain_cohort, output_args, save, scratch  # noqa: E402
 
 from napari_lesionmix.batch.dataset import open_dataset  # noqa: E402
@@ -51,6 +61,7 @@ from napari_lesionmix.core.image_io import DEFAULT_LEVEL, io_threads, set_io_thr
 from napari_lesionmix.core.recipe import Recipe  # noqa: E402
 
 TARGET_IO_RATIO = 1.3
+TARGET_MEMORY_RATIO = 4.0
 
 
 BUSY_OK = False  # --busy-ok: with no clean sample, use them all (and say so)
@@ -231,8 +242,19 @@ def main(argv=None) -> int:
     p.add_argument("--busy-ok", action="store_true",
                    help="when no repeat is clean (a shared, busy machine), report medians over "
                         "all of them, marked as such; by default such figures are left out")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--scale", action="store_true",
+                      help="only cases/s at N = 250 and 5,000 tiny cases, before and after "
+                           "the manifest's journal (saved as batch_scale)")
+    mode.add_argument("--memory", action="store_true",
+                      help="only the peak memory of generate on one 512 x 512 x 300 int16 "
+                           "case (saved as batch_memory)")
+    p.add_argument("--large-repeats", type=int, default=1,
+                   help="with --scale: repeats at N = 5,000 (--repeats is for N = 250)")
     output_args(p, "batch")
     a = p.parse_args(argv)
+    if a.scale or a.memory:
+        return scale_or_memory(a)
     global BUSY_OK
     BUSY_OK = a.busy_ok
     with scratch() as work:
@@ -312,6 +334,36 @@ def main(argv=None) -> int:
             print(f"compression {row['level']!s:>11}: write {row['write_s']:.3f} s, "
                   f"{row['bytes'] / 1e6:.2f} MB")
         save(result, a, "batch")
+    return 0
+
+
+def scale_or_memory(a) -> int:
+    """``--scale`` or ``--memory``: run that part, print and save it."""
+    head = {"when": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "load_average_at_start": os.getloadavg()[0], **package_versions()}}
+    with scratch() as work:
+        if a.scale:
+            rows = scale_runs(work, repeats=(a.repeats, a.large_repeats))
+            summary = scale_summary(rows)
+            print()
+            for row in summary:
+                b, f = row["before"], row["after"]
+                print(f"N={row['n']}: {b['cases_per_s']:.1f} -> {f['cases_per_s']:.1f} cases/s "
+                      f"({row['speedup']:.2f}x; medians of {f['runs']}); last tenth of the "
+                      f"run {b['last_tenth_ms_per_case']:.1f} -> "
+                      f"{f['last_tenth_ms_per_case']:.1f} ms per case")
+            save({**head, "scale": summary, "runs": rows}, a, "batch_scale")
+        else:
+            row = memory_peak(work)
+            print(f"peak memory of generate on {row['shape_zyx']} int16: "
+                  f"{row['hwm_over_float32']:.2f}x the case's float32 size "
+                  f"({row['float32_bytes'] / 2**20:.0f} MiB; the high-water mark; "
+                  f"{row['peak_over_float32']:.2f}x in 5 ms samples; target <= "
+                  f"{TARGET_MEMORY_RATIO}x); lesion loads (start, achieved) mm3: "
+                  f"{row['loads_mm3']}")
+            save({**head, "memory": row, "target_ratio": TARGET_MEMORY_RATIO}, a,
+                 "batch_memory")
     return 0
 
 

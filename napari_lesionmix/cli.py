@@ -6,7 +6,8 @@ Subcommands: ``generate``, ``stats``, ``likelihood``, ``replay``, ``verify``, ``
 option and its default.
 
 Exit codes (:mod:`napari_lesionmix.batch.exit_codes`): 0 success; 1 some cases failed (or
-verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C.
+verify found problems); 2 bad input or options (nothing written); 130 interrupted by Ctrl-C;
+143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from .batch.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK
+from .batch.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 
 __all__ = ["main", "build_parser"]
 
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lesionmix", formatter_class=_Formatter,
         description="LesionMix lesion-level data augmentation for nnU-Net datasets.\n"
                     "Exit codes: 0 ok, 1 some cases failed, 2 bad input or options, "
-                    "130 interrupted.")
+                    "130 interrupted, 143 terminated (SIGTERM).")
     from . import __version__
     p.add_argument("--version", action="version", version=f"napari-lesionmix {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -93,9 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "unfinished ones, redo them; refuses if the plan (input, recipe, "
                            "seed, N, options) differs")
     mode.add_argument("--overwrite", action="store_true",
-                      help="replace a previous run in OUTPUT: after the input is checked, "
-                           "removes imagesTr/, labelsTr/, provenance/, .lesionmix/, "
-                           "dataset.json, manifest.json and loads.png (other files stay)")
+                      help="replace a previous lesionmix run in OUTPUT: after the input is "
+                           "checked, removes the files its manifest records (cases, originals, "
+                           "provenance, .lesionmix/, dataset.json, manifest.json, splits, "
+                           "loads.png) and nothing else; refuses a folder without a manifest "
+                           "or holding files that run did not write")
     g.add_argument("--no-originals", dest="originals", action="store_false",
                    help="do not copy the input cases into OUTPUT (by default they are copied "
                         "byte for byte when the format is the same)")
@@ -255,9 +258,8 @@ def cmd_generate(a) -> int:
     except RunError as exc:
         _err(str(exc))
         return EXIT_INPUT
-    except KeyboardInterrupt:  # before any case ran: nothing to clean
-        _err("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # before any case ran: nothing to clean
+        return _interrupted(exc)
     print(summary.line(), flush=True)
     return summary.exit_code
 
@@ -274,6 +276,16 @@ def _recipe_for(input_path: Path, given: Path | None) -> Path | None:
         print(f"recipe: {found} (the dataset's own; --recipe FILE uses another)",
               file=sys.stderr, flush=True)
     return found
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    from .batch.signals import Terminated
+
+    if isinstance(exc, Terminated):
+        _err("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    _err("interrupted")
+    return EXIT_INTERRUPTED
 
 
 def _dataset_and_recipe(path: Path, recipe_path: Path | None):
@@ -361,8 +373,12 @@ def cmd_stats(a) -> int:
 
 def cmd_likelihood(a) -> int:
     from .batch.prepare import prepare
+    from .core.io_utils import IMAGE_SUFFIXES, split_ext
     from .core.recipe import RecipeError
 
+    if not split_ext(a.output.name)[1]:
+        return _fail(f"{a.output}: the map's file name must end in one of "
+                     f"{', '.join(IMAGE_SUFFIXES)} (it chooses the format)")
     dataset, recipe = _dataset_and_recipe(a.input, a.recipe)
     if a.output.exists() and not a.overwrite:
         return _fail(f"{a.output}: already exists; pass --overwrite to replace it")
@@ -398,12 +414,16 @@ def cmd_replay(a) -> int:
     from .core.mix import replay_from_files
     from .core.provenance import Provenance
 
+    name = a.provenance.name.removesuffix(".json") if a.name is None else a.name
+    if (not name or name in (".", "..") or name.startswith(".") or "/" in name
+            or "\\" in name or "\0" in name):
+        return _fail(f"--name {name!r}: must be a plain case name (no folder, not hidden): "
+                     "the files are written inside -o")
     try:
         prov = Provenance.load(a.provenance)
         case = replay_from_files(prov)
     except (ValueError, CaseError, OSError) as exc:
         return _fail(f"{a.provenance}: cannot replay: {exc}")
-    name = a.name or a.provenance.name.removesuffix(".json")
     ending = a.file_ending or split_ext(Path(prov.source.get("label_path") or "x.nii.gz").name)[1]
     if ending not in NNUNET_ENDINGS:
         ending = ".nii.gz"
@@ -430,7 +450,9 @@ def cmd_verify(a) -> int:
 
 def cmd_splits(a) -> int:
     from .batch.layout import OutputLayout
+    from .batch.lock import OutputLock
     from .batch.manifest import Manifest
+    from .batch.options import RunError
     from .batch.splits import SplitError, install_splits, write_splits
 
     layout = OutputLayout(a.output.expanduser().resolve())
@@ -438,7 +460,11 @@ def cmd_splits(a) -> int:
         manifest = Manifest.load(layout.manifest, layout.tmp)
     except ValueError as exc:
         return _fail(f"{exc} (splits are made from a lesionmix output's manifest)")
-    splits, message = write_splits(layout, manifest)
+    try:
+        with OutputLock(layout.root, "lesionmix splits"):
+            splits, message = write_splits(layout, manifest)
+    except RunError as exc:
+        return _fail(str(exc))
     if splits is None:
         return _fail(message)
     print(message)
@@ -547,9 +573,11 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
+    except OSError as exc:  # a file could not be written (no space, ...): it is named
+        _err(str(exc) if exc.filename is None else f"{exc.filename}: {exc.strerror}")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

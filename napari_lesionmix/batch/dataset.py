@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from ..core.io_utils import (
     atomic_path,
     channel_file,
     list_image_files,
+    parse_json,
     split_channel,
     split_ext,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "Dataset",
     "BadCase",
     "open_dataset",
+    "output_ending",
     "validate",
     "iter_valid",
 ]
@@ -159,7 +162,8 @@ class Dataset:
         """
         targets = layout.image_paths(source.name) + [layout.label_path(source.name)]
         for src, dst in zip(source.image_paths + [source.label_path], targets):
-            same = split_ext(src.name)[1].lower() == layout.file_ending.lower()
+            ext = split_ext(src.name)[1].lower()
+            same = ext == layout.file_ending.lower() and ext not in (".mhd", ".nhdr")
             if dst.exists() and (not same or dst.stat().st_size == src.stat().st_size):
                 continue
             if same:
@@ -224,7 +228,7 @@ def open_dataset(path: str | Path) -> Dataset:
 def _read_meta(root: Path) -> dict:
     path = root / "dataset.json"
     try:
-        meta = json.loads(path.read_text())
+        meta = parse_json(path.read_text())
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read it ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
@@ -287,10 +291,61 @@ def _open_nnunet(root: Path) -> Dataset:
         if label is None:
             problems.append(f"missing label file {root / 'labelsTr' / (name + ending)}")
         cases.append(SourceCase(name, paths, label, "; ".join(problems)))
+    odd = _unlisted(root / "imagesTr", folders=False, ending=ending)
+    odd.update({k: v for k, v in _unlisted(root / "labelsTr", folders=False,
+                                           ending=ending).items() if k not in odd})
+    cases = _with_problems(cases, odd)
     if not cases:
         raise DatasetError(f"{root / 'imagesTr'}: no case files ending in {ending}")
     return Dataset(root, "nnunet", cases, dict(meta["channel_names"]),
-                   {str(k): int(v) for k, v in meta["labels"].items()}, ending, meta)
+                   {str(k): int(v) for k, v in meta["labels"].items()}, output_ending(ending),
+                   meta)
+
+
+def output_ending(ending: str) -> str:
+    """The output's file ending for an input ending: the same when nnU-Net v2 reads it as
+    one file (``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``), else ``.nii.gz`` (``.mhd`` and
+    ``.nhdr`` keep their voxels in a second file, and nnU-Net reads neither)."""
+    return ending if ending in NNUNET_ENDINGS + (".nii",) else ".nii.gz"
+
+
+def _unlisted(folder: Path, folders: bool, ending: str | None = None) -> dict[str, str]:
+    """What :func:`list_image_files` leaves out but a user would take for a case: broken
+    symbolic links named like image files (ending in ``ending`` if given), and
+    (``folders``) sub-folders, e.g. a DICOM series. Returns case name → problem."""
+    out: dict[str, str] = {}
+    if not folder.is_dir():
+        return out
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        stem, ext = split_ext(p.name)
+        if ending is not None and ext and not p.name.endswith(ending):
+            continue
+        if ext and p.is_symlink() and not p.exists():
+            problem = (f"{p}: broken symbolic link (it points to {os.readlink(p)}, which does "
+                       "not exist)")
+        elif folders and p.is_dir() and not ext:
+            problem = (f"{p}: a folder (a DICOM series?) where one image file is expected; "
+                       "convert it to one .nii.gz file (e.g. with SimpleITK or dcm2niix)")
+        else:
+            continue
+        found = split_channel(stem)
+        out[found[0] if found else stem] = problem
+    return out
+
+
+def _with_problems(cases: list[SourceCase], odd: dict[str, str]) -> list[SourceCase]:
+    """``cases`` with the problems of :func:`_unlisted` entries added (new cases for names
+    that had no other file), sorted by name."""
+    by_name = {c.name: c for c in cases}
+    for name, problem in odd.items():
+        case = by_name.get(name)
+        if case is None:
+            by_name[name] = SourceCase(name, [], None, problem)
+        else:
+            case.problem = problem + ("; " + case.problem if case.problem else "")
+    return [by_name[n] for n in sorted(by_name)]
 
 
 def _open_paired(root: Path) -> Dataset:
@@ -339,6 +394,9 @@ def _open_paired(root: Path) -> Dataset:
         if label is None:
             problems.append(f"missing label file {root / 'labels' / name}<ext>")
         cases.append(SourceCase(name, paths, label, "; ".join(problems)))
+    odd = _unlisted(root / "images", folders=True)
+    odd.update({k: v for k, v in _unlisted(root / "labels", folders=True).items() if k not in odd})
+    cases = _with_problems(cases, odd)
     if not cases:
         raise DatasetError(f"{root}: images/ and labels/ hold no image files")
     ending = endings.pop() if len(endings) == 1 else ".nii.gz"

@@ -10,71 +10,34 @@ Ctrl-C (SIGINT): in this process it interrupts the running case at once (its ato
 writes remove their temporary files; a case being written in the background finishes
 first, and the runner removes it as unrecorded). With a pool or a cluster the first Ctrl-C submits
 nothing more and waits for the running cases to finish (they are recorded); a second
-Ctrl-C stops the workers now (their unfinished cases are cleaned up by the runner).
+Ctrl-C, or SIGTERM, stops the workers now (SIGKILL; their unfinished cases are cleaned up
+by the runner). Pool workers ignore SIGINT and SIGTERM (the parent decides) and end
+themselves when the parent is gone, so a killed run leaves no worker writing cases nobody
+records (see :func:`~napari_lesionmix.batch.tasks.worker_init`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 
 from ..core.case import Case
-from .tasks import TaskResult, TaskSpec, compute_task, run_task, worker_init, write_task
+from .signals import Interrupt, uncut
+from .tasks import (
+    TaskResult,
+    TaskSpec,
+    compute_task,
+    parent_identity,
+    run_task,
+    worker_init,
+    write_task,
+)
 
-__all__ = ["Interrupt", "sigint_handler", "execute", "describe_executor"]
-
-
-class Interrupt:
-    """Counts Ctrl-C presses; raises KeyboardInterrupt when the stop must be immediate.
-
-    Parameters
-    ----------
-    immediate : bool
-        Raise on the first press (in-process runs); else only on the second.
-    notify : callable(str), optional
-        Told what is happening (printed to stderr by the command line).
-    abort : callable() -> bool or threading.Event, optional
-        Polled between cases: true stops the run after the cases in progress (the
-        napari plugin's Cancel).
-    """
-
-    def __init__(self, immediate: bool = False, notify: Callable[[str], None] | None = None,
-                 abort=None):
-        self.count = 0
-        self.immediate = immediate
-        self.notify = notify
-        self.abort = abort.is_set if isinstance(abort, threading.Event) else abort
-
-    @property
-    def requested(self) -> bool:
-        return self.count > 0 or (self.abort is not None and bool(self.abort()))
-
-    def __call__(self, signum=None, frame=None) -> None:
-        self.count += 1
-        if self.immediate or self.count >= 2:
-            raise KeyboardInterrupt
-        if self.notify is not None:
-            self.notify("stopping: no new cases; waiting for the running ones to finish "
-                        "(Ctrl-C again to stop now)")
-
-
-@contextlib.contextmanager
-def sigint_handler(interrupt: Interrupt):
-    """Route SIGINT to ``interrupt`` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
+__all__ = ["execute", "describe_executor"]
 
 
 def describe_executor(workers: int, scheduler: str | None) -> str:
@@ -93,9 +56,10 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
     specs : list of TaskSpec
     workers : int
         1 runs in this process; more starts a process pool of that size.
-    scheduler : str, optional
-        Address of a Dask distributed scheduler (``tcp://host:port``); overrides
-        ``workers``.
+    scheduler : str or distributed.Client, optional
+        A Dask distributed scheduler: its address (``tcp://host:port``) or a client
+        connected to it (:func:`~napari_lesionmix.batch.cluster.connect_scheduler`);
+        overrides ``workers``.
     interrupt : Interrupt, optional
         Checked between tasks; when set, nothing more is submitted.
     memory : callable(source name) -> Case, optional
@@ -171,18 +135,23 @@ def _pool(specs, workers, interrupt) -> Iterator[TaskResult]:
 
     specs = [_with_limits(s) for s in specs]
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(mp),
-                               initializer=worker_init)
+                               initializer=worker_init, initargs=parent_identity())
     clean = False
+
+    def submit(spec):
+        with uncut():  # a submit may start a worker: the pool must know it to stop it
+            return pool.submit(run_task, spec)
+
     try:
         yield from _drive(
-            specs, 2 * workers, interrupt, lambda s: pool.submit(run_task, s),
+            specs, 2 * workers, interrupt, submit,
             lambda fs: wait(fs, timeout=0.2, return_when=FIRST_COMPLETED)[0],
             lambda f: f.result())
         clean = True
     finally:
         if not clean:  # hard stop or error: do not wait for running cases
             for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
+                proc.kill()  # workers ignore SIGTERM (the parent decides): SIGKILL
             pool.shutdown(wait=True, cancel_futures=True)
         else:
             pool.shutdown(wait=True)
@@ -198,14 +167,16 @@ def _context(mp):
     return mp.get_context("spawn")
 
 
-def _dask(specs, address, interrupt) -> Iterator[TaskResult]:
-    try:
-        from distributed import Client
-    except ImportError:
-        raise RuntimeError("--scheduler needs Dask distributed: pip install "
-                           "'napari-lesionmix[distributed]'") from None
+def _dask(specs, scheduler, interrupt) -> Iterator[TaskResult]:
+    """The tasks on a Dask cluster: ``scheduler`` is a connected ``distributed.Client``
+    (left open: its owner closes it) or an address (connected and closed here)."""
+    own = isinstance(scheduler, str)
+    if own:
+        from .cluster import connect_scheduler
+        client = connect_scheduler(scheduler)
+    else:
+        client = scheduler
     specs = [_with_limits(s) for s in specs]
-    client = Client(address, set_as_default=False, timeout="30s")
     token = uuid.uuid4().hex[:8]
     inflight_keys: set = set()
     clean = False
@@ -233,7 +204,8 @@ def _dask(specs, address, interrupt) -> Iterator[TaskResult]:
     finally:
         if not clean:
             _dask_stop(client, inflight_keys)
-        client.close()
+        if own:
+            client.close()
 
 
 def _executing_keys(dask_worker) -> list:

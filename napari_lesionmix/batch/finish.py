@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .layout import LMIX_PATTERN, OutputLayout, case_of_file, write_dataset_json
+from .layout import OutputLayout, write_dataset_json
 from .manifest import Manifest, file_sizes
 from .options import Plan, RunSummary
 from .prepare import Setup
@@ -23,7 +23,9 @@ def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
 
     A case is complete when its manifest entry says ``written`` and each of its files
     exists with the recorded size; otherwise its entry is dropped and its files deleted.
-    Synthesised-looking files (``*_lmix*``) of cases outside the plan are deleted too.
+    Nothing else is deleted: files outside the plan that no run recorded made the run
+    refuse before it started (``runner.check_output``). ``keep`` is not used any more
+    (kept for callers).
 
     Returns
     -------
@@ -31,7 +33,6 @@ def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
         Files deleted.
     """
     removed = layout.remove_temporaries()
-    planned = set(names)
     changed = False
     for name in names:
         entry = manifest.cases.get(name)
@@ -49,14 +50,6 @@ def cleanup(layout: OutputLayout, manifest: Manifest, names: list[str],
             if p.exists():
                 p.unlink()
                 removed += 1
-    for folder in (layout.images, layout.labels, layout.provenance):
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            name = case_of_file(layout, folder, p.name)
-            if name and LMIX_PATTERN.search(name) and name not in planned and name not in keep:
-                p.unlink()
-                removed += 1
     if changed:
         manifest.save()
     return removed
@@ -67,13 +60,14 @@ def finish(source, setup: Setup, plan: Plan, layout: OutputLayout, manifest: Man
     """Clean-up, dataset.json, splits_final.json, loads.png, the manifest's final state,
     and the notes on what could not be done."""
     names = plan.names
+    layout.release_reserve()  # room for the last writes, even on a full disk
     cleanup(layout, manifest, names, keep=set(manifest.data.get("originals", {})))
     written = manifest.written()
     done = [n for n in names if n in written]
     summary.names = done
     n_orig = len(manifest.data.get("originals", {}))
-    write_dataset_json(layout, source.channel_names, source.labels, n_orig + len(done),
-                       source.meta, DESCRIPTION)
+    _write("dataset.json", say, write_dataset_json, layout, source.channel_names,
+           source.labels, n_orig + len(done), source.meta, DESCRIPTION)
     summary.unchanged = [n for n in done if written[n].get("unchanged")]
     notes = []
     if summary.unchanged:
@@ -81,15 +75,17 @@ def finish(source, setup: Setup, plan: Plan, layout: OutputLayout, manifest: Man
                                 source.labels, setup.reference_loads())
         notes.append(f"{len(summary.unchanged)} of {len(done)} synthesised case(s) equal their "
                      f"source (no voxel changed): {cause}")
-    splits, message = write_splits(layout, manifest)
-    if splits is None:
-        notes.append(message)
+    splits = _write("splits_final.json", say, write_splits, layout, manifest)
+    if splits is not None and splits[0] is None:
+        notes.append(splits[1])
+    if summary.stopped:
+        notes.append(f"stopped: {summary.stopped}")
     summary.notes = notes
     summary.state = ("interrupted" if summary.interrupted else
                      "complete" if len(done) == len(names) else "incomplete")
     manifest.data.update(state=summary.state, failed=summary.failed,
                          unchanged=summary.unchanged, notes=notes)
-    manifest.save()
+    _write("manifest.json", say, manifest.save, True)  # compacted: every entry, no journal
     for note in notes:
         say(f"note: {note}")
     try:
@@ -103,3 +99,13 @@ def finish(source, setup: Setup, plan: Plan, layout: OutputLayout, manifest: Man
         say(f"warning: could not draw {layout.plot}: {exc}")
 
 
+
+
+def _write(what: str, say: Callable[[str], None], fn, *args):
+    """``fn(*args)``; a file that cannot be written (OUTPUT full, ...) is said, not raised:
+    what is on disk stays consistent (every write is atomic) and ``--resume`` redoes it."""
+    try:
+        return fn(*args)
+    except OSError as exc:
+        say(f"error: could not write {what}: {exc}")
+        return None

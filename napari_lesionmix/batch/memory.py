@@ -17,12 +17,12 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.case import Case
+from ..core.io_utils import parse_json
 from ..core.lesions import LesionBank
 from ..core.likelihood import LikelihoodMap
 from .dataset import BadCase, SourceCase
@@ -46,7 +46,7 @@ def dataset_fields(case: Case) -> tuple[dict, dict, dict]:
     if case.label_path:
         djson = Path(case.label_path).parent.parent / "dataset.json"
         try:
-            meta = json.loads(djson.read_text(encoding="utf-8"))
+            meta = parse_json(djson.read_text(encoding="utf-8"))
             labels = {str(k): int(v) for k, v in meta["labels"].items()}
             channels = dict(meta["channel_names"])
             if len(channels) == case.n_channels and case.label_values() <= set(labels.values()):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..core.recipe import Recipe, RecipeError
 from .dataset import SourceCase
-from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
+from .layout import MAX_N
 from .memory import MemorySource
 
 __all__ = ["GenerateOptions", "Plan", "RunError", "RunSummary", "check_options",
@@ -62,6 +63,11 @@ class RunSummary:
         The manifest's final state: complete, incomplete or interrupted.
     setup_seconds : float
         The one-off pass over the input (checks, bank, map).
+    terminated : bool
+        The run was stopped by SIGTERM (exit code 143; else Ctrl-C's 130).
+    stopped : str
+        Why the run stopped early on its own (OUTPUT could not be written: no space
+        left, ...); empty otherwise. Exit code 1; ``--resume`` completes the run.
     """
 
     planned: int = 0
@@ -78,11 +84,15 @@ class RunSummary:
     notes: list = field(default_factory=list)
     state: str = "running"
     setup_seconds: float = 0.0
+    stopped: str = ""
+    terminated: bool = False
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
+        if self.stopped:
+            return EXIT_FAILED
         return EXIT_OK if self.written + self.reused == self.planned and not self.failed \
             else EXIT_FAILED
 
@@ -103,9 +113,13 @@ class RunSummary:
                          + ", ".join(b["case"] for b in self.skipped))
         rate = self.written / self.seconds if self.seconds > 0 else 0.0
         parts.append(f"{self.seconds:.1f} s ({rate:.2f} cases/s)")
-        state = "interrupted" if self.interrupted else ("done" if self.exit_code == 0
-                                                        else "incomplete")
-        return f"{state}: " + ", ".join(parts) + f" -> {self.output}"
+        state = "interrupted" if self.interrupted else "stopped" if self.stopped else (
+            "done" if self.exit_code == 0 else "incomplete")
+        line = f"{state}: " + ", ".join(parts) + f" -> {self.output}"
+        if self.stopped and not self.interrupted:
+            line += ("; OUTPUT could not be written (see above): make room or fix it, then "
+                     "run again with --resume")
+        return line
 
 
 @dataclass
@@ -136,6 +150,9 @@ def check_options(opts: GenerateOptions) -> None:
     """RunError for options that cannot work together."""
     if opts.n < 1:
         raise RunError(f"--n must be at least 1, got {opts.n}")
+    if opts.n > MAX_N:
+        raise RunError(f"--n must be at most {MAX_N:,}, got {opts.n:,} (every case is planned "
+                       "up front; make a bigger dataset in several runs with other seeds)")
     if opts.resume and opts.overwrite:
         raise RunError("--resume and --overwrite exclude each other")
     if opts.compression is not None and not 1 <= opts.compression <= 9:

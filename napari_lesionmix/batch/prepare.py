@@ -82,9 +82,14 @@ def resolve_classes(source, recipe: Recipe) -> list[int] | None:
     Raises
     ------
     RecipeError
-        A recipe class is not declared by the dataset, or no lesion class is left.
+        A recipe class or the ``organ_label`` is not declared by the dataset, or no
+        lesion class is left.
     """
     declared = source.labels
+    organ = recipe.organ_label
+    if declared is not None and organ is not None and organ not in {
+            int(v) for v in declared.values()}:
+        raise RecipeError(f"organ_label: {organ} is not among the dataset's labels {declared}")
     if recipe.lesion_classes is not None:
         if declared is not None:
             values = {int(v) for v in declared.values()}

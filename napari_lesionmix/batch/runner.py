@@ -16,8 +16,8 @@ each a function of this module:
    (sources sorted by name) and the seed stream ``case_seeds(recipe.seed, N)[k]``;
    results therefore do not depend on the number of workers or the executor. With
    ``resume`` the plan must match the previous run's or the run refuses.
-4. :func:`write_shared`: ``overwrite`` removes what a previous run made (see
-   ``layout.OWNED``); the bank, the map (with its alignment, ``likelihood.align.npz``)
+4. :func:`write_shared`: ``overwrite`` removes what the previous run recorded writing
+   (see ``OutputLayout.remove_run``); the bank, the map (with its alignment, ``likelihood.align.npz``)
    and the plan go to ``OUTPUT/.lesionmix/``; the
    manifest is started; the originals are copied.
 5. :func:`~.finish.cleanup`: leftover temporary files and the files of cases that are not
@@ -37,27 +37,36 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from ..core.align import align_path
-from ..core.io_utils import atomic_path, atomic_write_text
+from ..core.io_utils import atomic_path, atomic_write_text, split_ext
 from ..core.mix import case_seeds
 from ..core.recipe import Recipe, RecipeError
+from .cluster import connect_scheduler
 from .dataset import DatasetError, open_dataset
-from .executors import Interrupt, describe_executor, execute, sigint_handler
+from .executors import describe_executor, execute
 from .finish import cleanup, finish
-from .layout import OutputLayout, output_name
+from .layout import OutputLayout, output_name, reserve_bytes
+from .lock import OutputLock
 from .manifest import Manifest, file_sizes, package_versions
 from .memory import MemorySource
 from .options import GenerateOptions, Plan, RunError, RunSummary, check_options, load_recipe
 from .prepare import Setup, prepare
 from .progress import Progress
 from .report import organ_like_classes
+from .signals import (
+    Interrupt,
+    Terminated,
+    deferred_signals,
+    signal_handlers,
+    terminate_raises,
+)
 from .tasks import BANK_FILE, MAP_FILE, PLAN_FILE, TaskResult, TaskSpec
 
-__all__ = ["check_output", "generate", "make_plan", "open_source", "read_input", "run_tasks",
-           "write_shared"]
+__all__ = ["check_output", "generate", "make_plan", "open_source", "output_folder", "read_input",
+           "run_tasks", "write_shared"]
 
 
 def check_output(output, source, resume: bool = False,
@@ -74,6 +83,39 @@ def check_output(output, source, resume: bool = False,
     RunError
         OUTPUT is the input or inside its case folders, a file, not writable, or holds
         files without ``resume``/``overwrite``; nothing to resume.
+    """
+    out = output_folder(output, source)
+    probe = OutputLayout(out)
+    if not probe.has_files():
+        return out, None
+    if not (resume or overwrite):
+        raise RunError(f"{out}: already holds files; finish that run (--resume) or replace it "
+                       "(--overwrite), or choose an empty or new folder")
+    flag = "--resume" if resume else "--overwrite"
+    if not probe.manifest.exists():
+        raise RunError(f"{out}: holds files but no manifest.json, so it is not a lesionmix "
+                       f"run: {flag} only works on one (nothing was deleted); choose another "
+                       "OUTPUT")
+    try:
+        previous = Manifest.load(probe.manifest)
+    except ValueError as exc:
+        raise RunError(f"{exc}; {flag} needs a lesionmix manifest (nothing was deleted)") from None
+    foreign = probe.foreign_files(previous.data)
+    if foreign:
+        shown = ", ".join(str(p) for p in foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise RunError(f"{out}: holds files not written by the lesionmix run recorded in "
+                       f"{probe.manifest}: {shown}; move them away (nothing was deleted)")
+    return out, (previous if resume else None)
+
+
+def output_folder(output, source) -> Path:
+    """The absolute OUTPUT folder, checked as a place to write (nothing is created).
+
+    Raises
+    ------
+    RunError
+        OUTPUT is the input or inside its case folders, a file, or cannot be written.
     """
     if not str(output).strip():
         raise RunError("choose an output folder")
@@ -96,19 +138,7 @@ def check_output(output, source, resume: bool = False,
         raise RunError(f"{out}: cannot be created: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise RunError(f"{out}: cannot be written: no write permission on {ancestor}")
-    probe = OutputLayout(out)
-    if probe.has_files() and not (resume or overwrite):
-        raise RunError(f"{out}: already holds files; finish that run (--resume) or replace it "
-                       "(--overwrite), or choose an empty or new folder")
-    if not (resume and probe.has_files()):
-        return out, None
-    if not probe.manifest.exists():
-        raise RunError(f"{out}: holds files but no manifest.json, so it is not a lesionmix "
-                       "run that can be resumed; use --overwrite or another OUTPUT")
-    try:
-        return out, Manifest.load(probe.manifest)
-    except ValueError as exc:
-        raise RunError(str(exc)) from None
+    return out
 
 
 # ------------------------------------------------------------------------------ 2. input
@@ -154,6 +184,11 @@ def read_input(source, recipe: Recipe, skip_bad: bool = False,
             say(f"note: label {value} ({name!r}) is counted as a lesion class because no "
                 f"organ_label is set; for an organ dataset set \"organ_label\": {value} in "
                 "the recipe")
+    kept = {split_ext(p.name)[1].lower() for s in setup.good for p in s.files()}
+    other = sorted(kept - {source.file_ending.lower()})
+    if other and getattr(source, "file_ending", None):
+        say(f"note: the input's {', '.join(other)} files are written as {source.file_ending} "
+            "(the format nnU-Net v2 reads that keeps every voxel and the geometry)")
     if setup.bank is None or len(setup.bank) == 0:
         say(f"note: no lesion of classes {setup.recipe.lesion_classes} with at least "
             f"{setup.recipe.min_voxels} voxels in any case: the lesion bank is empty, so a "
@@ -206,11 +241,23 @@ def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
                  say: Callable[[str], None] = print) -> Manifest:
     """Remove a previous run (``overwrite``), write the bank, the map, the plan and the
     manifest, and copy the originals. The first step that writes."""
-    if opts.overwrite and layout.has_files():
-        removed = layout.remove_owned()
+    if opts.overwrite and layout.has_files():  # check_output vouched for every file
+        removed = layout.remove_run(Manifest.load(layout.manifest).data)
         if removed:
-            say(f"--overwrite: removed {', '.join(removed)} from {layout.root}")
+            say(f"--overwrite: removed the previous run's {', '.join(removed)} from "
+                f"{layout.root}")
     layout.make_folders()
+    # the manifest first: from here on OUTPUT is recognisably a run that --resume finishes
+    if previous is not None:
+        manifest = Manifest(layout.manifest, previous.data, layout.tmp)
+        manifest.data["state"] = "running"
+        manifest.data["versions"] = package_versions()
+    else:
+        manifest = Manifest.new(layout.manifest, layout.tmp, plan=plan.data,
+                                recipe=setup.recipe.to_dict(), versions=package_versions(),
+                                cases={})
+    manifest.save()
+    layout.make_reserve(reserve_bytes(opts.n + len(setup.good)))
     with atomic_path(layout.work / BANK_FILE, tmp_dir=layout.tmp) as tmp:
         setup.bank.save(tmp)
     if setup.lmap is not None:  # the map and, when it has one, its alignment for workers
@@ -222,14 +269,6 @@ def write_shared(source, setup: Setup, plan: Plan, layout: OutputLayout,
     atomic_write_text(layout.work / PLAN_FILE, json.dumps(
         {"plan": plan.data, "recipe": setup.recipe.to_dict(), "reference_loads_mm3": reference},
         indent=1), tmp_dir=layout.tmp)
-    if previous is not None:
-        manifest = Manifest(layout.manifest, previous.data, layout.tmp)
-        manifest.data["state"] = "running"
-        manifest.data["versions"] = package_versions()
-    else:
-        manifest = Manifest.new(layout.manifest, layout.tmp, plan=plan.data,
-                                recipe=setup.recipe.to_dict(), versions=package_versions(),
-                                cases={})
     manifest.data["skipped"] = [b.to_dict() for b in setup.bad]
     manifest.data["likelihood_notices"] = list(setup.notices)
     manifest.data["reference_loads"] = {s.name: setup.loads[s.name] for s in setup.good}
@@ -274,12 +313,15 @@ def _specs(plan: Plan, layout: OutputLayout, complete: set, compression) -> list
 def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
               opts: GenerateOptions, summary: RunSummary, say: Callable[[str], None] = print,
               abort=None, on_result: Callable[[TaskResult], None] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> None:
+              progress: Callable[[int, int], None] | None = None,
+              check: Callable[[], str] | None = None, client=None) -> None:
     """Run every case that is not complete; record each as it finishes.
 
     ``abort`` (a callable or a ``threading.Event``) is polled between cases; Ctrl-C is
     handled as :mod:`.executors` describes. Either way the cases in progress finish (or
-    are cleaned up by :func:`finish`).
+    are cleaned up by :func:`finish`). ``check()`` (e.g. the OUTPUT lock's) returns why
+    the run must stop, "" while it may go on; once it says so nothing more is recorded.
+    ``client``: the Dask client of ``opts.scheduler``, connected already.
     """
     complete = set(manifest.written())
     specs = _specs(plan, layout, complete, opts.compression)
@@ -288,17 +330,27 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
     say(f"synthesising {len(specs)} case(s) ({summary.reused} already complete) on "
         f"{_executor(source, opts)}")
     interrupt = Interrupt(immediate=(workers <= 1 and not opts.scheduler),
-                          notify=lambda m: say("\n" + m), abort=abort)
+                          notify=lambda m: say("\n" + m), abort=abort, check=check)
     bar = Progress(opts.n, "synthesising", initial=summary.reused, enabled=opts.progress)
     done = summary.reused
     if progress is not None:
         progress(done, opts.n)
     try:
-        with sigint_handler(interrupt), closing(execute(
-                specs, workers, None if memory else opts.scheduler, interrupt,
+        with signal_handlers(interrupt), closing(execute(
+                specs, workers, None if memory else (client or opts.scheduler), interrupt,
                 memory)) as results:
             for res in results:
-                _record(manifest, layout, res)
+                if check is not None and check():
+                    _stop(summary, interrupt, check(), say)
+                    continue  # OUTPUT is another run's now: record nothing more
+                if res.stop or summary.stopped:
+                    _stop(summary, interrupt, res.stop or summary.stopped, say)
+                    continue  # not recorded: the clean-up removes what it wrote
+                try:
+                    _record(manifest, layout, res)
+                except OSError as exc:  # the manifest cannot be written: stop
+                    _stop(summary, interrupt, str(exc), say)
+                    continue
                 if res.ok:
                     summary.written += 1
                 else:
@@ -310,11 +362,25 @@ def run_tasks(source, plan: Plan, layout: OutputLayout, manifest: Manifest,
                     progress(done, opts.n)
                 if on_result is not None:
                     on_result(res)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C (twice with a pool) or SIGTERM: stop now
         summary.interrupted = True
+        summary.terminated = summary.terminated or isinstance(exc, Terminated)
     finally:
         bar.close()
-        summary.interrupted = summary.interrupted or interrupt.requested
+        summary.interrupted = summary.interrupted or interrupt.by_user
+        summary.terminated = summary.terminated or interrupt.terminated
+        if interrupt.reason and not summary.stopped:
+            summary.stopped = interrupt.reason
+            say(f"\nstopped: {interrupt.reason}")
+
+
+def _stop(summary: RunSummary, interrupt: Interrupt, why: str, say) -> None:
+    """OUTPUT cannot be written: submit nothing more, let the running cases end."""
+    if summary.stopped:
+        return
+    summary.stopped = why
+    interrupt.halt()
+    say(f"\nstopped: {why}")
 
 
 def _record(manifest: Manifest, layout: OutputLayout, res: TaskResult) -> None:
@@ -366,9 +432,35 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
         being resumed. Nothing has been written or deleted.
     """
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    t_start = time.perf_counter()
     check_options(opts)
     source = open_source(opts.input)
+    out = output_folder(opts.output, source)
+    with terminate_raises(), _cluster(opts, source) as client:  # SIGTERM: Terminated
+        lock = OutputLock(out)
+        lock.acquire()  # a second run on the same OUTPUT refuses here, before any reading
+        try:
+            return _generate(opts, source, lock, say, abort, on_result, progress, client)
+        finally:
+            lock.release()
+            lock.discard_root()  # a run refused before writing leaves no folder it made
+
+
+@contextmanager
+def _cluster(opts: GenerateOptions, source):
+    """The Dask client of ``--scheduler``, connected before anything is read or written
+    (None without one)."""
+    if not opts.scheduler or isinstance(source, MemorySource):
+        yield None
+        return
+    client = connect_scheduler(opts.scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _generate(opts, source, lock, say, abort, on_result, progress, client) -> RunSummary:
+    t_start = time.perf_counter()
     out, previous = check_output(opts.output, source, opts.resume, opts.overwrite)
     recipe = load_recipe(opts.recipe, opts.seed)
     setup = read_input(source, recipe, opts.skip_bad, say, opts.progress)
@@ -381,14 +473,18 @@ def generate(opts: GenerateOptions, say: Callable[[str], None] | None = None, *,
     cleaned = cleanup(layout, manifest, plan.names, keep={s.name for s in setup.good})
     if cleaned:
         say(f"removed {cleaned} leftover file(s) of unfinished cases")
-    summary.reused = sum(1 for n in plan.names if n in manifest.written())
+    written = manifest.written()
+    summary.reused = sum(1 for n in plan.names if n in written)
     t_run = time.perf_counter()
     try:
         run_tasks(source, plan, layout, manifest, opts, summary, say, abort, on_result,
-                  progress)
+                  progress, check=lock.check, client=client)
     finally:
         summary.seconds = time.perf_counter() - t_run
-        finish(source, setup, plan, layout, manifest, summary, say)
+        if not lock.lost:  # else OUTPUT is another run's: write nothing more
+            with deferred_signals():  # the last writes are not cut in half
+                finish(source, setup, plan, layout, manifest, summary, say)
+        manifest.close()
     if summary.written == 0:
         summary.seconds = time.perf_counter() - t_start
     return summary

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.io_utils import atomic_write_text
+from ..core.io_utils import atomic_write_text, parse_json
 from .layout import OutputLayout
 from .manifest import Manifest
 
@@ -181,7 +181,7 @@ def install_splits(output: str | Path, preprocessed: str | Path | None = None,
     text = source.read_text(encoding="utf-8")
     if target.exists():
         try:
-            same = json.loads(target.read_text(encoding="utf-8")) == json.loads(text)
+            same = parse_json(target.read_text(encoding="utf-8")) == parse_json(text)
         except (OSError, ValueError):
             same = False
         if same:

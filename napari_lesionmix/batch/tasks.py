@@ -11,10 +11,10 @@ scheduler. A task is idempotent: run twice, it writes the same bytes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
+import threading
 import time
 import traceback
 from collections import Counter
@@ -25,15 +25,16 @@ import numpy as np
 
 from ..core.case import Case
 from ..core.image_io import set_io_threads
-from ..core.io_utils import atomic_write_text
+from ..core.io_utils import atomic_write_text, parse_json
 from ..core.lesions import LesionBank
 from ..core.likelihood import LikelihoodMap
 from ..core.mix import SynthResult, case_seeds, synthesize
 from ..core.recipe import Recipe
 from .layout import output_name
+from .lock import alive, process_start
 
-__all__ = ["TaskSpec", "TaskResult", "Shared", "compute_task", "run_task", "synthesize_one",
-           "synthesize_output", "worker_init", "write_task",
+__all__ = ["TaskSpec", "TaskResult", "Shared", "compute_task", "parent_identity", "run_task",
+           "synthesize_one", "synthesize_output", "worker_init", "write_task",
            "limit_threads", "BANK_FILE", "MAP_FILE", "PLAN_FILE"]
 
 BANK_FILE = "bank.npz"
@@ -124,7 +125,9 @@ class TaskResult:
 
     ``unchanged`` is True when the loop accepted no operation: the written case equals
     its source voxel for voxel. ``refusal`` is the most common reason a draw was
-    refused (empty when none was).
+    refused (empty when none was). ``stop`` is set (with ``error``) when OUTPUT could
+    not be written (no space left, quota, I/O error): the run stops, as every further
+    case would fail the same way; the case is not recorded.
     """
 
     k: int
@@ -145,6 +148,7 @@ class TaskResult:
     unchanged: bool = False
     seconds: dict = field(default_factory=dict)
     pid: int = 0
+    stop: str = ""
 
 
 # ------------------------------------------------------------------------------ workers
@@ -180,11 +184,32 @@ def limit_threads() -> None:
         pass
 
 
-def worker_init() -> None:
-    """Initializer of the process pool's workers: one thread each, and Ctrl-C is left
-    to the parent (which cancels pending tasks and lets running ones finish)."""
+def parent_identity() -> tuple[int, int | None]:
+    """This process's pid and start time: what :func:`worker_init` watches."""
+    return os.getpid(), process_start(os.getpid())
+
+
+def worker_init(parent_pid: int | None = None, parent_start: int | None = None) -> None:
+    """Initializer of the process pool's workers: one thread each; SIGINT and SIGTERM are
+    left to the parent (which stops them); and the worker ends itself within half a
+    second when the parent process is gone (killed), so no orphan goes on writing cases
+    that nobody records. (A forkserver's workers are its children, not the run's, and a
+    pool's queues keep them waiting forever once the parent is gone: they must watch it.)
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     limit_threads()
+    if parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pid, parent_start),
+                         name="lesionmix-parent-watch", daemon=True).start()
+
+
+def _watch_parent(pid: int, start: int | None) -> None:
+    while True:
+        time.sleep(0.5)
+        if not alive(pid) or start is not None and process_start(pid) not in (None, start):
+            os._exit(1)  # its temporaries are removed by the next run's clean-up
+
 
 
 def shared(work_dir: str | Path) -> Shared:
@@ -198,7 +223,7 @@ def shared(work_dir: str | Path) -> Shared:
     key = (str(work.resolve()), st.st_mtime_ns, st.st_size)
     if _SHARED.get("key") == key:
         return _SHARED["value"]
-    plan = json.loads((work / PLAN_FILE).read_text(encoding="utf-8"))
+    plan = parse_json((work / PLAN_FILE).read_text(encoding="utf-8"))
     map_path = work / MAP_FILE
     value = Shared(Recipe.from_dict(plan["recipe"]), LesionBank.load(work / BANK_FILE),
                    LikelihoodMap.load(map_path) if map_path.exists() else None,
@@ -262,6 +287,9 @@ def write_task(spec: TaskSpec, res: TaskResult, out: SynthResult) -> TaskResult:
                        compression_level=spec.compression, tmp_dir=tmp)
         atomic_write_text(spec.provenance_path, out.provenance.to_json(), tmp_dir=tmp)
         res.seconds["write"] = time.perf_counter() - t0
+    except OSError as exc:  # OUTPUT cannot be written (no space, ...): the run stops
+        res.error = res.stop = str(exc)
+        return res
     except Exception as exc:  # noqa: BLE001 - reported per case, the run goes on
         res.error = _error(exc)
         return res

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..core.case import Case
 from ..core.errors import CaseError
+from ..core.io_utils import parse_json
 from .layout import LMIX_PATTERN, OutputLayout, list_output_cases
 from .manifest import Manifest
 
@@ -40,7 +40,7 @@ def verify_output(root: str | Path, progress=None) -> tuple[int, list[str]]:
     root = Path(root).resolve()
     djson = root / "dataset.json"
     try:
-        meta = json.loads(djson.read_text(encoding="utf-8"))
+        meta = parse_json(djson.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return 0, [f"{djson}: cannot read it ({exc})"]
     missing = [k for k in ("channel_names", "labels", "numTraining", "file_ending") if k not in meta]

@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .geometry import Geometry
-from .io_utils import atomic_path, split_ext
+from .io_utils import atomic_path, parse_json, split_ext
 
 __all__ = ["Alignment", "Reference", "align_case", "alignment_notices", "ALIGN_MODES",
            "ONE_SPACE", "ALIGNED"]
@@ -215,7 +215,7 @@ def load_alignment(path) -> tuple[Reference, dict, dict, list]:
     """Read what :func:`save_alignment` wrote."""
     try:
         with np.load(path) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
+            meta = parse_json(bytes(z["meta"]).decode())
             ref = Reference(z["image"], z["region"].astype(bool),
                             Geometry.from_dict(meta["geometry"]))
     except (OSError, KeyError, ValueError) as exc:

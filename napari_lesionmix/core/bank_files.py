@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io_utils import atomic_path, atomic_write_text
+from .io_utils import atomic_path, atomic_write_text, parse_json
 from .lesions import BankEntry, BankError, Lesion, LesionBank
 
 __all__ = ["BANK_INDEX", "is_bank_folder", "load_bank_folder", "save_bank_folder"]
@@ -132,7 +132,7 @@ def load_bank_folder(folder: str | Path, mmap: bool = True) -> LesionBank:
     """
     folder = Path(folder)
     try:
-        header = json.loads((folder / BANK_INDEX).read_text(encoding="utf-8"))
+        header = parse_json((folder / BANK_INDEX).read_text(encoding="utf-8"))
         if header.get("version") != _VERSION:
             raise ValueError(f"unknown bank folder version {header.get('version')!r}")
         flats = {key: np.load(folder / name, mmap_mode="r" if mmap else None)

@@ -61,6 +61,10 @@ class Case:
         File the labels came from.
     image_dtypes : list of str
         Source dtype of each channel; :meth:`write` writes channels back in it.
+    exact : list, optional
+        Per channel, the source values when float32 cannot hold them (float64, large
+        int32/int64 images), else None: :meth:`write` writes every voxel the float32
+        channel still holds unchanged with its exact source value. Shared, never copied.
 
     Notes
     -----
@@ -77,6 +81,7 @@ class Case:
     image_paths: list[str] = field(default_factory=list)
     label_path: str | None = None
     image_dtypes: list[str] = field(default_factory=list)
+    exact: list | None = None
 
     def __post_init__(self) -> None:
         self.channels = np.asarray(self.channels)
@@ -194,15 +199,19 @@ class Case:
         def load_checked(job):
             kind, p = job
             arr, geom, dt = load(p)
+            source = None
             if kind == "image":
+                source = _inexact(arr)  # values float32 cannot hold: kept for write()
                 arr = validate_image(arr, str(p))
             elif kind == "labels":
                 arr = validate_labels(arr, str(p), allowed_labels)
             elif arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
                 raise CaseError(f"{p}: placement mask holds NaN or Inf values")
-            return arr, geom, dt
+            return arr, geom, dt, source
 
         loaded = parallel_map(load_checked, jobs)
+        exact = [x[3] for x in loaded[: len(image_paths)]]
+        loaded = [x[:3] for x in loaded]
         arr0, geom0, _ = loaded[0]
         for (_, p), (arr, geom, _) in zip(jobs[1:], loaded[1:]):
             same_grid(arr0.shape, geom0, str(image_paths[0]), arr.shape, geom, str(p))
@@ -230,6 +239,7 @@ class Case:
             image_paths=[str(p) for p in image_paths],
             label_path=None if label_path is None else str(label_path),
             image_dtypes=dtypes,
+            exact=exact if any(e is not None for e in exact) else None,
         )
 
     @classmethod
@@ -311,6 +321,7 @@ class Case:
         elif geometry.ndim != spatial_ndim:
             raise CaseError(f"{where}: arrays are {spatial_ndim}D but geometry is {geometry.ndim}D")
         src_dtype = ch.dtype.name if ch.dtype.kind in "iuf" else "float32"
+        exact = [_inexact(ch[i]) for i in range(ch.shape[0])]
         chf = validate_image(ch, where)
         if chf is ch and copy:
             chf = ch.copy()
@@ -328,6 +339,7 @@ class Case:
             channel_names=list(channel_names) if channel_names else [],
             placement=pl,
             image_dtypes=[src_dtype] * chf.shape[0],
+            exact=exact if any(e is not None for e in exact) else None,
         )
 
     # -- writing -----------------------------------------------------------------------
@@ -390,6 +402,10 @@ class Case:
         def write_one(i: int) -> None:  # every file in its own thread (zlib-ng, numpy)
             if i < len(image_paths):
                 arr = cast_to(self.channels[i], self.image_dtypes[i])
+                source = self.exact[i] if self.exact else None
+                if source is not None and source.shape == arr.shape:
+                    kept = self.channels[i] == source.astype(np.float32)
+                    arr = np.where(kept, source, arr).astype(arr.dtype, copy=False)
                 path = image_paths[i]
             else:
                 lab = self.labels
@@ -413,6 +429,7 @@ class Case:
             image_paths=list(self.image_paths),
             label_path=self.label_path,
             image_dtypes=list(self.image_dtypes),
+            exact=None if self.exact is None else list(self.exact),
         )
 
     @property
@@ -469,3 +486,13 @@ class Case:
     def label_values(self) -> set[int]:
         """The set of label values present (including 0 if present)."""
         return unique_values(self.labels)
+
+
+def _inexact(arr: np.ndarray) -> np.ndarray | None:
+    """``arr`` itself when float32 does not hold each of its values exactly (float64,
+    int32/int64 beyond 2**24, ...), else None."""
+    if arr.dtype.itemsize <= 2 or arr.dtype == np.float32 or arr.dtype.kind not in "iuf":
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        back = arr.astype(np.float32).astype(arr.dtype)
+    return None if np.array_equal(back, arr, equal_nan=arr.dtype.kind == "f") else arr

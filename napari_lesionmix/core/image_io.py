@@ -37,6 +37,7 @@ writes its files in parallel threads (:func:`io_threads`).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -45,10 +46,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import CaseError
+from .errors import CaseError, WriteError, free_bytes, write_error
 from .geometry import Geometry
-from .io_utils import atomic_path
-from .nifti_check import read_nifti_voxels
+from .io_utils import atomic_path, write_checked
+from .nifti_check import parse_nifti_header, read_nifti_voxels
+from .stream_check import STREAM_SUFFIXES, check_streams
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -189,11 +191,28 @@ def read_image(
         return _from_sitk(path, _read_dicom_series(path, series_id))
     if _lower_name(path).endswith((".nii", ".nii.gz")):
         return _read_nifti(path)
+    if _lower_name(path).endswith(STREAM_SUFFIXES):
+        return _from_sitk(path, _read_checked(path))
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise CaseError(f"{path}: cannot read the file: {_short_sitk_message(exc)}") from None
     return _from_sitk(path, img)
+
+
+def _read_checked(path: Path) -> sitk.Image:
+    """SimpleITK's read of a NRRD or MetaImage file, with its compressed data checked to
+    the end in a thread beside it (:func:`check_streams`); the check's error first."""
+    with ThreadPoolExecutor(1) as pool:
+        check = pool.submit(check_streams, path)
+        try:
+            img, error = sitk.ReadImage(str(path)), None
+        except RuntimeError as exc:
+            img, error = None, exc
+        check.result()
+    if error is not None:
+        raise CaseError(f"{path}: cannot read the file: {_short_sitk_message(error)}") from None
+    return img
 
 
 def _check_shape(path: Path, dim: int, size, components: int) -> None:
@@ -216,7 +235,11 @@ def _from_sitk(path: Path, img: sitk.Image) -> tuple[np.ndarray, Geometry, str]:
 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, Geometry, str]:
-    """Geometry from SimpleITK's header reader, voxels from one checked zlib-ng pass."""
+    """Geometry from SimpleITK's header reader, voxels from one checked zlib-ng pass.
+
+    The voxels are read first: a corrupt stream is then named as such, even where it
+    breaks the header SimpleITK would have read."""
+    header, voxels = read_nifti_voxels(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -225,7 +248,6 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, Geometry, str]:
         raise CaseError(f"{path}: cannot read the file: {_short_sitk_message(exc)}") from None
     size = reader.GetSize()
     _check_shape(path, reader.GetDimension(), size, reader.GetNumberOfComponents())
-    header, voxels = read_nifti_voxels(path)
     wanted = _SITK_TYPES.get(reader.GetPixelID())
     if (voxels is not None and not header.scaled and voxels.dtype.name == wanted
             and voxels.size == int(np.prod(size))):
@@ -323,7 +345,13 @@ def write_image(
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
     CaseError
-        The array and geometry disagree, or SimpleITK cannot write the file.
+        The array and geometry disagree, or SimpleITK cannot write the file (e.g. a voxel
+        type the format cannot hold).
+    WriteError
+        The file system failed the write (no space left, quota, I/O error): what was
+        written is checked before the rename (a NIfTI file against its header, NRRD and
+        MetaImage data to its end, a ``.nii.gz`` against the bytes compressed), so a
+        short file is never renamed into place. An ``OSError``; nothing is left behind.
     """
     path = Path(path)
     array = np.asarray(array)
@@ -359,11 +387,10 @@ def write_image(
             try:
                 writer.Execute(img)
             except RuntimeError as exc:
-                raise CaseError(
-                    f"{path}: cannot write the file: {_short_sitk_message(exc)}"
-                ) from None
+                raise _sitk_write_error(path, exc, array.nbytes) from None
+            _check_written(target, path, array.nbytes)
             if gzip_self:
-                _gzip_file(target, tmp, level)
+                _gzip_file(target, tmp, level, path)
         except BaseException:
             _remove_detached_data(tmp)
             raise
@@ -375,15 +402,63 @@ def write_image(
         _move_detached_data(tmp, path)
 
 
-def _gzip_file(src: Path, dst: Path, level: int) -> None:
+def _gzip_file(src: Path, dst: Path, level: int, final: Path) -> None:
     """Compress ``src`` into ``dst`` (one gzip member, ``level`` 1..9, no name or time in
-    the header, so the same data give the same bytes)."""
+    the header, so the same data give the same bytes); the written size is checked."""
     try:  # zlib-ng compresses several times faster at the same level and format
         from zlib_ng import zlib_ng as zlib
     except ImportError:  # pragma: no cover
         import zlib
 
-    dst.write_bytes(zlib.compress(src.read_bytes(), level, 31))
+    try:
+        write_checked(dst, zlib.compress(src.read_bytes(), level, 31), final)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise write_error(final, exc.strerror or str(exc), exc.errno) from None
+
+
+_SHORT_WRITE = ("no space", "wrote only", "nwad", "cannot be written", "error writing",
+                "couldn't write", "disk quota")
+
+
+def _sitk_write_error(path: Path, exc: RuntimeError, nbytes: int) -> Exception:
+    """SimpleITK's write error: a :class:`WriteError` when the file system failed (a
+    short write, no space), else a :class:`CaseError` (e.g. a voxel type the format
+    cannot hold)."""
+    msg = _short_sitk_message(exc)
+    if any(k in msg.lower() for k in _SHORT_WRITE):
+        short = "no space" in msg.lower() or (free_bytes(path.parent) or 0) < nbytes
+        return write_error(path, msg, errno.ENOSPC if short else errno.EIO)
+    return CaseError(f"{path}: cannot write the file: {msg}")
+
+
+def _check_written(written: Path, final: Path, nbytes: int) -> None:
+    """What SimpleITK wrote is complete, or :class:`WriteError` naming ``final``.
+
+    ITK's NIfTI writer writes short on a full disk without an error (it prints ``NWAD:
+    wrote only ... bytes``): its file must hold what its header requires. A NRRD or
+    MetaImage file's data is checked to its end (compressed: the stream; raw: its length).
+    """
+    name = written.name.lower()
+    try:
+        if name.endswith(".nii"):
+            with open(written, "rb") as fh:
+                header = parse_nifti_header(fh.read(544))
+            size = written.stat().st_size
+            if header is None or size < header.need:
+                need = header.need if header is not None else nbytes
+                raise write_error(final, f"SimpleITK wrote {size} of {need} bytes",
+                                  need=need - size)
+        elif name.endswith(STREAM_SUFFIXES):
+            check_streams(written)
+    except CaseError as exc:
+        raise write_error(final, f"the written file does not read back: {exc}",
+                          need=nbytes) from None
+    except OSError as exc:
+        if isinstance(exc, WriteError):
+            raise
+        raise write_error(final, exc.strerror or str(exc), exc.errno) from None
 
 
 def _remove_detached_data(tmp: Path) -> None:

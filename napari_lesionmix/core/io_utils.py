@@ -15,6 +15,7 @@ Atomic writes
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -22,19 +23,24 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import WriteError, write_error
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "TMP_SUFFIX",
     "atomic_path",
+    "atomic_write_bytes",
     "atomic_write_text",
     "channel_file",
     "file_mode",
     "image_stem",
     "is_temporary",
     "label_files_of",
+    "parse_json",
     "list_image_files",
     "split_channel",
     "split_ext",
+    "write_checked",
 ]
 
 #: File name endings that ``read_image`` and ``write_image`` know by name.
@@ -139,6 +145,28 @@ def label_files_of(folder: str | Path) -> list[Path]:
     return files
 
 
+# ------------------------------------------------------------------------------ JSON
+def parse_json(text: str | bytes):
+    """``json.loads``, with JSON nested too deeply for Python's parser (e.g. 100,000
+    brackets, a ``RecursionError``) raised as a ``json.JSONDecodeError`` like any other
+    malformed JSON, so callers report it with the file's name.
+
+    Examples
+    --------
+    >>> parse_json('{"a": [1]}')
+    {'a': [1]}
+    >>> parse_json("[" * 100000 + "]" * 100000)
+    Traceback (most recent call last):
+    ...
+    json.decoder.JSONDecodeError: nested too deeply: line 1 column 1 (char 0)
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        raise json.JSONDecodeError("nested too deeply", doc[:100], 0) from None
+
+
 # ------------------------------------------------------------------------------ modes
 _UMASK_LOCK = threading.Lock()
 
@@ -185,31 +213,68 @@ def atomic_path(path: str | Path, overwrite: bool = True,
     path = Path(path)
     if not overwrite and path.exists():
         raise FileExistsError(f"{path}: already exists; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
     stem, ext = _split_any(path.name)
     folder = path.parent if tmp_dir is None else Path(tmp_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{TMP_SUFFIX}{ext}", dir=folder)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{TMP_SUFFIX}{ext}", dir=folder)
+    except (FileExistsError, WriteError):
+        raise
+    except OSError as exc:
+        raise _named(path, exc) from None
     try:
         os.fchmod(fd, file_mode())
     finally:
         os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except (FileExistsError, WriteError):
+            raise
+        except OSError as exc:  # a write into the temporary file failed: name the target
+            raise _named(path, exc) from None
         if not overwrite and path.exists():
             raise FileExistsError(f"{path}: already exists; refusing to overwrite it")
-        os.replace(tmp_path, path)
+        try:
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise _named(path, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
+def _named(path: Path, exc: OSError) -> WriteError:
+    """``exc`` as a :class:`WriteError` that names ``path`` (not the temporary file)."""
+    return write_error(path, exc.strerror or str(exc), exc.errno)
+
+
 def atomic_write_text(path: str | Path, text: str, overwrite: bool = True,
                       tmp_dir: str | Path | None = None) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    """Write ``text`` (UTF-8) to ``path`` atomically; the written size is checked before
+    the rename (:class:`~napari_lesionmix.core.errors.WriteError` if short)."""
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite, tmp_dir)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, overwrite: bool = True,
+                       tmp_dir: str | Path | None = None) -> None:
+    """Write ``data`` to ``path`` atomically; the written size is checked before the
+    rename (:class:`~napari_lesionmix.core.errors.WriteError` if short)."""
     with atomic_path(path, overwrite=overwrite, tmp_dir=tmp_dir) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        write_checked(tmp, data, path)
+
+
+def write_checked(tmp: Path, data: bytes, final: str | Path | None = None) -> None:
+    """Write ``data`` to ``tmp`` (closed, so the file system reports every error), then
+    check its size; errors name ``final`` (default ``tmp``)."""
+    final = tmp if final is None else final
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    size = os.stat(tmp).st_size
+    if size != len(data):
+        raise write_error(final, f"wrote {size} of {len(data)} bytes", need=len(data) - size)
 
 
 def is_temporary(path: str | Path) -> bool:

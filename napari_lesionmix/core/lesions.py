@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .appearance import grain_size, interior, residual, surroundings
-from .io_utils import atomic_path
+from .io_utils import atomic_path, parse_json
 
 
 class BankError(ValueError):
@@ -406,13 +406,12 @@ class LesionBank:
     def load(cls, path: str | Path) -> LesionBank:
         """Read a bank written by :meth:`save`, or map a bank folder written by
         :func:`~napari_lesionmix.core.bank_files.save_bank_folder`."""
-        import json
         if Path(path).is_dir():
             from .bank_files import load_bank_folder
             return load_bank_folder(path)
         try:
             with np.load(path) as z:
-                header = json.loads(bytes(z["header"]).decode())
+                header = parse_json(bytes(z["header"]).decode())
                 entries = []
                 for i, m in enumerate(header["entries"]):
                     context = z[f"context_{i}"] if f"context_{i}" in z.files else None

@@ -98,6 +98,8 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
         target = LoadDistribution.from_recipe(recipe, refs).sample(rng)
     else:
         target = float(target_load)
+    if not (np.isfinite(target) and target >= 0):
+        raise ValueError(f"target load {target!r} mm³: must be a finite load >= 0")
     voxels = ctx.count_lesion_voxels(case.labels)
     load = voxels * ctx.voxel_volume
     tol = recipe.tolerance * target
@@ -349,8 +351,13 @@ def replay(provenance, case: Case, bank: LesionBank, stats=None) -> Case:
     recipe = Recipe.from_dict(prov.recipe)
     ctx = CaseContext(case, recipe, prov.lesion_classes or (), stats)
     out = fit_labels(case.copy(), ctx.classes)
+    shape = np.asarray(case.spatial_shape, float)
     for op in prov.accepted:
         if op.kind == "populate":
+            c = np.asarray(op.center, float)
+            if c.shape != shape.shape or np.any(c < 0) or np.any(c > shape - 1):
+                raise ValueError(f"provenance: center {op.center} lies outside the case "
+                                 f"{case.name!r} of shape {case.spatial_shape}")
             entry = bank[bank.index_of(op.entry)]
             prep = prepare_lesion(entry, LesionParams.from_dict(op.params), ctx)
             place_edit(out, prep, op.center, ctx).apply(out)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .io_utils import atomic_write_text
+from .io_utils import atomic_write_text, parse_json
 
 PROVENANCE_VERSION = 1
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass
@@ -77,18 +82,40 @@ class Provenance:
 
     @classmethod
     def from_dict(cls, d: dict) -> Provenance:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; ValueError naming the field for what no run writes
+        (a version this package does not know, an unknown operation, a non-finite load or
+        centre)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object, got {type(d).__name__}")
         d = dict(d)
-        d["operations"] = [Operation(**o) for o in d.get("operations", [])]
-        return cls(**d)
+        version = d.get("version", PROVENANCE_VERSION)
+        if not isinstance(version, int) or not 1 <= version <= PROVENANCE_VERSION:
+            raise ValueError(f"version {version!r}: this napari-lesionmix reads provenance "
+                             f"version 1 to {PROVENANCE_VERSION}")
+        ops = d.get("operations", [])
+        if not isinstance(ops, list) or not all(isinstance(o, dict) for o in ops):
+            raise ValueError("operations must be a list of objects")
+        d["operations"] = [Operation(**o) for o in ops]
+        out = cls(**d)
+        for key in ("target_load_mm3", "start_load_mm3", "achieved_load_mm3"):
+            if not _finite(getattr(out, key)):
+                raise ValueError(f"{key} {getattr(out, key)!r} is not a finite number")
+        for i, op in enumerate(out.operations):
+            if op.kind not in ("populate", "inpaint"):
+                raise ValueError(f"operations[{i}]: unknown kind {op.kind!r}")
+            if op.accepted and op.kind == "populate" and (
+                    not isinstance(op.center, list) or not all(map(_finite, op.center))):
+                raise ValueError(f"operations[{i}]: center {op.center!r} is not a list of "
+                                 "finite numbers")
+        return out
 
     @classmethod
     def load(cls, path: str | Path) -> Provenance:
         """Read a provenance sidecar."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            return cls.from_dict(parse_json(Path(path).read_text()))
         except (OSError, ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: not a readable provenance file ({exc})") from None
+            raise ValueError(f"{path}: not a usable provenance file ({exc})") from None
 
     @property
     def accepted(self) -> list:

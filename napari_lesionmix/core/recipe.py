@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .io_utils import parse_json
+
 #: The values of every choice field, by its dotted name: the one list the validation, the
 #: engine and the GUI's menus read.
 CHOICES: dict[str, tuple] = {
@@ -518,7 +520,7 @@ class Recipe:
             except OSError as exc:
                 raise RecipeError(f"{source}: cannot read the recipe ({exc.strerror})") from None
         try:
-            data = json.loads(text)
+            data = parse_json(text)
         except json.JSONDecodeError as exc:
             where = f"{source}: " if source else ""
             raise RecipeError(f"{where}not valid JSON (line {exc.lineno}, column {exc.colno}: "

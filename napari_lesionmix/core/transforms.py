@@ -45,6 +45,25 @@ __all__ = ["LesionParams", "sample_params", "augment", "affine_matrix"]
 _ORDERS = {"linear": 1, "cubic": 3}
 
 
+def _check_ranges(p: LesionParams) -> None:
+    """ValueError naming the field when a value lies outside what any valid recipe can
+    draw (parameters read from a file, e.g. a provenance sidecar, are not trusted)."""
+    from .recipe import BOUNDS
+
+    checks = [("scale", p.scale, *BOUNDS["populate.scale"]),
+              ("elastic_sigma", p.elastic_sigma, 0.0, BOUNDS["populate.elastic_sigma"][1]),
+              ("elastic_magnitude", p.elastic_magnitude, *BOUNDS["populate.elastic_magnitude"]),
+              ("brightness", p.brightness, *BOUNDS["populate.brightness"]),
+              ("noise_std", p.noise_std, *BOUNDS["populate.noise_std"])]
+    checks += [("rotate", a, -360.0, 360.0) for a in p.rotate]
+    for name, value, lo, hi in checks:
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ValueError(f"LesionParams: {name} {value!r} is outside [{lo}, {hi}]")
+    for name, seed in (("elastic_seed", p.elastic_seed), ("noise_seed", p.noise_seed)):
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"LesionParams: {name} {seed!r} is not a seed (0 .. 2**64 - 1)")
+
+
 def _n_rotations(ndim: int) -> int:
     if ndim == 2:
         return 1
@@ -156,6 +175,7 @@ class LesionParams:
             raise ValueError(
                 f"LesionParams: rotate has {len(rotate)} angle(s), expected "
                 f"{_n_rotations(len(flip))} for {len(flip)}D")
+        _check_ranges(params)
         return params
 
     @classmethod

@@ -12,7 +12,8 @@ from .errors import CaseError
 from .geometry import Geometry
 from .image_io import label_dtype
 
-__all__ = ["same_grid", "unique_values", "validate_image", "validate_labels"]
+__all__ = ["NNUNET_ATOL", "NNUNET_RTOL", "same_grid", "spacing_as_nnunet", "unique_values",
+           "validate_image", "validate_labels"]
 
 
 def validate_image(arr: np.ndarray, where: str) -> np.ndarray:
@@ -92,5 +93,21 @@ def same_grid(
             f"{tuple(shape_b)}"
         )
     diff = geom_a.difference(geom_b)
+    if diff is None and not spacing_as_nnunet(geom_a.spacing, geom_b.spacing):
+        diff = (f"spacing {tuple(geom_a.spacing)} vs {tuple(geom_b.spacing)} (nnU-Net refuses "
+                f"files whose spacing differs by more than rtol {NNUNET_RTOL}, atol "
+                f"{NNUNET_ATOL})")
     if diff:
         raise CaseError(f"{name_a} and {name_b} have different geometry: {diff}")
+
+
+#: nnU-Net v2's tolerance on spacing between the files of a case (``numpy.allclose``'s
+#: defaults, used by its reader and by ``verify_dataset_integrity``)
+NNUNET_RTOL, NNUNET_ATOL = 1e-5, 1e-8
+
+
+def spacing_as_nnunet(a, b) -> bool:
+    """True if nnU-Net v2 takes spacings ``a`` and ``b`` for the same (in either order:
+    ``allclose`` is not symmetric)."""
+    return bool(np.allclose(a, b, rtol=NNUNET_RTOL, atol=NNUNET_ATOL)
+                and np.allclose(b, a, rtol=NNUNET_RTOL, atol=NNUNET_ATOL))

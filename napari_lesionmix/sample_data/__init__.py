@@ -19,10 +19,9 @@ Examples
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..core.io_utils import channel_file
+from ..core.io_utils import channel_file, parse_json
 
 __all__ = ["SAMPLES", "load_sample", "sample_dir", "sample_paths"]
 
@@ -79,7 +78,7 @@ def sample_paths(name: str) -> list[tuple[list[Path], Path]]:
     if not meta_path.exists():
         raise FileNotFoundError(
             f"{meta_path}: missing; regenerate with `python -m napari_lesionmix.sample_data all`")
-    meta = json.loads(meta_path.read_text())
+    meta = parse_json(meta_path.read_text())
     ending = meta.get("file_ending", ".nii.gz")
     n_channels = len(meta["channel_names"])
     cases = []

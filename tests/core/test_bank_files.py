@@ -87,3 +87,13 @@ def test_refuses_to_overwrite_and_names_a_broken_folder(brain, tmp_path):
     (folder / BANK_INDEX).unlink()
     with pytest.raises(BankError, match=str(folder)):
         load_bank_folder(folder)
+
+
+def test_an_index_nested_too_deeply_is_refused_naming_the_folder(tmp_path):
+    """A 100,000-deep index.json is a BankError naming the folder, not a RecursionError."""
+    from napari_lesionmix.core.bank_files import BANK_INDEX, load_bank_folder
+    from napari_lesionmix.core.lesions import BankError
+
+    (tmp_path / BANK_INDEX).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BankError, match="not a readable lesion bank folder"):
+        load_bank_folder(tmp_path)
