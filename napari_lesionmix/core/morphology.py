@@ -79,7 +79,7 @@ def erode(mask: np.ndarray, connectivity: str = "face") -> np.ndarray:
     Examples
     --------
     >>> m = np.zeros((5, 5), bool); m[1:4, 1:4] = True
-    >>> int(erode(m).sum()), int(erode(np.ones((3, 3), bool)).sum())
+    >>> int(erode(m).sum()), int(erode(np.ones((2, 2), bool)).sum())
     (1, 0)
     """
     _check(connectivity)
