@@ -15,6 +15,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage as ndi
 
+from .morphology import dilate, erode
+
 __all__ = ["ring_of", "surroundings", "residual", "texture", "residual_gain", "restore",
            "robust_std", "grain_size", "grain_noise", "interior"]
 
@@ -24,8 +26,7 @@ RING = 2
 
 def ring_of(mask: np.ndarray, width: int = RING) -> np.ndarray:
     """The voxels within ``width`` voxels (full connectivity) around ``mask``."""
-    st = ndi.generate_binary_structure(mask.ndim, mask.ndim)
-    return ndi.binary_dilation(mask, st, iterations=width) & ~mask
+    return dilate(mask, width) & ~mask
 
 
 def surroundings(image: np.ndarray, mask: np.ndarray, context: np.ndarray | None = None
@@ -46,7 +47,7 @@ def surroundings(image: np.ndarray, mask: np.ndarray, context: np.ndarray | None
 def interior(mask: np.ndarray, least: int = 8) -> np.ndarray:
     """``mask`` without its surface voxels, or ``mask`` itself when fewer than ``least``
     voxels would be left: where a lesion's grain is measured without its edge."""
-    inner = ndi.binary_erosion(mask, ndi.generate_binary_structure(mask.ndim, 1))
+    inner = erode(mask, "face")
     return inner if np.count_nonzero(inner) >= least else mask
 
 

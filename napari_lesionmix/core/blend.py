@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .morphology import dilate
 from .recipe import CHOICES
 
 __all__ = ["blend_weights", "blend"]
@@ -60,7 +61,7 @@ def blend_weights(mask: np.ndarray, mode: str = "soft", sigma: float = 1.0) -> n
     hard = mask.astype(np.float32)
     if mode == "hard" or not np.any(sig > 0):
         return hard
-    grown = ndi.binary_dilation(mask, ndi.generate_binary_structure(mask.ndim, mask.ndim))
+    grown = dilate(mask)
     alpha = ndi.gaussian_filter(grown.astype(np.float32), sigma=sigma, mode="constant", cval=0.0)
     np.clip(alpha, 0.0, 1.0, out=alpha)
     alpha[mask] = 1.0

@@ -17,6 +17,7 @@ from .blend import blend, blend_weights
 from .case import Case
 from .inpaint import inpaint_patch, region_for, ring_label
 from .lesions import Lesion, lesion_classes_of, lesion_mask, placement_region, structure
+from .morphology import dilate
 from .recipe import Recipe
 from .transforms import LesionParams, augment
 
@@ -204,8 +205,7 @@ def prepare_lesion(entry, params: LesionParams, ctx: CaseContext) -> Prepared:
                 level[c] = (level[c] - src[cs, 0]) / src[cs, 1] * dst[c, 1] + dst[c, 0]
     alpha = blend_weights(mask, opts.blend, sigma)
     if opts.min_gap > 0 and mask.any():
-        guard = ndi.binary_dilation(mask, ndi.generate_binary_structure(mask.ndim, mask.ndim),
-                                    iterations=int(opts.min_gap))
+        guard = dilate(mask, int(opts.min_gap))
     else:
         guard = mask
     if mask.any():

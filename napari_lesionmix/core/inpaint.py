@@ -37,6 +37,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .appearance import grain_noise, grain_size, quiet_std, robust_std
+from .morphology import dilate
 from .recipe import INPAINT_METHODS, InpaintOptions
 
 __all__ = ["inpaint_patch", "region_for", "ring_label"]
@@ -49,17 +50,10 @@ _MIN_DIRECTION = 0.05
 _GRAD_SIGMA = 1.0
 
 
-def _structure(ndim: int, connectivity: str) -> np.ndarray:
-    if connectivity not in ("full", "face"):
-        raise ValueError(f"connectivity: {connectivity!r} is not 'full' or 'face'")
-    return ndi.generate_binary_structure(ndim, ndim if connectivity == "full" else 1)
-
-
 def _dilate(mask: np.ndarray, iterations: int, connectivity: str = "full") -> np.ndarray:
-    # ndi.binary_dilation treats iterations=0 as "until nothing changes": guard it.
     if iterations <= 0 or not mask.any():
         return mask.copy()
-    return ndi.binary_dilation(mask, _structure(mask.ndim, connectivity), iterations=iterations)
+    return dilate(mask, iterations, connectivity)
 
 
 # ---------------------------------------------------------------------------- region, label

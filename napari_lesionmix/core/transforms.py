@@ -27,6 +27,7 @@ angle rotates the ``(0, 1)`` plane the same way.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,30 @@ __all__ = ["LesionParams", "sample_params", "augment", "affine_matrix"]
 
 #: spline order of each ``populate.interpolation`` (``recipe.CHOICES`` lists the same names)
 _ORDERS = {"linear": 1, "cubic": 3}
+
+#: Signed distance maps of lesion masks already computed, by the mask's bytes and spacing:
+#: a bank lesion is augmented again and again, its mask never changes. Bounded in bytes.
+_SDF_CACHE: OrderedDict = OrderedDict()
+_SDF_CACHE_BYTES = 16 * 2**20
+
+
+def _signed_distance(mask: np.ndarray, sp: np.ndarray) -> np.ndarray:
+    """``edt(~mask) - edt(mask)`` in mm (negative inside), float32, read-only; computed once
+    per mask and spacing (the most recent ones are kept, up to ``_SDF_CACHE_BYTES``)."""
+    key = (mask.shape, np.packbits(mask, axis=None).tobytes(), tuple(float(v) for v in sp))
+    sdf = _SDF_CACHE.get(key)
+    if sdf is not None:
+        _SDF_CACHE.move_to_end(key)
+        return sdf
+    sdf = (ndi.distance_transform_edt(~mask, sampling=sp)
+           - ndi.distance_transform_edt(mask, sampling=sp)).astype(np.float32)
+    sdf.flags.writeable = False
+    if sdf.nbytes <= _SDF_CACHE_BYTES:
+        _SDF_CACHE[key] = sdf
+        total = sum(v.nbytes for v in _SDF_CACHE.values())
+        while total > _SDF_CACHE_BYTES:
+            total -= _SDF_CACHE.popitem(last=False)[1].nbytes
+    return sdf
 
 
 def _check_ranges(p: LesionParams) -> None:
@@ -570,8 +595,7 @@ def augment(
         # negative inside) is interpolated and cut at 0, so a lesion from thick slices
         # comes out rounded between them instead of as a stack of slabs
         sp = _spacing(spacing, ndim, "spacing")
-        sdf = (ndi.distance_transform_edt(~mask, sampling=sp)
-               - ndi.distance_transform_edt(mask, sampling=sp)).astype(np.float32)
+        sdf = _signed_distance(mask, sp)
         mask_f = ndi.map_coordinates(sdf, coords, order=1, mode="constant",
                                      cval=float(sp.sum()), output=np.float32)
         out_mask = mask_f < 0

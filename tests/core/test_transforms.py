@@ -455,3 +455,26 @@ def test_timing_20_cube_patch(capsys):
             print(f"\nsample_params+augment, {mask.shape} patch, elastic_p={elastic_p}: "
                   f"median {med:.2f} ms")
         assert med < 50  # generous: catches accidental full-volume work, not CI jitter
+
+
+def test_signed_distance_is_computed_once_per_mask_and_kept_within_its_budget(monkeypatch):
+    from scipy import ndimage as ndi
+
+    from napari_lesionmix.core import transforms
+
+    monkeypatch.setattr(transforms, "_SDF_CACHE", type(transforms._SDF_CACHE)())
+    monkeypatch.setattr(transforms, "_SDF_CACHE_BYTES", 3 * 9 * 10 * 11 * 4)
+    rng = np.random.default_rng(3)
+    sp = np.array([3.0, 1.0, 1.0])
+    masks = [rng.random((9, 10, 11)) < 0.2 for _ in range(5)]
+    for m in masks:
+        want = (ndi.distance_transform_edt(~m, sampling=sp)
+                - ndi.distance_transform_edt(m, sampling=sp)).astype(np.float32)
+        first = transforms._signed_distance(m, sp)
+        again = transforms._signed_distance(m.copy(), sp)
+        np.testing.assert_array_equal(first, want)
+        assert again is first and not first.flags.writeable
+        # another spacing is another map
+        assert transforms._signed_distance(m, np.ones(3)) is not first
+    assert sum(v.nbytes for v in transforms._SDF_CACHE.values()) <= transforms._SDF_CACHE_BYTES
+    assert len(transforms._SDF_CACHE) == 3
