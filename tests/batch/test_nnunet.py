@@ -36,7 +36,7 @@ def nnunet_verify(folder, tmp_path) -> subprocess.CompletedProcess:
     env = dict(os.environ, nnUNet_raw=str(tmp_path), nnUNet_preprocessed=str(tmp_path),
                nnUNet_results=str(tmp_path))
     return subprocess.run([sys.executable, str(script), str(folder)], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=300, encoding="utf-8", errors="replace")
 
 
 @pytest.mark.slow

@@ -136,7 +136,8 @@ def test_nnunet_trains_on_the_grouped_split(tmp_path):
     bin_dir = os.path.dirname(sys.executable)
     prep = subprocess.run([os.path.join(bin_dir, "nnUNetv2_plan_and_preprocess"), "-d", "555",
                            "-c", "3d_fullres", "-np", "1", "-npfp", "1"], env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600,
+                         encoding="utf-8", errors="replace")
     assert prep.returncode == 0, prep.stdout[-2000:] + prep.stderr[-2000:]
     # nnU-Net's planner copied the raw folder's split; installing it again changes nothing
     res_install = subprocess.run([sys.executable, "-m", "napari_lesionmix.cli", "splits",
@@ -146,7 +147,8 @@ def test_nnunet_trains_on_the_grouped_split(tmp_path):
     script = tmp_path / "trainer_split.py"
     script.write_text(TRAINER)
     run = subprocess.run([sys.executable, str(script), name, "5"], env=env,
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600,
+                         encoding="utf-8", errors="replace")
     assert run.returncode == 0, run.stderr[-3000:]
     line = next(x for x in run.stdout.splitlines() if x.startswith("SPLITS="))
     folds = json.loads(line[len("SPLITS="):])

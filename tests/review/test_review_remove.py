@@ -203,5 +203,6 @@ def test_nnunet_accepts_the_dataset_after_removal(export, tmp_path):
     env = dict(os.environ, nnUNet_raw=str(tmp_path), nnUNet_preprocessed=str(tmp_path),
                nnUNet_results=str(tmp_path))
     res = subprocess.run([sys.executable, str(script), str(export)], capture_output=True,
-                         text=True, env=env, timeout=300)
+                         text=True, env=env, timeout=300, encoding="utf-8",
+                         errors="replace")
     assert res.returncode == 0 and "NNUNET-OK" in res.stdout, res.stdout + res.stderr
