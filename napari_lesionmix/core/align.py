@@ -213,12 +213,32 @@ def save_alignment(path, ref: Reference, alignment: dict, build: dict, notices: 
 
 def load_alignment(path) -> tuple[Reference, dict, dict, list]:
     """Read what :func:`save_alignment` wrote."""
+    alignment, build, notices = load_alignment_meta(path)
+    return load_reference(path), alignment, build, notices
+
+
+def load_alignment_meta(path) -> tuple[dict, dict, list]:
+    """The alignments, build and notices of what :func:`save_alignment` wrote, without the
+    reference's arrays (:func:`load_reference` reads those when a new case needs them)."""
     try:
         with np.load(path) as z:
             meta = parse_json(bytes(z["meta"]).decode())
-            ref = Reference(z["image"], z["region"].astype(bool),
-                            Geometry.from_dict(meta["geometry"]))
+            missing = {"image", "region"} - set(z.files)
+            if missing:
+                raise KeyError(", ".join(sorted(missing)))
+            Geometry.from_dict(meta["geometry"])
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable map alignment ({exc})") from None
     alignment = {k: Alignment.from_dict(d) for k, d in meta["alignment"].items()}
-    return ref, alignment, dict(meta["build"]), list(meta["notices"])
+    return alignment, dict(meta["build"]), list(meta["notices"])
+
+
+def load_reference(path) -> Reference:
+    """The reference case of what :func:`save_alignment` wrote."""
+    try:
+        with np.load(path) as z:
+            meta = parse_json(bytes(z["meta"]).decode())
+            return Reference(z["image"], z["region"].astype(bool),
+                             Geometry.from_dict(meta["geometry"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable map alignment ({exc})") from None

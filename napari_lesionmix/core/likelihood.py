@@ -21,7 +21,8 @@ from .align import (
     align_case,
     align_path,
     alignment_notices,
-    load_alignment,
+    load_alignment_meta,
+    load_reference,
     save_alignment,
 )
 from .geometry import Geometry
@@ -99,7 +100,8 @@ class LikelihoodMap:
         #: cannot be aligned gets a map of its own made the same way
         self.build: dict = {}
         #: the case others were aligned to, and how each was (None: physical space)
-        self.reference: Reference | None = None
+        self._reference: Reference | None = None
+        self._reference_file: Path | None = None  # a loaded map's, read when first needed
         self.alignment: dict | None = None
         #: what the user should know about the build, e.g. cases that had to be registered
         self.notices: list[str] = []
@@ -109,6 +111,19 @@ class LikelihoodMap:
     @property
     def shape(self) -> tuple:
         return self.prob.shape
+
+    @property
+    def reference(self) -> Reference | None:
+        """The case others were aligned to (None: physical space). A loaded map reads it
+        from its alignment file when first asked: only a case the map has no alignment
+        for needs it, and it is as large as a case."""
+        if self._reference is None and self._reference_file is not None:
+            self._reference = load_reference(self._reference_file)
+        return self._reference
+
+    @reference.setter
+    def reference(self, value: Reference | None) -> None:
+        self._reference, self._reference_file = value, None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -272,7 +287,8 @@ class LikelihoodMap:
             raise LikelihoodError(f"{path}: {exc}") from None
         side = align_path(path)
         if side.exists():
-            lmap.reference, lmap.alignment, lmap.build, lmap.notices = load_alignment(side)
+            lmap.alignment, lmap.build, lmap.notices = load_alignment_meta(side)
+            lmap._reference_file = side
         return lmap
 
     def for_case(self, case) -> LikelihoodMap:
@@ -286,7 +302,7 @@ class LikelihoodMap:
         """
         shape = case.labels.shape
         a = None
-        if self.reference is not None:
+        if self.alignment is not None:
             a = self.alignment.get(case.name)
             if a is None:
                 a = self.alignment[case.name] = align_case(
