@@ -70,7 +70,7 @@ def resample_array(array: np.ndarray, source: Geometry, target: Geometry, shape,
 
 
 class LikelihoodMap:
-    """A likelihood map on a grid, with an O(log n) location sampler.
+    """A likelihood map on a grid, with an O(log n) location sampler (:class:`BlockTable`).
 
     Parameters
     ----------
@@ -105,8 +105,7 @@ class LikelihoodMap:
         self.alignment: dict | None = None
         #: what the user should know about the build, e.g. cases that had to be registered
         self.notices: list[str] = []
-        self._flat: np.ndarray | None = None
-        self._cdf: np.ndarray | None = None
+        self._blocks: BlockTable | None = None
 
     @property
     def shape(self) -> tuple:
@@ -330,13 +329,10 @@ class LikelihoodMap:
         return LikelihoodMap(resample_array(self.prob, self.geometry, geometry, shape), geometry)
 
     # ------------------------------------------------------------------ sampling
-    def _table(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._cdf is None:
-            flat = self.prob.ravel()
-            idx = np.flatnonzero(flat)
-            self._flat = idx
-            self._cdf = np.cumsum(flat[idx], dtype=np.float64)
-        return self._flat, self._cdf
+    def _table(self) -> BlockTable:
+        if self._blocks is None:
+            self._blocks = BlockTable(self.prob)
+        return self._blocks
 
     def on_grid(self, geometry: Geometry, shape) -> bool:
         """True when ``geometry``/``shape`` is the map's own grid (cached per grid)."""
@@ -350,21 +346,17 @@ class LikelihoodMap:
                shape=None) -> tuple | None:
         """Draw one voxel with probability proportional to the map.
 
-        One uniform draw and a binary search in a cumulative table built once per map.
+        One uniform draw and two binary searches in a table built once per map
+        (:class:`BlockTable`).
         With ``geometry``/``shape`` of another grid the voxel is mapped there through
         physical coordinates; ``None`` when it falls outside that grid.
         """
-        flat, cdf = self._table()
-        return self._draw(rng, flat, cdf, geometry, shape)
+        return LocationSampler(self._table(), self, geometry, shape).sample(rng)
 
-    def _draw(self, rng, flat, cdf, geometry, shape):
-        if flat.size == 0:
-            raise LikelihoodError("the likelihood map has no voxel to sample from")
-        u = rng.random() * cdf[-1]
-        k = min(int(np.searchsorted(cdf, u, side="right")), flat.size - 1)
-        idx = np.unravel_index(int(flat[k]), self.prob.shape)
+    def _on(self, idx: tuple, geometry: Geometry | None, shape) -> tuple | None:
+        """Voxel ``idx`` of the map on another grid (None: outside it)."""
         if geometry is None or self.on_grid(geometry, shape):
-            return tuple(int(i) for i in idx)
+            return idx
         pt = self.geometry.index_to_physical(np.asarray(idx, float))
         target = np.rint(geometry.physical_to_index(pt)).astype(int)
         if (target < 0).any() or (target >= np.asarray(shape)).any():
@@ -376,27 +368,14 @@ class LikelihoodMap:
         """A sampler for one case: the map without voxels that are not ``allowed`` or are
         ``occupied`` (existing lesions), when the case is on the map's grid.
 
-        Costs one pass over the map's non-zero voxels, not over the volume. On another
-        grid the map is sampled as it is and the points mapped physically.
+        Costs one pass over the map in blocks (:class:`BlockTable`: about a bit per
+        voxel is kept). On another grid the map is sampled as it is and the points
+        mapped physically.
         """
         if allowed is not None and self.on_grid(geometry, shape):
-            prob = self.prob.ravel()
-            if self._cdf is not None:  # the map's table is built: filter it
-                keep = allowed.ravel()[self._flat]
-                if occupied is not None:
-                    keep &= ~occupied.ravel()[self._flat]
-                flat = self._flat[keep]
-            else:  # a map used once (a training patch's): one pass, no table of its own
-                keep = prob > 0
-                keep &= allowed.ravel()
-                if occupied is not None:
-                    keep &= ~occupied.ravel()
-                flat = np.flatnonzero(keep)
-            cdf = np.cumsum(prob[flat], dtype=np.float64)
-            return LocationSampler(self, flat, cdf, geometry, shape)
-        flat, cdf = self._table()
-        return LocationSampler(self, flat, cdf, geometry, shape)
-
+            return LocationSampler(BlockTable(self.prob, allowed, occupied), self, geometry,
+                                   shape)
+        return LocationSampler(self._table(), self, geometry, shape)
 
 
 def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray:
@@ -441,6 +420,90 @@ def _map_mask(labels: np.ndarray, lesion_classes, organ_label) -> np.ndarray:
     return np.isin(labels, classes)
 
 
+BLOCK = 4096  #: voxels per block of :class:`BlockTable`
+_CHUNK = 256 * BLOCK  # voxels per step when a table is built
+
+
+class BlockTable:
+    """Draws voxels of a map with probability proportional to it, keeping per block of
+    :data:`BLOCK` voxels what a table per voxel would keep per voxel.
+
+    The voxels drawn from are those with a value > 0 that are ``allowed`` and not
+    ``occupied``, in C order. A draw is ``u = random() * mass``, then the first voxel
+    whose running total (float64, summed voxel by voxel in C order) exceeds ``u``: the
+    running totals at the end of each block are kept, and those inside the block drawn
+    into are summed again from the previous block's, the same additions in the same
+    order. So every draw picks the voxel a cumulative table of every voxel would, for
+    a bit (where the voxel may go) and a float64 per 4096 voxels instead of 16 bytes per
+    voxel (an index and a running total).
+    """
+
+    def __init__(self, prob: np.ndarray, allowed: np.ndarray | None = None,
+                 occupied: np.ndarray | None = None):
+        self.shape = prob.shape
+        self.prob = prob.reshape(-1)
+        n = self.prob.size
+        allowed = None if allowed is None else np.asarray(allowed, bool).reshape(-1)
+        occupied = None if occupied is None else np.asarray(occupied, bool).reshape(-1)
+        self.bits = np.zeros((n + 7) // 8, np.uint8)
+        ends = np.zeros((n + BLOCK - 1) // BLOCK, np.float64)
+        total, self.count, self.last = 0.0, 0, -1
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            values = self.prob[start:stop]
+            keep = values > 0
+            if allowed is not None:
+                keep &= allowed[start:stop]
+            if occupied is not None:
+                keep &= ~occupied[start:stop]
+            self.bits[start // 8:(stop + 7) // 8] = np.packbits(keep)
+            kept = np.flatnonzero(keep)
+            b0 = start // BLOCK
+            if kept.size == 0:
+                ends[b0:(stop + BLOCK - 1) // BLOCK] = total
+                continue
+            running = np.cumsum(np.concatenate(([total], values[kept].astype(np.float64))))
+            per_block = np.bincount(kept // BLOCK, minlength=(stop - start + BLOCK - 1) // BLOCK)
+            upto = np.cumsum(per_block)  # kept voxels up to each block's end
+            ends[b0:b0 + upto.size] = running[upto]
+            total = float(running[-1])
+            self.count += kept.size
+            self.last = start + int(kept[-1])
+        self.ends = ends
+
+    @property
+    def mass(self) -> float:
+        """Total map value it draws from (0 means nowhere to go)."""
+        return float(self.ends[-1]) if self.count else 0.0
+
+    def _block(self, b: int) -> np.ndarray:
+        """Offsets in block ``b`` of the voxels drawn from."""
+        size = min(BLOCK, self.prob.size - b * BLOCK)
+        return np.flatnonzero(np.unpackbits(self.bits[b * BLOCK // 8:(b * BLOCK + size + 7) // 8],
+                                            count=size))
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """One flat voxel index (one uniform draw)."""
+        if self.count == 0:
+            raise LikelihoodError("the likelihood map has no voxel to sample from")
+        u = rng.random() * self.mass
+        b = int(np.searchsorted(self.ends, u, side="right"))
+        if b >= self.ends.size:  # past the last running total: the last voxel
+            return self.last
+        inner = self._block(b)
+        start = self.ends[b - 1] if b else 0.0
+        running = np.cumsum(np.concatenate(([start], self.prob[b * BLOCK + inner]
+                                            .astype(np.float64))))[1:]
+        k = min(int(np.searchsorted(running, u, side="right")), inner.size - 1)
+        return b * BLOCK + int(inner[k])
+
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every voxel drawn from (flat indices) and its running total: the per-voxel
+        table the blocks stand for (as large as it sounds; for analysis)."""
+        flat = np.flatnonzero(np.unpackbits(self.bits, count=self.prob.size))
+        return flat, np.cumsum(self.prob[flat], dtype=np.float64)
+
+
 class LocationSampler:
     """Draws voxels of one case from a likelihood map (see :meth:`LikelihoodMap.sampler_for`).
 
@@ -450,15 +513,15 @@ class LocationSampler:
         Total map value it samples from (0 means nowhere to go).
     """
 
-    def __init__(self, lmap: LikelihoodMap, flat, cdf, geometry: Geometry, shape):
-        self.lmap, self.flat, self.cdf = lmap, flat, cdf
-        self.geometry, self.shape = geometry, tuple(shape)
+    def __init__(self, table: BlockTable, lmap: LikelihoodMap, geometry: Geometry, shape):
+        self.table, self.lmap = table, lmap
+        self.geometry, self.shape = geometry, None if shape is None else tuple(shape)
 
     @property
     def mass(self) -> float:
-        return float(self.cdf[-1]) if self.cdf.size else 0.0
+        return self.table.mass
 
     def sample(self, rng: np.random.Generator) -> tuple | None:
         """One voxel index of the case, or ``None`` if it fell outside its grid."""
-        return self.lmap._draw(rng, self.flat, self.cdf, self.geometry, self.shape)
-
+        idx = tuple(int(i) for i in np.unravel_index(self.table.draw(rng), self.table.shape))
+        return self.lmap._on(idx, self.geometry, self.shape)
