@@ -290,24 +290,27 @@ class LikelihoodMap:
             lmap._reference_file = side
         return lmap
 
-    def for_case(self, case) -> LikelihoodMap:
+    def for_case(self, case, name: str | None = None) -> LikelihoodMap:
         """The map read on ``case``'s grid, through the case's alignment.
 
         A case the map was built from keeps the alignment found then; another case is
         aligned now (and remembered). Registered: the map is resampled through the
         transform; not alignable: the case's own map (its lesions, the same smoothing and
         floor), or uniform over its allowed region when that is empty; physical: the map
-        itself, or read on the case's grid through physical coordinates.
+        itself, or read on the case's grid through physical coordinates. ``name``: the
+        name the map knows the case by (default ``case.name``; an output case being made
+        from a source goes by the source's).
         """
         shape = case.labels.shape
         a = None
         if self.alignment is not None:
-            a = self.alignment.get(case.name)
+            name = name or case.name
+            a = self.alignment.get(name)
             if a is None:
-                a = self.alignment[case.name] = align_case(
+                a = self.alignment[name] = align_case(
                     case.channels[0], case.foreground(), case.geometry, self.reference,
                     self.build.get("align", "auto"))
-                self.notices += alignment_notices({case.name: a}, "the map's reference")
+                self.notices += alignment_notices({name: a}, "the map's reference")
         if a is None or a.kind == "physical":
             return self if self.on_grid(case.geometry, shape) else self.resample_to(
                 case.geometry, shape)
