@@ -85,7 +85,7 @@ class LikelihoodMap:
     >>> z, y, x = lmap.sample(np.random.default_rng(0))           # doctest: +SKIP
     """
 
-    def __init__(self, prob: np.ndarray, geometry: Geometry):
+    def __init__(self, prob: np.ndarray, geometry: Geometry, *, own: bool = False):
         prob = np.asarray(prob, np.float32)
         if not np.all(np.isfinite(prob)) or (prob < 0).any():
             raise LikelihoodError("a likelihood map must be finite and non-negative")
@@ -94,7 +94,10 @@ class LikelihoodMap:
             raise LikelihoodError(
                 "the likelihood map is zero everywhere lesions are allowed: no training "
                 "case has a lesion there; set likelihood.floor > 0 or widen the placement")
-        self.prob = prob / peak if peak != 1.0 else prob
+        if peak != 1.0:  # ``own``: the array is the map's, normalised where it is
+            own = own and prob.flags.writeable
+            prob = np.divide(prob, np.float32(peak), out=prob) if own else prob / peak
+        self.prob = prob
         self.geometry = geometry
         #: how it was built (classes, organ label, smoothing, floor, align): a case that
         #: cannot be aligned gets a map of its own made the same way
@@ -171,9 +174,11 @@ class LikelihoodMap:
             if align != "none":
                 ref = Reference(first.channels[0], first.foreground(), first.geometry)
         alignment: dict = {}
+        every, first_name = chain([first], it), first.name
+        first = None  # the loop below lets go of each case once it is added
 
         def items():
-            for c in chain([first], it):
+            for c in every:
                 t = None
                 if ref is not None:
                     a = alignment[c.name] = align_case(c.channels[0], c.foreground(),
@@ -188,7 +193,7 @@ class LikelihoodMap:
                       "sigma_mm": sigma_mm, "floor": floor, "align": align}
         if ref is not None:
             lmap.reference, lmap.alignment = ref, alignment
-            lmap.notices = alignment_notices(alignment, first.name)
+            lmap.notices = alignment_notices(alignment, first_name)
         return lmap
 
     @classmethod
@@ -254,7 +259,7 @@ class LikelihoodMap:
                 raise LikelihoodError(f"placement mask shape {allowed.shape} differs from the "
                                       f"map's grid {acc.shape}")
             acc[~allowed] = 0
-        return cls(with_floor(acc, allowed, floor), geometry)
+        return cls(with_floor(acc, allowed, floor, in_place=True), geometry, own=True)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path, overwrite: bool = False,
@@ -281,7 +286,7 @@ class LikelihoodMap:
         """Read a map written by :meth:`save` (or any non-negative image)."""
         array, geometry, _ = read_image(path)
         try:
-            lmap = cls(array.astype(np.float32), geometry)
+            lmap = cls(array.astype(np.float32, copy=False), geometry, own=True)
         except LikelihoodError as exc:
             raise LikelihoodError(f"{path}: {exc}") from None
         side = align_path(path)
@@ -381,7 +386,8 @@ class LikelihoodMap:
         return LocationSampler(self._table(), self, geometry, shape)
 
 
-def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray:
+def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float,
+               in_place: bool = False) -> np.ndarray:
     """Mix a summed map with a uniform share ``floor`` of the mass over ``allowed``.
 
     The result, normalised to a total of 1, is ``(1 - floor) * acc / acc.sum() + floor /
@@ -400,6 +406,8 @@ def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray
         Where the uniform share goes.
     floor : float
         In [0, 1]; 0 returns ``acc`` unchanged.
+    in_place : bool
+        Scale ``acc`` itself (no second array of its size).
 
     Examples
     --------
@@ -411,7 +419,8 @@ def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray
     if n_allowed == 0:
         return acc
     mass = float(acc.sum(dtype=np.float64))
-    out = acc * np.float32((1.0 - floor) / mass) if mass > 0 else np.zeros_like(acc)
+    out = (np.multiply(acc, np.float32((1.0 - floor) / mass), out=acc if in_place else None)
+           if mass > 0 else np.zeros_like(acc))
     out[allowed] += np.float32(floor / n_allowed if mass > 0 else 1.0)
     return out
 
