@@ -172,7 +172,9 @@ class LikelihoodMap:
         if reference is None:
             reference = (first.geometry, first.spatial_shape)
             if align != "none":
-                ref = Reference(first.channels[0], first.foreground(), first.geometry)
+                # its first channel as it is (a view) when it is the only one
+                image = first.channels[0] if first.n_channels == 1 else first.channels[0].copy()
+                ref = Reference(image, first.foreground(), first.geometry)
         alignment: dict = {}
         every, first_name = chain([first], it), first.name
         first = None  # the loop below lets go of each case once it is added
@@ -421,7 +423,7 @@ def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float,
     mass = float(acc.sum(dtype=np.float64))
     out = (np.multiply(acc, np.float32((1.0 - floor) / mass), out=acc if in_place else None)
            if mass > 0 else np.zeros_like(acc))
-    out[allowed] += np.float32(floor / n_allowed if mass > 0 else 1.0)
+    np.add(out, np.float32(floor / n_allowed if mass > 0 else 1.0), out=out, where=allowed)
     return out
 
 
