@@ -27,7 +27,7 @@ from .align import (
 )
 from .geometry import Geometry
 from .image_io import read_image, write_image
-from .lesions import lesion_classes_of, placement_region
+from .lesions import in_classes, lesion_classes_of, placement_region
 
 
 class LikelihoodError(ValueError):
@@ -64,7 +64,7 @@ def resample_array(array: np.ndarray, source: Geometry, target: Geometry, shape,
     target.apply_to(ref)
     img = _to_sitk(np.ascontiguousarray(array), source)
     interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    t = transform if transform is not None else sitk.Transform()
+    t = transform if transform is not None else sitk.Transform(len(shape), sitk.sitkIdentity)
     out = sitk.Resample(img, ref, t, interp, 0.0, img.GetPixelID())
     return sitk.GetArrayFromImage(out)
 
@@ -187,7 +187,9 @@ class LikelihoodMap:
                                                        c.geometry, ref, align)
                     if a.kind == "own":
                         continue
-                    t = a.transform(c.ndim)
+                    # physical space: no transform, so a case on the map's grid is added
+                    # as it is (not resampled onto the same grid through SimpleITK)
+                    t = a.transform(c.ndim) if a.kind == "registered" else None
                 yield _map_mask(c.labels, lesion_classes, organ_label), c.foreground(), c.geometry, t
 
         lmap = cls._accumulate(items(), total, reference, sigma_mm, floor, placement, progress)
@@ -430,8 +432,8 @@ def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float,
 def _map_mask(labels: np.ndarray, lesion_classes, organ_label) -> np.ndarray:
     classes = lesion_classes_of(labels, lesion_classes, organ_label)
     if organ_label is not None:
-        return np.isin(labels, [organ_label, *classes])
-    return np.isin(labels, classes)
+        return in_classes(labels, [organ_label, *classes])
+    return in_classes(labels, classes)
 
 
 BLOCK = 4096  #: voxels per block of :class:`BlockTable`
