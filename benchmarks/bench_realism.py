@@ -189,8 +189,9 @@ def floor_share(co: Cohort, lmap) -> tuple[float, float]:
     for case in co.cases:
         ctx = CaseContext(case, co.recipe)
         sampler = location_sampler(case, lmap, ctx)
-        p = np.diff(np.concatenate([[0.0], sampler.cdf]))
-        shares.append([float(p[~(m.for_case(case).prob > 0).ravel()[sampler.flat]].sum()
+        flat, cdf = sampler.table.table()
+        p = np.diff(np.concatenate([[0.0], cdf]))
+        shares.append([float(p[~(m.for_case(case).prob > 0).ravel()[flat]].sum()
                              / sampler.mass) for m in maps])
     return tuple(float(v) for v in np.mean(shares, axis=0))
 

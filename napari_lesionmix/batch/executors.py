@@ -75,19 +75,28 @@ def execute(specs: list[TaskSpec], workers: int = 1, scheduler: str | None = Non
     return _pool(specs, workers, interrupt)
 
 
+#: a computed case larger than this in memory (channels and label) is written before the
+#: next case is read: writing it in the background would hold two such cases at once
+OVERLAP_BYTES = 128 * 2**20
+
+
 def _inprocess(specs, interrupt, memory=None) -> Iterator[TaskResult]:
     """One case at a time in this process; a case is written in a background thread while
     the next one is read and synthesised (zlib-ng and NumPy release the GIL), so the
-    write costs little wall time. A case's result is yielded once its files are written.
+    write costs little wall time, unless it is larger than :data:`OVERLAP_BYTES` (then
+    the peak memory matters more). A case's result is yielded once its files are written.
     On a stop, the write in progress finishes before this returns (a Ctrl-C drops its
     result: the runner's clean-up then removes its files)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="lesionmix-write") as writer:
-        pending = None
+        pending, large = None, False
         for spec in specs:
             if interrupt.requested:
                 break
+            if pending is not None and large:
+                yield pending.result()
+                pending = None
             res, out = compute_task(spec, None if memory is None else memory(spec.source))
             if pending is not None:
                 yield pending.result()
@@ -95,7 +104,9 @@ def _inprocess(specs, interrupt, memory=None) -> Iterator[TaskResult]:
             if out is None:
                 yield res
             else:
+                large = out.case.channels.nbytes + out.case.labels.nbytes > OVERLAP_BYTES
                 pending = writer.submit(write_task, spec, res, out)
+                out = None  # the writer holds the case until it is written, no longer
         if pending is not None:
             yield pending.result()
 

@@ -111,7 +111,12 @@ def resolve_classes(source, recipe: Recipe) -> list[int] | None:
 def label_volumes(labels: np.ndarray, spacing_zyx) -> dict:
     """Volume in mm³ of every label value present but 0: ``{"1": mm³, ...}``."""
     if labels.dtype.itemsize <= 2:
-        counts = np.bincount(labels.ravel())
+        flat, counts = labels.reshape(-1), np.zeros(0, np.intp)
+        for i in range(0, flat.size, 1 << 22):  # in slabs: bincount counts in 8 bytes a voxel
+            part = np.bincount(flat[i:i + (1 << 22)])
+            if part.size > counts.size:
+                counts = np.pad(counts, (0, part.size - counts.size))
+            counts[:part.size] += part
         values = np.flatnonzero(counts)
         counts = counts[values]
     else:

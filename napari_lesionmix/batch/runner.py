@@ -467,6 +467,9 @@ def _generate(opts, source, lock, say, abort, on_result, progress, client) -> Ru
     layout = OutputLayout(out, source.file_ending, source.n_channels)
     plan = make_plan(source, setup, opts, layout, previous)
     manifest = write_shared(source, setup, plan, layout, opts, previous, say)
+    # the tasks read the map from its file: this copy (and its alignment reference) would
+    # only add its size to the run's peak memory
+    setup.lmap = None
     summary = RunSummary(planned=opts.n, skipped=[b.to_dict() for b in setup.bad], output=out,
                          originals=len(manifest.data.get("originals", {})),
                          setup_seconds=setup.seconds.get("total", 0.0))

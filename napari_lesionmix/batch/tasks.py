@@ -60,8 +60,9 @@ class Shared:
 
 
 def synthesize_output(case: Case, shared: Shared, seed: np.random.SeedSequence,
-                      name: str, progress=None) -> SynthResult:
-    """Synthesise one output case from ``case`` (not modified), as a run does.
+                      name: str, progress=None, in_place: bool = False) -> SynthResult:
+    """Synthesise one output case from ``case`` (not modified unless ``in_place``), as a
+    run does.
 
     Every output case of ``lesionmix generate``, of the plugin's Export and of its
     "Synthesise one" is made here, so the same source, recipe, bank, map, reference
@@ -69,7 +70,8 @@ def synthesize_output(case: Case, shared: Shared, seed: np.random.SeedSequence,
     :func:`~napari_lesionmix.core.mix.synthesize`'s.
     """
     return synthesize(case, shared.bank, shared.lmap, shared.recipe, seed=seed,
-                      reference_loads=shared.reference, name=name, progress=progress)
+                      reference_loads=shared.reference, name=name, progress=progress,
+                      in_place=in_place)
 
 
 def synthesize_one(case: Case, shared: Shared, k: int, n: int, progress=None) -> SynthResult:
@@ -265,10 +267,11 @@ def compute_task(spec: TaskSpec, case: Case | None = None
         t0 = time.perf_counter()
         ctx = shared(spec.work_dir)
         t1 = time.perf_counter()
-        if case is None:
+        own = case is None  # read here, used by nothing else: synthesised into (no copy)
+        if own:
             case = Case.read(spec.source_images, spec.source_label, name=spec.source)
         t2 = time.perf_counter()
-        out = synthesize_output(case, ctx, spec.seed, spec.name)
+        out = synthesize_output(case, ctx, spec.seed, spec.name, in_place=own)
         t3 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - reported per case, the run goes on
         res.error = _error(exc)

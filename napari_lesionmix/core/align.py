@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -79,13 +80,26 @@ class Alignment:
 
 
 class Reference:
-    """The case others are aligned to: its first channel and foreground as images."""
+    """The case others are aligned to: its first channel and foreground.
+
+    A float32 ``image`` is kept as it is given (not copied: the caller does not change
+    it); the SimpleITK images registration needs are made when first needed.
+    """
 
     def __init__(self, image: np.ndarray, region: np.ndarray, geometry: Geometry):
         self.geometry = geometry
-        self.image = _image(np.asarray(image, np.float32), geometry)
-        self.region = _image(np.asarray(region, np.uint8), geometry)
+        self._image = np.asarray(image, np.float32)
         self._region = np.asarray(region, bool)
+
+    @cached_property
+    def image(self) -> sitk.Image:
+        """The first channel as a SimpleITK image."""
+        return _image(self._image, self.geometry)
+
+    @cached_property
+    def region(self) -> sitk.Image:
+        """The foreground as a SimpleITK image (uint8)."""
+        return _image(self._region.astype(np.uint8), self.geometry)
 
     @property
     def shape(self) -> tuple:
@@ -93,7 +107,7 @@ class Reference:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(first channel, foreground) as arrays, for saving."""
-        return sitk.GetArrayFromImage(self.image), self._region
+        return self._image, self._region
 
     def dice(self, region: np.ndarray, geometry: Geometry,
              transform: sitk.Transform | None = None) -> float:
@@ -213,12 +227,32 @@ def save_alignment(path, ref: Reference, alignment: dict, build: dict, notices: 
 
 def load_alignment(path) -> tuple[Reference, dict, dict, list]:
     """Read what :func:`save_alignment` wrote."""
+    alignment, build, notices = load_alignment_meta(path)
+    return load_reference(path), alignment, build, notices
+
+
+def load_alignment_meta(path) -> tuple[dict, dict, list]:
+    """The alignments, build and notices of what :func:`save_alignment` wrote, without the
+    reference's arrays (:func:`load_reference` reads those when a new case needs them)."""
     try:
         with np.load(path) as z:
             meta = parse_json(bytes(z["meta"]).decode())
-            ref = Reference(z["image"], z["region"].astype(bool),
-                            Geometry.from_dict(meta["geometry"]))
+            missing = {"image", "region"} - set(z.files)
+            if missing:
+                raise KeyError(", ".join(sorted(missing)))
+            Geometry.from_dict(meta["geometry"])
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable map alignment ({exc})") from None
     alignment = {k: Alignment.from_dict(d) for k, d in meta["alignment"].items()}
-    return ref, alignment, dict(meta["build"]), list(meta["notices"])
+    return alignment, dict(meta["build"]), list(meta["notices"])
+
+
+def load_reference(path) -> Reference:
+    """The reference case of what :func:`save_alignment` wrote."""
+    try:
+        with np.load(path) as z:
+            meta = parse_json(bytes(z["meta"]).decode())
+            return Reference(z["image"], z["region"].astype(bool),
+                             Geometry.from_dict(meta["geometry"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable map alignment ({exc})") from None

@@ -71,6 +71,7 @@ class CaseContext:
 
     def __init__(self, case: Case, recipe: Recipe, extra_classes=(), stats=None):
         self.recipe = recipe
+        self.name = case.name  # the source's (a likelihood map knows the case by it)
         classes = set(lesion_classes_of(case.labels, recipe.lesion_classes, recipe.organ_label))
         if recipe.lesion_classes is None:  # the bank's classes count even if this case lacks them
             classes |= {int(c) for c in extra_classes}

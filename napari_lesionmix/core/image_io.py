@@ -65,6 +65,7 @@ __all__ = [
 
 #: zlib level of ``.nii.gz`` files written without an explicit level
 DEFAULT_LEVEL = 3
+_CAST_STEP = 1 << 22  # voxels per slab when a float array is cast to an integer type
 _IO_THREADS = [max(os.cpu_count() or 1, 1)]
 _SITK_TYPES = {
     sitk.sitkUInt8: "uint8", sitk.sitkInt8: "int8", sitk.sitkUInt16: "uint16",
@@ -286,9 +287,15 @@ def cast_to(array: np.ndarray, dtype) -> np.ndarray:
         return array
     if dt.kind in "iu" and array.dtype.kind == "f":
         info = np.iinfo(dt)
-        out = np.rint(array)
-        np.clip(out, info.min, info.max, out=out)
-        return out.astype(dt)
+        if array.ndim == 0:
+            return np.clip(np.rint(array), info.min, info.max).astype(dt)
+        out = np.empty(array.shape, dt)
+        step = max(1, _CAST_STEP // max(1, array[0].size))  # slabs: no float copy of it all
+        for i in range(0, array.shape[0], step):
+            part = np.rint(array[i:i + step])
+            np.clip(part, info.min, info.max, out=part)
+            out[i:i + step] = part
+        return out
     if dt.kind in "iu" and array.dtype.kind in "iu":
         info = np.iinfo(dt)
         return np.clip(array, info.min, info.max).astype(dt)
@@ -389,6 +396,7 @@ def write_image(
             except RuntimeError as exc:
                 raise _sitk_write_error(path, exc, array.nbytes) from None
             _check_written(target, path, array.nbytes)
+            img = None  # written: not held while the file is compressed
             if gzip_self:
                 _gzip_file(target, tmp, level, path)
         except BaseException:

@@ -21,12 +21,13 @@ from .align import (
     align_case,
     align_path,
     alignment_notices,
-    load_alignment,
+    load_alignment_meta,
+    load_reference,
     save_alignment,
 )
 from .geometry import Geometry
 from .image_io import read_image, write_image
-from .lesions import lesion_classes_of, placement_region
+from .lesions import in_classes, lesion_classes_of, placement_region
 
 
 class LikelihoodError(ValueError):
@@ -63,13 +64,13 @@ def resample_array(array: np.ndarray, source: Geometry, target: Geometry, shape,
     target.apply_to(ref)
     img = _to_sitk(np.ascontiguousarray(array), source)
     interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    t = transform if transform is not None else sitk.Transform()
+    t = transform if transform is not None else sitk.Transform(len(shape), sitk.sitkIdentity)
     out = sitk.Resample(img, ref, t, interp, 0.0, img.GetPixelID())
     return sitk.GetArrayFromImage(out)
 
 
 class LikelihoodMap:
-    """A likelihood map on a grid, with an O(log n) location sampler.
+    """A likelihood map on a grid, with an O(log n) location sampler (:class:`BlockTable`).
 
     Parameters
     ----------
@@ -84,7 +85,7 @@ class LikelihoodMap:
     >>> z, y, x = lmap.sample(np.random.default_rng(0))           # doctest: +SKIP
     """
 
-    def __init__(self, prob: np.ndarray, geometry: Geometry):
+    def __init__(self, prob: np.ndarray, geometry: Geometry, *, own: bool = False):
         prob = np.asarray(prob, np.float32)
         if not np.all(np.isfinite(prob)) or (prob < 0).any():
             raise LikelihoodError("a likelihood map must be finite and non-negative")
@@ -93,22 +94,38 @@ class LikelihoodMap:
             raise LikelihoodError(
                 "the likelihood map is zero everywhere lesions are allowed: no training "
                 "case has a lesion there; set likelihood.floor > 0 or widen the placement")
-        self.prob = prob / peak if peak != 1.0 else prob
+        if peak != 1.0:  # ``own``: the array is the map's, normalised where it is
+            own = own and prob.flags.writeable
+            prob = np.divide(prob, np.float32(peak), out=prob) if own else prob / peak
+        self.prob = prob
         self.geometry = geometry
         #: how it was built (classes, organ label, smoothing, floor, align): a case that
         #: cannot be aligned gets a map of its own made the same way
         self.build: dict = {}
         #: the case others were aligned to, and how each was (None: physical space)
-        self.reference: Reference | None = None
+        self._reference: Reference | None = None
+        self._reference_file: Path | None = None  # a loaded map's, read when first needed
         self.alignment: dict | None = None
         #: what the user should know about the build, e.g. cases that had to be registered
         self.notices: list[str] = []
-        self._flat: np.ndarray | None = None
-        self._cdf: np.ndarray | None = None
+        self._blocks: BlockTable | None = None
 
     @property
     def shape(self) -> tuple:
         return self.prob.shape
+
+    @property
+    def reference(self) -> Reference | None:
+        """The case others were aligned to (None: physical space). A loaded map reads it
+        from its alignment file when first asked: only a case the map has no alignment
+        for needs it, and it is as large as a case."""
+        if self._reference is None and self._reference_file is not None:
+            self._reference = load_reference(self._reference_file)
+        return self._reference
+
+    @reference.setter
+    def reference(self, value: Reference | None) -> None:
+        self._reference, self._reference_file = value, None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -155,18 +172,24 @@ class LikelihoodMap:
         if reference is None:
             reference = (first.geometry, first.spatial_shape)
             if align != "none":
-                ref = Reference(first.channels[0], first.foreground(), first.geometry)
+                # its first channel as it is (a view) when it is the only one
+                image = first.channels[0] if first.n_channels == 1 else first.channels[0].copy()
+                ref = Reference(image, first.foreground(), first.geometry)
         alignment: dict = {}
+        every, first_name = chain([first], it), first.name
+        first = None  # the loop below lets go of each case once it is added
 
         def items():
-            for c in chain([first], it):
+            for c in every:
                 t = None
                 if ref is not None:
                     a = alignment[c.name] = align_case(c.channels[0], c.foreground(),
                                                        c.geometry, ref, align)
                     if a.kind == "own":
                         continue
-                    t = a.transform(c.ndim)
+                    # physical space: no transform, so a case on the map's grid is added
+                    # as it is (not resampled onto the same grid through SimpleITK)
+                    t = a.transform(c.ndim) if a.kind == "registered" else None
                 yield _map_mask(c.labels, lesion_classes, organ_label), c.foreground(), c.geometry, t
 
         lmap = cls._accumulate(items(), total, reference, sigma_mm, floor, placement, progress)
@@ -174,7 +197,7 @@ class LikelihoodMap:
                       "sigma_mm": sigma_mm, "floor": floor, "align": align}
         if ref is not None:
             lmap.reference, lmap.alignment = ref, alignment
-            lmap.notices = alignment_notices(alignment, first.name)
+            lmap.notices = alignment_notices(alignment, first_name)
         return lmap
 
     @classmethod
@@ -240,7 +263,7 @@ class LikelihoodMap:
                 raise LikelihoodError(f"placement mask shape {allowed.shape} differs from the "
                                       f"map's grid {acc.shape}")
             acc[~allowed] = 0
-        return cls(with_floor(acc, allowed, floor), geometry)
+        return cls(with_floor(acc, allowed, floor, in_place=True), geometry, own=True)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path, overwrite: bool = False,
@@ -267,32 +290,36 @@ class LikelihoodMap:
         """Read a map written by :meth:`save` (or any non-negative image)."""
         array, geometry, _ = read_image(path)
         try:
-            lmap = cls(array.astype(np.float32), geometry)
+            lmap = cls(array.astype(np.float32, copy=False), geometry, own=True)
         except LikelihoodError as exc:
             raise LikelihoodError(f"{path}: {exc}") from None
         side = align_path(path)
         if side.exists():
-            lmap.reference, lmap.alignment, lmap.build, lmap.notices = load_alignment(side)
+            lmap.alignment, lmap.build, lmap.notices = load_alignment_meta(side)
+            lmap._reference_file = side
         return lmap
 
-    def for_case(self, case) -> LikelihoodMap:
+    def for_case(self, case, name: str | None = None) -> LikelihoodMap:
         """The map read on ``case``'s grid, through the case's alignment.
 
         A case the map was built from keeps the alignment found then; another case is
         aligned now (and remembered). Registered: the map is resampled through the
         transform; not alignable: the case's own map (its lesions, the same smoothing and
         floor), or uniform over its allowed region when that is empty; physical: the map
-        itself, or read on the case's grid through physical coordinates.
+        itself, or read on the case's grid through physical coordinates. ``name``: the
+        name the map knows the case by (default ``case.name``; an output case being made
+        from a source goes by the source's).
         """
         shape = case.labels.shape
         a = None
-        if self.reference is not None:
-            a = self.alignment.get(case.name)
+        if self.alignment is not None:
+            name = name or case.name
+            a = self.alignment.get(name)
             if a is None:
-                a = self.alignment[case.name] = align_case(
+                a = self.alignment[name] = align_case(
                     case.channels[0], case.foreground(), case.geometry, self.reference,
                     self.build.get("align", "auto"))
-                self.notices += alignment_notices({case.name: a}, "the map's reference")
+                self.notices += alignment_notices({name: a}, "the map's reference")
         if a is None or a.kind == "physical":
             return self if self.on_grid(case.geometry, shape) else self.resample_to(
                 case.geometry, shape)
@@ -314,13 +341,10 @@ class LikelihoodMap:
         return LikelihoodMap(resample_array(self.prob, self.geometry, geometry, shape), geometry)
 
     # ------------------------------------------------------------------ sampling
-    def _table(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._cdf is None:
-            flat = self.prob.ravel()
-            idx = np.flatnonzero(flat)
-            self._flat = idx
-            self._cdf = np.cumsum(flat[idx], dtype=np.float64)
-        return self._flat, self._cdf
+    def _table(self) -> BlockTable:
+        if self._blocks is None:
+            self._blocks = BlockTable(self.prob)
+        return self._blocks
 
     def on_grid(self, geometry: Geometry, shape) -> bool:
         """True when ``geometry``/``shape`` is the map's own grid (cached per grid)."""
@@ -334,21 +358,17 @@ class LikelihoodMap:
                shape=None) -> tuple | None:
         """Draw one voxel with probability proportional to the map.
 
-        One uniform draw and a binary search in a cumulative table built once per map.
+        One uniform draw and two binary searches in a table built once per map
+        (:class:`BlockTable`).
         With ``geometry``/``shape`` of another grid the voxel is mapped there through
         physical coordinates; ``None`` when it falls outside that grid.
         """
-        flat, cdf = self._table()
-        return self._draw(rng, flat, cdf, geometry, shape)
+        return LocationSampler(self._table(), self, geometry, shape).sample(rng)
 
-    def _draw(self, rng, flat, cdf, geometry, shape):
-        if flat.size == 0:
-            raise LikelihoodError("the likelihood map has no voxel to sample from")
-        u = rng.random() * cdf[-1]
-        k = min(int(np.searchsorted(cdf, u, side="right")), flat.size - 1)
-        idx = np.unravel_index(int(flat[k]), self.prob.shape)
+    def _on(self, idx: tuple, geometry: Geometry | None, shape) -> tuple | None:
+        """Voxel ``idx`` of the map on another grid (None: outside it)."""
         if geometry is None or self.on_grid(geometry, shape):
-            return tuple(int(i) for i in idx)
+            return idx
         pt = self.geometry.index_to_physical(np.asarray(idx, float))
         target = np.rint(geometry.physical_to_index(pt)).astype(int)
         if (target < 0).any() or (target >= np.asarray(shape)).any():
@@ -360,30 +380,18 @@ class LikelihoodMap:
         """A sampler for one case: the map without voxels that are not ``allowed`` or are
         ``occupied`` (existing lesions), when the case is on the map's grid.
 
-        Costs one pass over the map's non-zero voxels, not over the volume. On another
-        grid the map is sampled as it is and the points mapped physically.
+        Costs one pass over the map in blocks (:class:`BlockTable`: about a bit per
+        voxel is kept). On another grid the map is sampled as it is and the points
+        mapped physically.
         """
         if allowed is not None and self.on_grid(geometry, shape):
-            prob = self.prob.ravel()
-            if self._cdf is not None:  # the map's table is built: filter it
-                keep = allowed.ravel()[self._flat]
-                if occupied is not None:
-                    keep &= ~occupied.ravel()[self._flat]
-                flat = self._flat[keep]
-            else:  # a map used once (a training patch's): one pass, no table of its own
-                keep = prob > 0
-                keep &= allowed.ravel()
-                if occupied is not None:
-                    keep &= ~occupied.ravel()
-                flat = np.flatnonzero(keep)
-            cdf = np.cumsum(prob[flat], dtype=np.float64)
-            return LocationSampler(self, flat, cdf, geometry, shape)
-        flat, cdf = self._table()
-        return LocationSampler(self, flat, cdf, geometry, shape)
+            return LocationSampler(BlockTable(self.prob, allowed, occupied), self, geometry,
+                                   shape)
+        return LocationSampler(self._table(), self, geometry, shape)
 
 
-
-def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray:
+def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float,
+               in_place: bool = False) -> np.ndarray:
     """Mix a summed map with a uniform share ``floor`` of the mass over ``allowed``.
 
     The result, normalised to a total of 1, is ``(1 - floor) * acc / acc.sum() + floor /
@@ -402,6 +410,8 @@ def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray
         Where the uniform share goes.
     floor : float
         In [0, 1]; 0 returns ``acc`` unchanged.
+    in_place : bool
+        Scale ``acc`` itself (no second array of its size).
 
     Examples
     --------
@@ -413,16 +423,101 @@ def with_floor(acc: np.ndarray, allowed: np.ndarray, floor: float) -> np.ndarray
     if n_allowed == 0:
         return acc
     mass = float(acc.sum(dtype=np.float64))
-    out = acc * np.float32((1.0 - floor) / mass) if mass > 0 else np.zeros_like(acc)
-    out[allowed] += np.float32(floor / n_allowed if mass > 0 else 1.0)
+    out = (np.multiply(acc, np.float32((1.0 - floor) / mass), out=acc if in_place else None)
+           if mass > 0 else np.zeros_like(acc))
+    np.add(out, np.float32(floor / n_allowed if mass > 0 else 1.0), out=out, where=allowed)
     return out
 
 
 def _map_mask(labels: np.ndarray, lesion_classes, organ_label) -> np.ndarray:
     classes = lesion_classes_of(labels, lesion_classes, organ_label)
     if organ_label is not None:
-        return np.isin(labels, [organ_label, *classes])
-    return np.isin(labels, classes)
+        return in_classes(labels, [organ_label, *classes])
+    return in_classes(labels, classes)
+
+
+BLOCK = 4096  #: voxels per block of :class:`BlockTable`
+_CHUNK = 256 * BLOCK  # voxels per step when a table is built
+
+
+class BlockTable:
+    """Draws voxels of a map with probability proportional to it, keeping per block of
+    :data:`BLOCK` voxels what a table per voxel would keep per voxel.
+
+    The voxels drawn from are those with a value > 0 that are ``allowed`` and not
+    ``occupied``, in C order. A draw is ``u = random() * mass``, then the first voxel
+    whose running total (float64, summed voxel by voxel in C order) exceeds ``u``: the
+    running totals at the end of each block are kept, and those inside the block drawn
+    into are summed again from the previous block's, the same additions in the same
+    order. So every draw picks the voxel a cumulative table of every voxel would, for
+    a bit (where the voxel may go) and a float64 per 4096 voxels instead of 16 bytes per
+    voxel (an index and a running total).
+    """
+
+    def __init__(self, prob: np.ndarray, allowed: np.ndarray | None = None,
+                 occupied: np.ndarray | None = None):
+        self.shape = prob.shape
+        self.prob = prob.reshape(-1)
+        n = self.prob.size
+        allowed = None if allowed is None else np.asarray(allowed, bool).reshape(-1)
+        occupied = None if occupied is None else np.asarray(occupied, bool).reshape(-1)
+        self.bits = np.zeros((n + 7) // 8, np.uint8)
+        ends = np.zeros((n + BLOCK - 1) // BLOCK, np.float64)
+        total, self.count, self.last = 0.0, 0, -1
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            values = self.prob[start:stop]
+            keep = values > 0
+            if allowed is not None:
+                keep &= allowed[start:stop]
+            if occupied is not None:
+                keep &= ~occupied[start:stop]
+            self.bits[start // 8:(stop + 7) // 8] = np.packbits(keep)
+            kept = np.flatnonzero(keep)
+            b0 = start // BLOCK
+            if kept.size == 0:
+                ends[b0:(stop + BLOCK - 1) // BLOCK] = total
+                continue
+            running = np.cumsum(np.concatenate(([total], values[kept].astype(np.float64))))
+            per_block = np.bincount(kept // BLOCK, minlength=(stop - start + BLOCK - 1) // BLOCK)
+            upto = np.cumsum(per_block)  # kept voxels up to each block's end
+            ends[b0:b0 + upto.size] = running[upto]
+            total = float(running[-1])
+            self.count += kept.size
+            self.last = start + int(kept[-1])
+        self.ends = ends
+
+    @property
+    def mass(self) -> float:
+        """Total map value it draws from (0 means nowhere to go)."""
+        return float(self.ends[-1]) if self.count else 0.0
+
+    def _block(self, b: int) -> np.ndarray:
+        """Offsets in block ``b`` of the voxels drawn from."""
+        size = min(BLOCK, self.prob.size - b * BLOCK)
+        return np.flatnonzero(np.unpackbits(self.bits[b * BLOCK // 8:(b * BLOCK + size + 7) // 8],
+                                            count=size))
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """One flat voxel index (one uniform draw)."""
+        if self.count == 0:
+            raise LikelihoodError("the likelihood map has no voxel to sample from")
+        u = rng.random() * self.mass
+        b = int(np.searchsorted(self.ends, u, side="right"))
+        if b >= self.ends.size:  # past the last running total: the last voxel
+            return self.last
+        inner = self._block(b)
+        start = self.ends[b - 1] if b else 0.0
+        running = np.cumsum(np.concatenate(([start], self.prob[b * BLOCK + inner]
+                                            .astype(np.float64))))[1:]
+        k = min(int(np.searchsorted(running, u, side="right")), inner.size - 1)
+        return b * BLOCK + int(inner[k])
+
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every voxel drawn from (flat indices) and its running total: the per-voxel
+        table the blocks stand for (as large as it sounds; for analysis)."""
+        flat = np.flatnonzero(np.unpackbits(self.bits, count=self.prob.size))
+        return flat, np.cumsum(self.prob[flat], dtype=np.float64)
 
 
 class LocationSampler:
@@ -434,15 +529,15 @@ class LocationSampler:
         Total map value it samples from (0 means nowhere to go).
     """
 
-    def __init__(self, lmap: LikelihoodMap, flat, cdf, geometry: Geometry, shape):
-        self.lmap, self.flat, self.cdf = lmap, flat, cdf
-        self.geometry, self.shape = geometry, tuple(shape)
+    def __init__(self, table: BlockTable, lmap: LikelihoodMap, geometry: Geometry, shape):
+        self.table, self.lmap = table, lmap
+        self.geometry, self.shape = geometry, None if shape is None else tuple(shape)
 
     @property
     def mass(self) -> float:
-        return float(self.cdf[-1]) if self.cdf.size else 0.0
+        return self.table.mass
 
     def sample(self, rng: np.random.Generator) -> tuple | None:
         """One voxel index of the case, or ``None`` if it fell outside its grid."""
-        return self.lmap._draw(rng, self.flat, self.cdf, self.geometry, self.shape)
-
+        idx = tuple(int(i) for i in np.unravel_index(self.table.draw(rng), self.table.shape))
+        return self.lmap._on(idx, self.geometry, self.shape)

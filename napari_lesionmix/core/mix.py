@@ -52,13 +52,14 @@ def _seed_sequence(seed, recipe: Recipe) -> np.random.SeedSequence:
 # ---------------------------------------------------------------------- the loop
 def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe: Recipe,
                seed=None, target_load: float | None = None, reference_loads=None,
-               progress=None, name: str | None = None, stats=None) -> SynthResult:
+               progress=None, name: str | None = None, stats=None,
+               in_place: bool = False) -> SynthResult:
     """Populate or inpaint ``case`` until its lesion load reaches a drawn target.
 
     Parameters
     ----------
     case : Case
-        The source case; it is not modified.
+        The source case; it is not modified (unless ``in_place``).
     bank : LesionBank
         Lesions to populate with (may be empty when only inpainting is needed).
     lmap : LikelihoodMap or None
@@ -77,6 +78,9 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
     stats : ndarray (C, 2), optional
         Intensity statistics of the case, when ``case`` is a patch of a larger one
         (training-time patches): default, measured on ``case``.
+    in_place : bool
+        Synthesise into ``case`` itself, which becomes the result's case (a caller that
+        has no further use for the source saves a copy of the whole case).
 
     Returns
     -------
@@ -111,7 +115,7 @@ def synthesize(case: Case, bank: LesionBank, lmap: LikelihoodMap | None, recipe:
                       float(target), float(load), start_voxels=voxels,
                       lesion_classes=list(ctx.classes),
                       tolerance_mm3=float(tol))
-    out = fit_labels(case.copy(), ctx.classes)
+    out = fit_labels(case if in_place else case.copy(), ctx.classes)
     if name:
         out.name = name
     if load < target - tol:
@@ -166,7 +170,7 @@ def location_sampler(case: Case, lmap: LikelihoodMap | None, ctx: CaseContext):
     else:
         # the map on this case's grid, through its alignment (registered, its own map, or
         # physical space), so that disallowed and occupied voxels can leave the draws
-        on_case = lmap.for_case(case)
+        on_case = lmap.for_case(case, ctx.name)
         if on_case is not lmap and not (on_case.prob[ctx.allowed] > 0).any():
             raise LikelihoodError(f"{case.name}: the likelihood map, read on this case's grid, is "
                                   "zero everywhere lesions are allowed; set likelihood.floor > 0 "

@@ -122,6 +122,26 @@ def test_same_seed_identical_other_seed_differs():
     assert not np.array_equal(a.case.labels, c.case.labels)
 
 
+def test_named_output_uses_the_alignment_of_its_source_and_in_place_gives_the_same(tmp_path):
+    # a run names each output; the map must still read the case by its source's
+    # alignment (not align the output again, reading the map's whole reference case),
+    # and synthesising into the case itself must give what a copy gives
+    case = blob_case(n_lesions=3)
+    bank = LesionBank.from_cases([case], [1])
+    LikelihoodMap.from_cases([case], floor=0.05).save(tmp_path / "map.nii.gz")
+    lmap = LikelihoodMap.load(tmp_path / "map.nii.gz")
+    r = Recipe(load_distribution="fixed", load={"value": 3 * _load(case)})
+    a = synthesize(case, bank, lmap, r, seed=5, name="case_lmix0000")
+    assert a.case.name == "case_lmix0000" and a.provenance.accepted
+    assert set(lmap.alignment) == {case.name} and lmap._reference is None
+    source = case.copy()
+    b = synthesize(source, bank, lmap, r, seed=5, name="case_lmix0000", in_place=True)
+    assert b.case is source
+    assert np.array_equal(a.case.channels, b.case.channels)
+    assert np.array_equal(a.case.labels, b.case.labels)
+    assert a.provenance.to_json() == b.provenance.to_json()
+
+
 def test_spawned_seeds_do_not_depend_on_order():
     case = blob_case(n_lesions=3)
     bank = LesionBank.from_cases([case], [1])
