@@ -568,9 +568,16 @@ COMMANDS.update(_REVIEW_COMMANDS)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lesionmix`` console script; returns the exit code."""
+    from .batch.signals import terminate_raises
+
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        if args.command == "demo":  # napari's event loop: SIGTERM ends it as it always did
+            return COMMANDS[args.command](args)
+        # SIGTERM outside a run's own handling (e.g. while the summary is printed after the
+        # run has finished) is Terminated, ending with 143, not a kill by the signal
+        with terminate_raises():
+            return COMMANDS[args.command](args)
     except SystemExit as exc:
         return int(exc.code or 0)
     except KeyboardInterrupt as exc:

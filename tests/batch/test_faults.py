@@ -213,3 +213,38 @@ def test_workers_end_when_the_killed_run_is_not_yet_waited_for(dataset, tmp_path
         for pid in session_processes(proc.pid):
             os.kill(pid, signal.SIGKILL)
     assert proc.returncode == -9
+
+
+AFTER_THE_RUN = """
+import os, signal, sys
+from napari_lesionmix import cli
+from napari_lesionmix.batch import options
+
+line = options.RunSummary.line
+
+
+def line_then_sigterm(self):
+    os.kill(os.getpid(), signal.SIGTERM)  # the run has finished: its handlers are gone
+    return line(self)
+
+
+if __name__ == "__main__":  # the pool's workers import this file too
+    options.RunSummary.line = line_then_sigterm
+    sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_after_the_run_while_its_summary_is_printed(dataset, clean, tmp_path):
+    """SIGTERM after the run has finished, while the command prints its summary: exit code
+    143 and a message (it used to be a kill by the signal, -15, the end of a random
+    moment's trial), and the dataset is complete."""
+    out = tmp_path / "out"
+    script = tmp_path / "after_the_run.py"
+    script.write_text(AFTER_THE_RUN)
+    proc = subprocess.run([sys.executable, str(script), "generate", str(dataset), str(out),
+                           "--n", str(N), "--no-progress"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 143, (proc.returncode, proc.stderr)
+    assert "terminated (SIGTERM)" in proc.stderr and "Traceback" not in proc.stderr
+    assert_complete(out, clean)
