@@ -7,7 +7,7 @@ them to the session.
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QEvent, QRect, Qt, QTimer
 from qtpy.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -26,6 +26,32 @@ from qtpy.QtWidgets import (
 from ..core.recipe import BOUNDS, INPAINT_METHODS
 from ._base import seed_box
 from ._transform_grid import BatchRanges, ExactValues
+
+
+class LinesLabel(QLabel):
+    """A word-wrapped label exactly ``lines`` lines high in the font it is drawn with:
+    napari's style sheet sets the font after the label is made, so the height follows
+    every font or style change (a height taken from the first font cut the last line)."""
+
+    def __init__(self, lines: int, text: str = ""):
+        super().__init__(text)
+        self.lines = lines
+        self.setWordWrap(True)
+        self._fit()
+
+    def _fit(self) -> None:
+        # the height Qt lays out for that many lines (more than lines × lineSpacing)
+        text = self.fontMetrics().boundingRect(QRect(0, 0, 10_000, 10_000), 0,
+                                               "\n".join(["Xg"] * self.lines)).height()
+        m = self.contentsMargins()
+        self.setFixedHeight(text + m.top() + m.bottom() + 2)
+
+    def event(self, event) -> bool:
+        done = super().event(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange,
+                            QEvent.Type.Polish, QEvent.Type.ContentsRectChange):
+            self._fit()
+        return done
 
 __all__ = ["SHORTCUTS", "AugmentLayout"]
 
@@ -57,11 +83,9 @@ class AugmentLayout:
         self.live.setToolTip("show the preview; H turns it on and off")
         # The verdict wraps over up to three lines of a fixed height, so a new text never
         # changes the dock's layout; the preview time has its own fixed-size label.
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = LinesLabel(3)
         self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.status.setFixedHeight(3 * self.status.fontMetrics().lineSpacing() + 4)
         lay.addWidget(self.status)
         row = QHBoxLayout()
         self.apply_btn = QPushButton("Apply")

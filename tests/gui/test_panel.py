@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from gui_helpers import click
+from qtpy.QtCore import QRect, Qt
 from qtpy.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QPushButton
 
 from napari_lesionmix._demo import open_demo
@@ -77,3 +78,33 @@ def test_the_planes_open_beside_and_everything_fits(small_screen):
     assert canvas.width() >= 400 and canvas.height() >= 300  # the main view stays usable
     for plane in planes.canvases.values():
         assert plane.canvas.native.height() >= 120
+
+
+def test_a_three_line_verdict_is_shown_whole_in_napari_s_font(small_screen, qtbot):
+    """The Augment tab's verdict line (e.g. why the batch engine would refuse a location)
+    wraps over three lines in the font napari's style sheet gives it; its last line used
+    to be cut because the height was taken from the font before the style sheet."""
+    viewer, docks, panel = small_screen
+    click(qtbot, panel.tabs.tabBar(), pos=panel.tabs.tabBar().tabRect(2).center())
+    QApplication.processEvents()
+    status = docks["Augment"].status
+    words = ("the batch engine would refuse this location: surroundings unlike the "
+             "lesion's own (channel 0: 0.8 z away, tolerance 0.7)").split() * 4
+    box = status.contentsRect()
+    fm = status.fontMetrics()
+
+    def needed(text):  # the height the wrapped text takes in the label's own font
+        return fm.boundingRect(QRect(0, 0, box.width(), 10_000),
+                               int(Qt.TextFlag.TextWordWrap), text).height()
+
+    heights, text = [], ""
+    for word in words:  # the shortest text that wraps over three lines at this width
+        text = f"{text} {word}".strip()
+        if needed(text) not in heights:
+            heights.append(needed(text))
+        if len(heights) == 3:
+            break
+    assert len(heights) == 3 and heights[2] >= 3 * fm.height()
+    status.setText(text)
+    QApplication.processEvents()
+    assert heights[2] <= status.contentsRect().height(), (heights, status.contentsRect())
