@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .batch.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
@@ -574,6 +576,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":  # napari's event loop: SIGTERM ends it as it always did
             return COMMANDS[args.command](args)
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # the process's own command: once it has returned, the work is done and the
+            # process is ending (joining threads, pool finalisers); a SIGTERM then changes
+            # nothing, so it is ignored rather than killing the process mid-exit (-15)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # SIGTERM outside a run's own handling (e.g. while the summary is printed after the
         # run has finished) is Terminated, ending with 143, not a kill by the signal
         with terminate_raises():

@@ -248,3 +248,35 @@ def test_sigterm_after_the_run_while_its_summary_is_printed(dataset, clean, tmp_
     assert proc.returncode == 143, (proc.returncode, proc.stderr)
     assert "terminated (SIGTERM)" in proc.stderr and "Traceback" not in proc.stderr
     assert_complete(out, clean)
+
+
+WHILE_EXITING = """
+import atexit, os, signal, sys, time
+from napari_lesionmix import cli
+
+
+def sigterm_while_exiting():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)  # the signal is delivered while the process is still ending
+
+
+if __name__ == "__main__":  # the pool's workers import this file too
+    atexit.register(sigterm_while_exiting)
+    sys.exit(cli.main())  # as the console script calls it: the process's own command
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_finished_process_exits(dataset, clean, tmp_path):
+    """SIGTERM after the command has returned, while the process ends (threads joined,
+    pool finalisers): the run is complete and the exit code is the run's (it used to be a
+    kill by the signal, -15, now and then in the random-moment trials)."""
+    out = tmp_path / "out"
+    script = tmp_path / "while_exiting.py"
+    script.write_text(WHILE_EXITING)
+    proc = subprocess.run([sys.executable, str(script), "generate", str(dataset), str(out),
+                           "--n", str(N), "--no-progress"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert_complete(out, clean)
