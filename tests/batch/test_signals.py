@@ -112,9 +112,14 @@ def test_sigterm_while_reading_the_input_writes_nothing(tmp_path):
     big = make_nnunet(tmp_path / "in", n_cases=12, shape=(48, 96, 96), channels=2)
     out = tmp_path / "out"
     proc = start(big, out, 1)
-    time.sleep(2.5)
+    seen = []
+    for line in proc.stderr:  # the run says when it starts reading (a fixed wait was
+        seen.append(line)     # sometimes past the reading once that became faster)
+        if line.startswith("reading and checking"):
+            break
     assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
+    stderr = "".join(seen) + stderr
     assert proc.returncode == 143 and "Traceback" not in stderr, stderr
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), list(out.rglob("*"))
