@@ -41,3 +41,15 @@ def temporaries(out: Path) -> list[Path]:
     if not out.exists():
         return []
     return sorted(p for p in out.rglob("*") if p.is_file() and is_temporary(p))
+
+
+def clean_run(dataset: Path, folder: Path, n: int) -> Path:
+    """A run of ``n`` cases that nothing disturbed, in ``folder/out``: what a stopped and
+    resumed run must equal."""
+    from napari_lesionmix.batch.options import GenerateOptions
+    from napari_lesionmix.batch.runner import generate
+
+    out = folder / "out"
+    assert generate(GenerateOptions(input=dataset, output=out, n=n, progress=False),
+                    say=lambda m: None).exit_code == 0
+    return out

@@ -27,7 +27,7 @@ from napari_lesionmix.batch.options import GenerateOptions, RunError
 from napari_lesionmix.batch.runner import generate
 from napari_lesionmix.batch.verify import verify_output
 from tests.batch.helpers import make_nnunet
-from tests.batch.outputs import assert_same_arrays
+from tests.batch.outputs import assert_same_arrays, clean_run
 
 N = 160
 
@@ -40,10 +40,7 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clean(dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("clean") / "out"
-    assert generate(GenerateOptions(input=dataset, output=out, n=N, progress=False),
-                    say=lambda m: None).exit_code == 0
-    return out
+    return clean_run(dataset, tmp_path_factory.mktemp("clean"), N)
 
 
 def cli(*args):
