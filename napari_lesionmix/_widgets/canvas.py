@@ -97,6 +97,18 @@ def _pick_3d(session: EditSession, link: LayerLink, event: Any) -> str:
     return f"location set at the most likely voxel along the ray {session.location}"
 
 
+def click_without_drag(event):
+    """Follow a napari mouse-drag callback from the press to the release (``yield from``
+    it); True when the mouse came back up where it went down (a click, not a drag)."""
+    start = np.asarray(event.position, float)
+    yield
+    moved = False
+    while event.type == "mouse_move":
+        moved = True
+        yield
+    return not (moved and not np.allclose(start, event.position))
+
+
 def install_clicks(viewer: Any, session: EditSession, link: LayerLink) -> None:
     """Make a click on ``viewer``'s canvas select a lesion or set the location."""
     sref, lref = weakref.ref(session), weakref.ref(link)
@@ -111,12 +123,7 @@ def install_clicks(viewer: Any, session: EditSession, link: LayerLink) -> None:
         if getattr(active, "mode", "pan_zoom") not in ("pan_zoom", "transform"):
             return  # painting, picking, drawing: not ours
         start = np.asarray(event.position, float)
-        yield
-        moved = False
-        while event.type == "mouse_move":
-            moved = True
-            yield
-        if moved and not np.allclose(start, event.position):
+        if not (yield from click_without_drag(event)):
             return  # a drag pans the view
         try:
             if len(event.dims_displayed) == 3:

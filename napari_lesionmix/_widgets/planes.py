@@ -19,7 +19,7 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .._layers import ROLE_KEY
 from ..session.errors import SessionError
-from .canvas import install_clicks
+from .canvas import click_without_drag, install_clicks
 from .mirror import LayerMirror
 from .orientation import OrientationLetters, letter_margin
 from .pane3d import SurfacePane
@@ -241,13 +241,9 @@ class PlanesDock(QWidget):
 
         def navigate(model, event):
             start = np.asarray(event.position, float)
-            yield
-            moved = False
-            while event.type == "mouse_move":
-                moved = True
-                yield
+            clicked = yield from click_without_drag(event)
             dock = me()
-            if dock is None or (moved and not np.allclose(start, event.position)):
+            if dock is None or not clicked:
                 return
             try:
                 n = dock.viewer.dims.ndim
